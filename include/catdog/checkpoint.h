@@ -1,0 +1,56 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "catdog/history.h"
+#include "catdog/models.h"
+
+namespace catdog {
+
+// Everything eval and predict need besides the weights.
+struct CheckpointMeta {
+  ModelKind kind = ModelKind::Scratch;
+  int image_size = 160;
+  std::string preprocessing = "RGB, bilinear resize to 160x160, x / 127.5 - 1";
+  std::vector<std::string> class_names = {"cat", "dog"};
+  std::string catdog_version = CATDOG_VERSION;
+  uint64_t split_seed = 0;
+  uint64_t seed = 0;
+  int epochs_done = 0;
+  History history;
+  nlohmann::json settings;  // the training options and command line
+};
+
+struct Checkpoint {
+  CheckpointMeta meta;
+  Classifier model{nullptr};                   // on the requested device, eval mode
+  std::vector<torch::Tensor> optimizer_state;  // KerasRMSprop::state(), on that device
+};
+
+// The checkpoint format: a LibTorch archive (torch::serialize) holding
+//  "catdog/format" = "catdog-checkpoint-1", "catdog/meta" = JSON text of
+//  CheckpointMeta, "model/<name>" for every parameter and buffer (frozen
+//  backbone included, so a checkpoint needs nothing else), and
+//  "optimizer/<i>" for the RMSprop accumulators.
+// Written to FILE.tmp, then renamed over FILE: a run killed at any moment
+// leaves the previous checkpoint whole.
+void save_checkpoint(const std::filesystem::path& file, Classifier& model,
+                     const std::vector<torch::Tensor>& optimizer_state, const CheckpointMeta& meta);
+
+// Throws Error for a missing, truncated or foreign file.
+Checkpoint load_checkpoint(const std::filesystem::path& file, torch::Device device);
+
+// Names in a run folder.
+inline constexpr const char* kBestCheckpoint = "best.ckpt";
+inline constexpr const char* kLastCheckpoint = "last.ckpt";
+
+// --checkpoint: a checkpoint file, or a run folder (its best checkpoint);
+// empty = runs/latest's best. Throws Error saying how to get one.
+std::filesystem::path resolve_checkpoint(const std::string& from_flag);
+
+}  // namespace catdog

@@ -1,0 +1,70 @@
+#pragma once
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace catdog {
+
+// Labels follow TFDS cats_vs_dogs: 0 = cat, 1 = dog.
+inline constexpr std::array<const char*, 2> kClassNames = {"cat", "dog"};
+inline constexpr int64_t kCatLabel = 0;
+inline constexpr int64_t kDogLabel = 1;
+
+struct Sample {
+  std::string path;  // relative to the dataset root, '/'-separated
+  int64_t label = 0;
+};
+
+// Why a file was left out of a dataset.
+enum class SkipReason {
+  Empty,          // zero bytes
+  NotAnImage,     // no image signature we know (text, GIF, ...)
+  NoJfifMarker,   // PetImages layout only: TFDS's rule, no "JFIF" in the header
+  Undecodable,    // OpenCV could not decode it (truncated beyond repair, ...)
+};
+const char* to_string(SkipReason reason);
+
+struct SkippedFile {
+  std::string path;  // relative to the dataset root
+  SkipReason reason;
+};
+
+// What a dataset folder holds once scanned.
+struct DatasetIndex {
+  std::filesystem::path root;  // folder the sample paths are relative to
+  bool petimages_layout = false;  // Microsoft's archive: TFDS's JFIF rule applies
+  std::vector<Sample> samples;    // sorted by path
+  std::vector<SkippedFile> skipped;
+
+  std::map<SkipReason, int> skipped_by_reason() const;
+};
+
+// Finds the class folders under `dir` (DIR/PetImages/{Cat,Dog}, DIR/{Cat,Dog},
+// or any pair of folders whose names mean cat and dog: cat, cats, Cat, ...)
+// and lists their image files with cheap checks (size, signature, and the
+// JFIF rule for the PetImages layout). With `decode_all`, every kept file is
+// also decoded once and the ones OpenCV cannot read are skipped too.
+// Throws Error when no cat/dog folders are found.
+DatasetIndex scan_dataset(const std::filesystem::path& dir, bool decode_all = false);
+
+// The folder to read when the user gave none: --data, else $CATDOG_DATA, else
+// the project's data/ folder. Throws Error naming both ways to set it when the
+// result holds no dataset.
+std::filesystem::path resolve_data_dir(const std::string& from_flag);
+
+}  // namespace catdog
+
+namespace catdog {
+
+// `catdog data`: scans `dir` (decoding every file), prints images found,
+// skipped per reason (file names at debug level), and per split and class;
+// with `grid_png`, writes 10 sample training images with their labels.
+void report_dataset(const std::filesystem::path& dir, uint64_t split_seed,
+                    const std::filesystem::path& grid_png, std::ostream& out);
+
+}  // namespace catdog

@@ -1,0 +1,64 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "catdog/dataset.h"
+
+namespace catdog {
+
+// Where decoded 160x160 images are kept after their first decode.
+enum class CacheMode {
+  Auto,    // memory when it fits in half the free RAM, else disk
+  Memory,
+  Disk,    // one raw file under LoaderOptions::cache_dir
+  Off,     // decode every time
+};
+
+struct LoaderOptions {
+  int batch_size = 32;
+  bool shuffle = false;  // a fresh permutation every epoch, seeded by (seed, epoch)
+  uint64_t seed = 0;
+  int workers = 0;       // decoding threads; 0 = all cores
+  CacheMode cache = CacheMode::Auto;
+  std::filesystem::path cache_dir;  // needed for Disk (and Auto when memory is short)
+};
+
+struct Batch {
+  torch::Tensor images;         // N x 3 x 160 x 160 float32 in [-1, 1]
+  torch::Tensor labels;         // N int64
+  std::vector<size_t> indices;  // positions of the batch's images in the loader's samples
+};
+
+// Batches of preprocessed images, decoded on worker threads ahead of the
+// consumer. A file that fails to decode is left out of its batch (so a batch
+// may be short), logged once, and listed by failures(); it never stops a run.
+class BatchLoader {
+ public:
+  BatchLoader(std::filesystem::path root, std::vector<Sample> samples, LoaderOptions options);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+
+  const std::vector<Sample>& samples() const;
+  size_t num_batches() const;
+
+  // Starts epoch `epoch` (0-based); then call next() until it returns nullopt.
+  void start_epoch(int epoch);
+  std::optional<Batch> next();
+
+  std::vector<SkippedFile> failures() const;
+  // "memory, 1.8 GB", "disk, runs/x/cache/images.u8" or "off": for the log.
+  std::string cache_description() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace catdog

@@ -1,0 +1,27 @@
+#pragma once
+#include <vector>
+
+#include <torch/types.h>
+
+namespace catdog {
+
+// RMSprop exactly as Keras defines it: v = rho v + (1 - rho) g^2,
+// p -= lr g / sqrt(v + epsilon), with Keras' defaults rho 0.9, epsilon 1e-7.
+// (torch::optim::RMSprop uses alpha 0.99, eps 1e-8, outside the sqrt.)
+class KerasRMSprop {
+ public:
+  KerasRMSprop(std::vector<torch::Tensor> parameters, double learning_rate,
+               double rho = 0.9, double epsilon = 1e-7);
+  void zero_grad();
+  void step();
+  // The accumulators v, one per parameter, for checkpoints.
+  const std::vector<torch::Tensor>& state() const { return velocity_; }
+  void load_state(const std::vector<torch::Tensor>& velocity);
+
+ private:
+  std::vector<torch::Tensor> parameters_;
+  std::vector<torch::Tensor> velocity_;
+  double learning_rate_, rho_, epsilon_;
+};
+
+}  // namespace catdog

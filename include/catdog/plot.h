@@ -1,0 +1,35 @@
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "catdog/history.h"
+#include "catdog/metrics.h"
+
+namespace catdog {
+
+// Pictures drawn with OpenCV (no plotting library on the target): white
+// background, axes with ticks, legends, PNG output.
+
+// The tutorial's two panels: accuracy and loss per epoch, train vs validation.
+void plot_training_curves(const History& history, const std::filesystem::path& png);
+
+struct GridCell {
+  cv::Mat rgb;            // any size; drawn as a square thumbnail
+  std::string title;
+  cv::Scalar color;       // title colour (RGB)
+};
+// rows x cols thumbnails with a title above each.
+void plot_image_grid(const std::vector<GridCell>& cells, int rows, int cols,
+                     const std::filesystem::path& png);
+
+// Confusion matrix as a heat map with counts in the cells.
+void plot_confusion_matrix(const ConfusionMatrix& matrix, const std::vector<std::string>& class_names,
+                           const std::filesystem::path& png);
+
+// Writes an RGB image as PNG/JPEG (by extension); Error when it cannot.
+void write_rgb_image(const cv::Mat& rgb, const std::filesystem::path& file);
+
+}  // namespace catdog

@@ -1,0 +1,29 @@
+#pragma once
+#include <filesystem>
+
+#include <opencv2/core.hpp>
+#include <torch/types.h>
+
+namespace catdog {
+
+inline constexpr int kImageSize = 160;
+
+// Decodes any image OpenCV reads into 8-bit, 3-channel RGB (OpenCV decodes to
+// BGR: we swap), EXIF orientation applied, gray/CMYK/alpha converted.
+// Throws Error when the file is missing, empty or not decodable.
+cv::Mat decode_rgb(const std::filesystem::path& file);
+
+// The same from bytes already in memory.
+cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_errors);
+
+// RGB image -> kImageSize x kImageSize RGB, bilinear (cv::INTER_LINEAR).
+cv::Mat resize_to_input(const cv::Mat& rgb);
+
+// 160x160 RGB uint8 -> float CHW tensor, x / 127.5 - 1, so 0 -> -1, 255 -> 1.
+torch::Tensor to_input_tensor(const cv::Mat& rgb160);
+
+// decode_rgb + resize_to_input + to_input_tensor: the one path that training,
+// evaluation and prediction all use.
+torch::Tensor load_input(const std::filesystem::path& file);
+
+}  // namespace catdog

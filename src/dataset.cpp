@@ -1,0 +1,1 @@
+#include "catdog/dataset.h"

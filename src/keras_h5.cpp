@@ -1,0 +1,1 @@
+#include "catdog/keras_h5.h"

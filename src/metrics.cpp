@@ -1,0 +1,1 @@
+#include "catdog/metrics.h"

@@ -1,0 +1,1 @@
+#include "catdog/mobilenet_v2.h"

@@ -1,0 +1,74 @@
+// Helpers shared by the tests: temporary folders, generated images and
+// datasets, the location of ../shared.
+#pragma once
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace catdog::testing {
+
+namespace fs = std::filesystem;
+
+// A fresh folder under the system temp dir, removed with the object.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device random;
+    path_ = fs::temp_directory_path() / ("catdog-test-" + std::to_string(random()) + std::to_string(random()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+// An image a small network tells apart easily: cats are blue with a bright
+// disc, dogs red with a dark square, both with noise and varied placement.
+inline cv::Mat synthetic_pet_bgr(bool dog, int index, int width = 200, int height = 150) {
+  std::mt19937 random(static_cast<unsigned>(index * 2 + (dog ? 1 : 0)));
+  std::uniform_int_distribution<int> jitter(-25, 25);
+  cv::Mat image(height, width, CV_8UC3, dog ? cv::Scalar(40, 50, 190) : cv::Scalar(190, 60, 40));
+  cv::Mat noise(height, width, CV_8UC3);
+  cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(40));
+  image += noise;
+  const cv::Point center(width / 2 + jitter(random), height / 2 + jitter(random));
+  if (dog)
+    cv::rectangle(image, center - cv::Point(30, 30), center + cv::Point(30, 30), cv::Scalar(20, 20, 20), cv::FILLED);
+  else
+    cv::circle(image, center, 30, cv::Scalar(240, 240, 240), cv::FILLED);
+  return image;
+}
+
+// root/<cat_dir>/cat.<i>.jpg and root/<dog_dir>/dog.<i>.jpg, `per_class` each.
+inline void write_synthetic_dataset(const fs::path& root, int per_class, const std::string& cat_dir = "cat",
+                                    const std::string& dog_dir = "dog") {
+  fs::create_directories(root / cat_dir);
+  fs::create_directories(root / dog_dir);
+  for (int i = 0; i < per_class; ++i) {
+    cv::imwrite((root / cat_dir / ("cat." + std::to_string(i) + ".jpg")).string(), synthetic_pet_bgr(false, i));
+    cv::imwrite((root / dog_dir / ("dog." + std::to_string(i) + ".jpg")).string(), synthetic_pet_bgr(true, i));
+  }
+}
+
+// ../shared beside the source tree (CI has it at the same place), or "" when absent.
+inline fs::path shared_dir() {
+  const fs::path shared = fs::path(CATDOG_SOURCE_DIR).parent_path() / "shared";
+  return fs::exists(shared) ? shared : fs::path();
+}
+
+// The built catdog executable, for CLI-level tests.
+inline fs::path catdog_binary() { return CATDOG_BINARY; }
+
+}  // namespace catdog::testing
