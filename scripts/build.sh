@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Configures (once) and builds catdog and its tests into build/.
+# Extra arguments go to CMake's configure step, e.g. for an upstream LibTorch:
+#   scripts/build.sh -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -f build/CMakeCache.txt ] || [ $# -gt 0 ]; then
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"
+fi
+cmake --build build -j "$(nproc)"

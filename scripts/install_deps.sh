@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs catdog's build and run dependencies from Debian 12's packages.
+# Idempotent: packages already present are left as they are.
+#   scripts/install_deps.sh          build, run and test
+#   scripts/install_deps.sh --bench  also the PyTorch references used by bench/
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libtorch-dev libopencv-dev opencv-data libcli11-dev libspdlog-dev
+  libgtest-dev googletest libhdf5-dev nlohmann-json3-dev
+  # LibTorch's dense layers go through libblas.so.3: without this Debian links
+  # the reference BLAS (several times slower). The OpenMP flavour shares
+  # LibTorch's OpenMP thread pool instead of adding its own threads
+  # (bench/blas_flavour.sh measures the three).
+  libopenblas0-openmp
+)
+[ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-opencv hyperfine)
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+lib=/usr/lib/x86_64-linux-gnu/openblas-openmp
+for name in libblas liblapack; do
+  current=$(readlink -f "/etc/alternatives/$name.so.3-x86_64-linux-gnu" 2>/dev/null || true)
+  if [ "$current" != "$(readlink -f "$lib/$name.so.3")" ]; then
+    as_root update-alternatives --set "$name.so.3-x86_64-linux-gnu" "$lib/$name.so.3"
+  fi
+done
