@@ -36,9 +36,9 @@ enum class Activation { None, Relu };
 // "block1_conv1.weight"), optionally followed by its built-in activation.
 class LayerStackImpl : public torch::nn::Module {
  public:
-  template <typename Layer>
-  Layer add(const std::string& name, const std::string& keras_type, Layer layer,
-            Activation activation = Activation::None) {
+  template <typename ModuleHolder>
+  ModuleHolder add(const std::string& name, const std::string& keras_type, ModuleHolder layer,
+                   Activation activation = Activation::None) {
     register_module(name, layer);
     layers_.push_back({name, keras_type, torch::nn::AnyModule(layer), activation});
     return layer;
