@@ -1,0 +1,63 @@
+// Images per second of one catdog forward pass: the frozen backbones
+// (features) and the scratch network (whole forward), eval mode, no grad.
+// Prints one number per run; bench/backbones_reference.py alternates it with
+// the same networks in PyTorch and reports medians and ratios.
+//   bench_backbones MODEL [BATCH] [ITERATIONS] [THREADS]
+//   MODEL: mobilenetv2 | mobilenetv2-unfolded | vgg16 | scratch
+#include <chrono>
+#include <iostream>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "catdog/mobilenet_v2.h"
+#include "catdog/models.h"
+#include "catdog/runtime.h"
+
+namespace {
+
+std::function<torch::Tensor(const torch::Tensor&)> network(const std::string& model) {
+  if (model == "mobilenetv2" || model == "mobilenetv2-unfolded") {
+    auto backbone = catdog::make_mobilenet_v2_backbone(model == "mobilenetv2");
+    backbone->weights_changed();
+    backbone->eval();
+    return [backbone](const torch::Tensor& x) { return backbone->forward(x); };
+  }
+  if (model == "vgg16") {
+    auto backbone = catdog::make_vgg16_backbone();
+    backbone->eval();
+    return [backbone](const torch::Tensor& x) { return backbone->forward(x); };
+  }
+  if (model == "scratch") {
+    catdog::Classifier classifier(catdog::ModelKind::Scratch);
+    classifier->eval();
+    return [classifier](const torch::Tensor& x) mutable { return classifier->forward(x); };
+  }
+  throw std::invalid_argument("unknown model " + model);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: bench_backbones mobilenetv2|mobilenetv2-unfolded|vgg16|scratch [BATCH] [ITERATIONS] [THREADS]\n";
+    return 2;
+  }
+  const std::string model = argv[1];
+  const int64_t batch = argc > 2 ? std::stoll(argv[2]) : 32;
+  const int iterations = argc > 3 ? std::stoi(argv[3]) : 3;
+  catdog::RuntimeOptions runtime;
+  runtime.device = "cpu";
+  runtime.threads = argc > 4 ? std::stoi(argv[4]) : 0;
+  catdog::configure_runtime(runtime);
+
+  auto forward = network(model);
+  torch::NoGradGuard no_grad;
+  const auto images = torch::rand({batch, 3, 160, 160}) * 2 - 1;
+  forward(images);  // warm-up: oneDNN primitive creation, allocator
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < iterations; ++i) forward(images);
+  const std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;
+  std::cout << static_cast<double>(batch * iterations) / seconds.count() << "\n";
+  return 0;
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""Frozen-backbone forward speed, catdog (LibTorch C++) vs PyTorch.
+
+The same architectures in PyTorch: torchvision's mobilenet_v2 and vgg16
+conv bases (random weights; speed does not depend on them) + global average
+pooling, and the scratch CNN; 160x160 inputs, eval, no_grad, equal threads.
+Runs alternate catdog / PyTorch per round; medians of images/s and the ratio.
+
+  /usr/bin/python3 bench/backbones_reference.py [--binary build/bench/bench_backbones]
+      [--models mobilenetv2,vgg16,scratch] [--rounds 5] [--batch 32] [--iterations 3] [--threads N]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import time
+
+import torch
+import torch.nn as nn
+import torchvision
+
+
+def reference(model):
+    if model.startswith("mobilenetv2"):
+        return nn.Sequential(torchvision.models.mobilenet_v2().features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    if model == "vgg16":
+        return nn.Sequential(torchvision.models.vgg16().features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    if model == "scratch":
+        return nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 20 * 20, 512), nn.ReLU(), nn.Linear(512, 2))
+    raise ValueError(model)
+
+
+def reference_images_per_second(network, batch, iterations, channels_last):
+    images = torch.rand(batch, 3, 160, 160) * 2 - 1
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+        network = network.to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        network(images)  # warm-up, as the C++ side does
+        start = time.perf_counter()
+        for _ in range(iterations):
+            network(images)
+        return batch * iterations / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", default="build/bench/bench_backbones")
+    parser.add_argument("--models", default="mobilenetv2,vgg16,scratch")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--reference-channels-last", action="store_true",
+                        help="run the PyTorch reference channels-last too (default: its NCHW default)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    print(f"threads {args.threads}, batch {args.batch}, {args.iterations} timed forwards per run, "
+          f"{args.rounds} rounds; torch {torch.__version__}")
+    print("| model | catdog img/s (median) | PyTorch img/s (median) | catdog / PyTorch | catdog runs | PyTorch runs |")
+    print("| --- | ---: | ---: | ---: | --- | --- |")
+    for model in args.models.split(","):
+        network = reference(model).eval()
+        catdog_runs, reference_runs = [], []
+        for _ in range(args.rounds):
+            output = subprocess.run([args.binary, model, str(args.batch), str(args.iterations), str(args.threads)],
+                                    check=True, capture_output=True, text=True).stdout
+            catdog_runs.append(float(output.strip()))
+            reference_runs.append(
+                reference_images_per_second(network, args.batch, args.iterations, args.reference_channels_last))
+        a, b = statistics.median(catdog_runs), statistics.median(reference_runs)
+        runs = lambda values: " ".join(f"{v:.1f}" for v in values)
+        print(f"| {model} | {a:.1f} | {b:.1f} | {a / b:.2f} | {runs(catdog_runs)} | {runs(reference_runs)} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
