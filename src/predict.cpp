@@ -16,7 +16,6 @@
 #include "catdog/face.h"
 #include "catdog/plot.h"
 #include "catdog/preprocess.h"
-#include "catdog/runtime.h"
 
 namespace catdog {
 
@@ -90,11 +89,13 @@ class Preparer {
     if (options.face) cascade_ = find_face_cascade();
   }
 
-  // Prepares `files` on up to all cores; face finders (one per thread: OpenCV's
+  // Prepares `files` on worker threads; face finders (one per thread: OpenCV's
   // cascade is not safe to share) are made once and reused across chunks.
   std::vector<PreparedImage> prepare(const std::vector<fs::path>& files, size_t first_index) {
     std::vector<PreparedImage> prepared(files.size());
-    const size_t threads = std::min(files.size(), static_cast<size_t>(std::max(1, available_cores())));
+    // As many decoding threads as LibTorch was given (--threads).
+    const size_t threads = std::min(files.size(), static_cast<size_t>(std::max(1, torch::get_num_threads())));
+    finders_.reserve(threads);
     while (options_.face && finders_.size() < threads) finders_.emplace_back(cascade_);
     std::atomic<size_t> next{0};
     const auto work = [&](size_t thread) {
