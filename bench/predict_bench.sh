@@ -3,17 +3,20 @@
 # same thread count, alternating A and B, medians and ratios.
 #   1. one image, end to end (process start, model load, decode, forward, the sentence):
 #      ROUNDS x (catdog, reference) wall times.
-#   2. batch throughput over a folder (DATA, 3000 images): images / wall time, 3 rounds.
+#   2. batch throughput over a folder (DATA, 3000 images): images / wall time, FOLDER_ROUNDS
+#      (default 3) rounds.
 # For scratch and mobilenetv2. catdog's checkpoints: $SCRATCH_CKPT / $MOBILENET_CKPT, else
 # trained here for 1 epoch on 100 + 100 images of DATA (the weights' values do not change
 # the work). The reference uses random weights of the same architecture (torch.save).
-# usage: bench/predict_bench.sh [DATA] [THREADS] [ROUNDS]   (from the repository root, after
+# usage: [MODELS=scratch] [FOLDER_ROUNDS=1] bench/predict_bench.sh [DATA] [THREADS] [ROUNDS]   (from the repository root, after
 #        cmake --build build --target catdog)
 set -euo pipefail
 DATA=${1:-/work/shared/data/catdog-dev}
 THREADS=${2:-$(nproc)}
 ROUNDS=${3:-15}
-IMAGE=${IMAGE:-$(find "$DATA/dog" -name '*.jpg' | sort | head -1)}
+FOLDER_ROUNDS=${FOLDER_ROUNDS:-3}
+MODELS=${MODELS:-scratch mobilenetv2}
+IMAGE=${IMAGE:-$(find "$DATA/dog" -name '*.jpg' | sort | sed -n 1p)}
 WEIGHTS=${WEIGHTS:-/work/shared/weights/mobilenet_v2_1.0_no_top.h5}
 CATDOG=${CATDOG:-build/catdog}
 PY=/usr/bin/python3
@@ -28,7 +31,7 @@ checkpoint() {  # model -> checkpoint file
   if [ -n "$given" ]; then echo "$given"; return; fi
   mkdir -p "$OUT/small/cat" "$OUT/small/dog"
   for class in cat dog; do
-    find "$DATA/$class" -name '*.jpg' | sort | head -100 | xargs -I{} ln -sf {} "$OUT/small/$class/"
+    find "$DATA/$class" -name '*.jpg' | sort | sed -n 1,100p | xargs -I{} ln -sf {} "$OUT/small/$class/"
   done
   "$CATDOG" train -q --model "$1" --epochs 1 --threads "$THREADS" --data "$OUT/small" --weights "$WEIGHTS" \
       --out "$OUT/run-$1" >/dev/null
@@ -37,7 +40,7 @@ checkpoint() {  # model -> checkpoint file
 
 echo "data $DATA, image $IMAGE, threads $THREADS, rounds $ROUNDS, $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-for model in scratch mobilenetv2; do
+for model in $MODELS; do
   if [ "$model" = scratch ]; then ckpt=$(checkpoint scratch "${SCRATCH_CKPT:-}"); else ckpt=$(checkpoint mobilenetv2 "${MOBILENET_CKPT:-}"); fi
   $PY bench/predict_reference.py --model "$model" --weights "$OUT/$model.pt" --export
   echo "== $model: $("$CATDOG" predict -q --threads "$THREADS" --checkpoint "$ckpt" "$IMAGE")"
@@ -50,7 +53,7 @@ for model in scratch mobilenetv2; do
   echo "$model one image: catdog median $C s, reference median $R s, reference/catdog = $(echo "scale=2; $R / $C" | bc)x"
 
   N=$(find "$DATA" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | wc -l)
-  for round in 1 2 3; do
+  for round in $(seq "$FOLDER_ROUNDS"); do
     seconds "$CATDOG" predict -q --threads "$THREADS" --checkpoint "$ckpt" "$DATA" >> "$OUT/$model.catdog.all"
     seconds $PY bench/predict_reference.py --model "$model" --threads "$THREADS" --weights "$OUT/$model.pt" "$DATA" \
         >> "$OUT/$model.reference.all"

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cctype>
 #include <cmath>
+#include <future>
 #include <iostream>
 #include <thread>
 
@@ -182,10 +183,17 @@ int run_predict(const PredictOptions& options, torch::Device device, std::ostrea
   Preparer preparer(options, files.size() > 1);
   torch::NoGradGuard no_grad;
   const auto batch = static_cast<size_t>(options.batch_size);
-  for (size_t start = 0; start < files.size(); start += batch) {
+  const auto prepare_chunk = [&](size_t start) {
     const std::vector<fs::path> chunk(files.begin() + static_cast<std::ptrdiff_t>(start),
                                       files.begin() + static_cast<std::ptrdiff_t>(std::min(files.size(), start + batch)));
-    std::vector<PreparedImage> prepared = preparer.prepare(chunk, start);
+    return preparer.prepare(chunk, start);
+  };
+  // The next chunk is decoded while the model runs on this one.
+  std::future<std::vector<PreparedImage>> next_chunk;
+  if (!files.empty()) next_chunk = std::async(std::launch::async, prepare_chunk, 0);
+  for (size_t start = 0; start < files.size(); start += batch) {
+    std::vector<PreparedImage> prepared = next_chunk.get();
+    if (start + batch < files.size()) next_chunk = std::async(std::launch::async, prepare_chunk, start + batch);
 
     std::vector<torch::Tensor> inputs;
     for (const auto& image : prepared)
