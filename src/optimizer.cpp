@@ -1,1 +1,50 @@
 #include "catdog/optimizer.h"
+
+#include <torch/torch.h>
+
+#include "catdog/error.h"
+
+namespace catdog {
+
+KerasRMSprop::KerasRMSprop(std::vector<torch::Tensor> parameters, double learning_rate, double rho,
+                           double epsilon)
+    : parameters_(std::move(parameters)), learning_rate_(learning_rate), rho_(rho), epsilon_(epsilon) {
+  velocity_.reserve(parameters_.size());
+  for (const auto& parameter : parameters_) velocity_.push_back(torch::zeros_like(parameter));
+}
+
+void KerasRMSprop::zero_grad() {
+  for (auto& parameter : parameters_) {
+    auto& grad = parameter.mutable_grad();
+    if (grad.defined()) grad.zero_();
+  }
+}
+
+void KerasRMSprop::step() {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const auto& grad = parameters_[i].grad();
+    if (!grad.defined()) continue;
+    auto& velocity = velocity_[i];
+    // v = rho v + (1 - rho) g^2
+    velocity.mul_(rho_).addcmul_(grad, grad, 1.0 - rho_);
+    // p -= lr g / sqrt(v + eps): Keras puts epsilon inside the square root.
+    parameters_[i].addcdiv_(grad, (velocity + epsilon_).sqrt_(), -learning_rate_);
+  }
+}
+
+void KerasRMSprop::load_state(const std::vector<torch::Tensor>& velocity) {
+  if (velocity.size() != velocity_.size())
+    throw Error("optimizer state has " + std::to_string(velocity.size()) + " accumulators, the model needs " +
+                std::to_string(velocity_.size()) + ": resume with a checkpoint of the same model");
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < velocity.size(); ++i) {
+    if (!velocity[i].sizes().equals(velocity_[i].sizes()))
+      throw Error("optimizer accumulator " + std::to_string(i) + " has shape " + c10::str(velocity[i].sizes()) +
+                  ", the model needs " + c10::str(velocity_[i].sizes()) +
+                  ": resume with a checkpoint of the same model");
+    velocity_[i].copy_(velocity[i]);
+  }
+}
+
+}  // namespace catdog

@@ -29,6 +29,11 @@ struct LoaderOptions {
   std::filesystem::path cache_dir;  // needed for Disk (and Auto when memory is short)
 };
 
+// The order a shuffling BatchLoader visits its n samples in epoch `epoch`
+// (0-based): a permutation that depends on (seed, epoch) only. Exposed so the
+// trainer's cached-feature path forms exactly the same batches.
+std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch);
+
 struct Batch {
   torch::Tensor images;         // N x 3 x 160 x 160 float32 in [-1, 1]
   torch::Tensor labels;         // N int64

@@ -1,5 +1,6 @@
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,13 +22,22 @@ struct GridCell {
   std::string title;
   cv::Scalar color;       // title colour (RGB)
 };
-// rows x cols thumbnails with a title above each.
+// rows x cols thumbnails with a title above each (wrapped onto two lines at
+// " / " or a space when it does not fit). Every cell is kGridCellWidth x
+// kGridCellHeight, so the picture is exactly cols x rows cells; cells beyond
+// rows x cols are not drawn, missing ones stay white.
+inline constexpr int kGridCellWidth = 184;
+inline constexpr int kGridCellHeight = 212;
 void plot_image_grid(const std::vector<GridCell>& cells, int rows, int cols,
                      const std::filesystem::path& png);
 
 // Confusion matrix as a heat map with counts in the cells.
 void plot_confusion_matrix(const ConfusionMatrix& matrix, const std::vector<std::string>& class_names,
                            const std::filesystem::path& png);
+
+// `predict --annotate`: the image with `text` on a dark banner below it and,
+// when given, a box drawn around `highlight` (the face in face mode).
+cv::Mat draw_verdict(const cv::Mat& rgb, const std::string& text, const std::optional<cv::Rect>& highlight);
 
 // Writes an RGB image as PNG/JPEG (by extension); Error when it cannot.
 void write_rgb_image(const cv::Mat& rgb, const std::filesystem::path& file);

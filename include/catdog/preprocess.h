@@ -1,5 +1,7 @@
 #pragma once
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include <opencv2/core.hpp>
 #include <torch/types.h>
@@ -22,8 +24,16 @@ cv::Mat resize_to_input(const cv::Mat& rgb);
 // 160x160 RGB uint8 -> float CHW tensor, x / 127.5 - 1, so 0 -> -1, 255 -> 1.
 torch::Tensor to_input_tensor(const cv::Mat& rgb160);
 
-// decode_rgb + resize_to_input + to_input_tensor: the one path that training,
-// evaluation and prediction all use.
+// N x 160 x 160 x 3 uint8 RGB (NHWC) -> N x 3 x 160 x 160 float, the same
+// formula in one vectorised op: batches and single images give identical values.
+torch::Tensor to_input_batch(const torch::Tensor& images_nhwc);
+
+// decode_rgb + resize_to_input, bit for bit, with the channel swap done on the
+// small image (cheaper): the 160x160 RGB image that load_input converts.
+cv::Mat load_input_rgb(const std::filesystem::path& file);
+
+// load_input_rgb + to_input_tensor: the one path that training, evaluation
+// and prediction all use (BatchLoader batches the same images).
 torch::Tensor load_input(const std::filesystem::path& file);
 
 }  // namespace catdog

@@ -1,5 +1,7 @@
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "catdog/dataset.h"
@@ -19,6 +21,11 @@ struct Split {
   std::vector<Sample> validation;
   std::vector<Sample> test;
 };
+
+// 0..n-1 shuffled by Fisher-Yates from the back (i = n-1 .. 1, j = rng() % (i + 1),
+// swap) with std::mt19937_64(seed): the one shuffle of the project, identical on
+// every platform (the split, and the loader's per-epoch order).
+std::vector<size_t> shuffled_indices(size_t n, uint64_t seed);
 
 Split split_dataset(const std::vector<Sample>& samples, uint64_t seed = kDefaultSplitSeed);
 

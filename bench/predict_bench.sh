@@ -1,0 +1,64 @@
+#!/bin/bash
+# Prediction speed: `catdog predict` vs the PyTorch reference (bench/predict_reference.py),
+# same thread count, alternating A and B, medians and ratios.
+#   1. one image, end to end (process start, model load, decode, forward, the sentence):
+#      ROUNDS x (catdog, reference) wall times.
+#   2. batch throughput over a folder (DATA, 3000 images): images / wall time, FOLDER_ROUNDS
+#      (default 3) rounds.
+# For scratch and mobilenetv2. catdog's checkpoints: $SCRATCH_CKPT / $MOBILENET_CKPT, else
+# trained here for 1 epoch on 100 + 100 images of DATA (the weights' values do not change
+# the work). The reference uses random weights of the same architecture (torch.save).
+# usage: [MODELS=scratch] [FOLDER_ROUNDS=1] bench/predict_bench.sh [DATA] [THREADS] [ROUNDS]   (from the repository root, after
+#        cmake --build build --target catdog)
+set -euo pipefail
+DATA=${1:-/work/shared/data/catdog-dev}
+THREADS=${2:-$(nproc)}
+ROUNDS=${3:-15}
+FOLDER_ROUNDS=${FOLDER_ROUNDS:-3}
+MODELS=${MODELS:-scratch mobilenetv2}
+IMAGE=${IMAGE:-$(find "$DATA/dog" -name '*.jpg' | sort | sed -n 1p)}
+WEIGHTS=${WEIGHTS:-/work/shared/weights/mobilenet_v2_1.0_no_top.h5}
+CATDOG=${CATDOG:-build/catdog}
+PY=/usr/bin/python3
+OUT=$(mktemp -d /tmp/catdog-predict-bench.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+seconds() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N); echo "scale=4; ($t1 - $t0) / 1000000000" | bc; }
+
+checkpoint() {  # model -> checkpoint file
+  local given=$2
+  if [ -n "$given" ]; then echo "$given"; return; fi
+  mkdir -p "$OUT/small/cat" "$OUT/small/dog"
+  for class in cat dog; do
+    find "$DATA/$class" -name '*.jpg' | sort | sed -n 1,100p | xargs -I{} ln -sf {} "$OUT/small/$class/"
+  done
+  "$CATDOG" train -q --model "$1" --epochs 1 --threads "$THREADS" --data "$OUT/small" --weights "$WEIGHTS" \
+      --out "$OUT/run-$1" >/dev/null
+  echo "$OUT/run-$1/best.ckpt"
+}
+
+echo "data $DATA, image $IMAGE, threads $THREADS, rounds $ROUNDS, $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+for model in $MODELS; do
+  if [ "$model" = scratch ]; then ckpt=$(checkpoint scratch "${SCRATCH_CKPT:-}"); else ckpt=$(checkpoint mobilenetv2 "${MOBILENET_CKPT:-}"); fi
+  $PY bench/predict_reference.py --model "$model" --weights "$OUT/$model.pt" --export
+  echo "== $model: $("$CATDOG" predict -q --threads "$THREADS" --checkpoint "$ckpt" "$IMAGE")"
+  for round in $(seq "$ROUNDS"); do
+    seconds "$CATDOG" predict -q --threads "$THREADS" --checkpoint "$ckpt" "$IMAGE" >> "$OUT/$model.catdog.one"
+    seconds $PY bench/predict_reference.py --model "$model" --threads "$THREADS" --weights "$OUT/$model.pt" "$IMAGE" \
+        >> "$OUT/$model.reference.one"
+  done
+  C=$(median < "$OUT/$model.catdog.one"); R=$(median < "$OUT/$model.reference.one")
+  echo "$model one image: catdog median $C s, reference median $R s, reference/catdog = $(echo "scale=2; $R / $C" | bc)x"
+
+  N=$(find "$DATA" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | wc -l)
+  for round in $(seq "$FOLDER_ROUNDS"); do
+    seconds "$CATDOG" predict -q --threads "$THREADS" --checkpoint "$ckpt" "$DATA" >> "$OUT/$model.catdog.all"
+    seconds $PY bench/predict_reference.py --model "$model" --threads "$THREADS" --weights "$OUT/$model.pt" "$DATA" \
+        >> "$OUT/$model.reference.all"
+  done
+  C=$(median < "$OUT/$model.catdog.all"); R=$(median < "$OUT/$model.reference.all")
+  echo "$model folder of $N images: catdog $C s ($(echo "scale=1; $N / $C" | bc) images/s)," \
+       "reference $R s ($(echo "scale=1; $N / $R" | bc) images/s), catdog/reference = $(echo "scale=2; $R / $C" | bc)x"
+done

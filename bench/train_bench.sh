@@ -1,0 +1,59 @@
+#!/bin/bash
+# Training speed: catdog vs the PyTorch reference (bench/train_reference.py), same data,
+# same thread count, alternating A and B.
+#   1. scratch throughput: ROUNDS x (catdog 2 epochs, reference 2 epochs); the second
+#      epoch's train images / epoch seconds (train + validation, caches warm) per run,
+#      medians and the ratio, and the fraction of the CPU's peak FLOP/s it reaches.
+#   2. the frozen-backbone recipe (mobilenetv2, 5 epochs) wall time: catdog (features
+#      computed once, real ImageNet weights) vs the reference's naive loop (backbone on
+#      every batch of every epoch, torchvision mobilenet_v2 with random weights: same FLOPs).
+# usage: bench/train_bench.sh [DATA] [THREADS] [ROUNDS]   (run from the repository root,
+#        after building: cmake --build build --target catdog)
+set -euo pipefail
+DATA=${1:-/work/shared/data/catdog-dev}
+THREADS=${2:-$(nproc)}
+ROUNDS=${3:-3}
+WEIGHTS=${WEIGHTS:-/work/shared/weights/mobilenet_v2_1.0_no_top.h5}
+CATDOG=${CATDOG:-build/catdog}
+PY=/usr/bin/python3
+OUT=$(mktemp -d /tmp/catdog-train-bench.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "data $DATA, threads $THREADS, rounds $ROUNDS, $(lscpu | sed -n 's/^Model name: *//p')"
+for round in $(seq "$ROUNDS"); do
+  "$CATDOG" train -q --model scratch --epochs 2 --threads "$THREADS" --data "$DATA" --out "$OUT/c$round" >/dev/null
+  $PY -c "import json; h=json.load(open('$OUT/c$round/history.json')); print(h[1]['seconds'])" >> "$OUT/catdog.s"
+  $PY bench/train_reference.py --model scratch --epochs 2 --threads "$THREADS" --data "$DATA" \
+      --json "$OUT/r$round.json" >/dev/null
+  $PY -c "import json; h=json.load(open('$OUT/r$round.json'))['history']; print(h[1]['seconds'])" >> "$OUT/reference.s"
+  echo "round $round: catdog $(tail -1 "$OUT/catdog.s") s/epoch, reference $(tail -1 "$OUT/reference.s") s/epoch"
+done
+TRAIN=$($PY -c "
+import sys; sys.path.insert(0, 'bench'); import train_reference as r
+print(len(r.split(r.scan('$DATA'), 20260101)[0]))")
+CATDOG_S=$(median < "$OUT/catdog.s"); REF_S=$(median < "$OUT/reference.s")
+# FLOPs per training image: forward MACs x 2 (FLOPs) x 3 (forward + two backward products).
+# scratch forward MACs: conv 160x160x16x27 + 80x80x32x144 + 40x40x64x288 + dense 25600x512 + 512x2.
+MACS=$((160*160*16*27 + 80*80*32*144 + 40*40*64*288 + 25600*512 + 512*2))
+GHZ=$(lscpu | awk -F: '/^CPU max MHz/ {printf "%.2f", $2/1000} ' ); GHZ=${GHZ:-$(awk -F: '/^cpu MHz/ {printf "%.2f", $2/1000; exit}' /proc/cpuinfo)}
+$PY - <<PY
+train, catdog_s, ref_s, macs, ghz, threads = $TRAIN, $CATDOG_S, $REF_S, $MACS, $GHZ, $THREADS
+flops = 6 * macs
+peak = threads * 2 * 8 * 2 * ghz * 1e9  # AVX2: 2 FMA units x 8 floats x 2 flops per cycle per core
+for name, s in (("catdog", catdog_s), ("reference", ref_s)):
+    rate = train / s
+    print(f"scratch {name}: median {s:.2f} s/epoch = {rate:.1f} img/s = {rate*flops/1e9:.1f} GFLOP/s "
+          f"= {100*rate*flops/peak:.1f}% of peak {peak/1e9:.0f} GFLOP/s")
+print(f"scratch speed-up catdog/reference: {ref_s/catdog_s:.2f}x  (FLOPs/image {flops/1e9:.3f} G, {ghz} GHz)")
+PY
+
+start=$(date +%s.%N)
+"$CATDOG" train -q --model mobilenetv2 --weights "$WEIGHTS" --threads "$THREADS" --data "$DATA" --out "$OUT/m" >/dev/null
+catdog_recipe=$(echo "$(date +%s.%N) - $start" | bc)
+start=$(date +%s.%N)
+$PY bench/train_reference.py --model mobilenetv2 --threads "$THREADS" --data "$DATA" --json "$OUT/rm.json" >/dev/null
+reference_recipe=$(echo "$(date +%s.%N) - $start" | bc)
+echo "mobilenetv2 5-epoch recipe wall time: catdog ${catdog_recipe}s, reference naive ${reference_recipe}s," \
+     "speed-up $(echo "scale=2; $reference_recipe / $catdog_recipe" | bc)x"

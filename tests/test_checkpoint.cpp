@@ -1,0 +1,227 @@
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "catdog/checkpoint.h"
+#include "catdog/error.h"
+#include "catdog/optimizer.h"
+#include "test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using catdog::testing::TempDir;
+
+catdog::CheckpointMeta sample_meta() {
+  catdog::CheckpointMeta meta;
+  meta.kind = catdog::ModelKind::Scratch;
+  meta.split_seed = 18446744073709551557ull;  // needs all 64 bits
+  meta.seed = 7;
+  meta.epochs_done = 2;
+  meta.history = {{1, 0.7, 0.5, 0.69, 0.55, 3.5}, {2, 0.6, 0.65, 0.62, 0.7, 3.25}};
+  meta.settings = {{"batch_size", 32}, {"command_line", "catdog train --epochs 2"}};
+  return meta;
+}
+
+struct SavedModel {
+  catdog::Classifier model{catdog::ModelKind::Scratch};
+  std::vector<torch::Tensor> optimizer_state;
+};
+
+SavedModel save_sample(const fs::path& file) {
+  torch::manual_seed(3);
+  SavedModel saved;
+  for (const auto& parameter : saved.model->trainable_parameters())
+    saved.optimizer_state.push_back(torch::rand(parameter.sizes()));
+  catdog::save_checkpoint(file, saved.model, saved.optimizer_state, sample_meta());
+  return saved;
+}
+
+torch::Tensor fixed_input() {
+  torch::manual_seed(11);
+  return torch::rand({2, 3, 160, 160}) * 2 - 1;
+}
+
+void write_bytes(const fs::path& file, const std::string& bytes) {
+  std::ofstream out(file, std::ios::binary);
+  out << bytes;
+}
+
+std::string load_error(const fs::path& file) {
+  try {
+    catdog::load_checkpoint(file, torch::kCPU);
+  } catch (const catdog::Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+void expect_not_a_checkpoint(const fs::path& file) {
+  const auto message = load_error(file);
+  EXPECT_NE(message.find(file.string() + " is not a catdog checkpoint ("), std::string::npos) << message;
+  EXPECT_NE(message.find("pass a file written by `catdog train` (best.ckpt / last.ckpt)"), std::string::npos)
+      << message;
+}
+
+// Runs `body` with the working directory set to `dir`.
+template <typename Body>
+void in_directory(const fs::path& dir, Body&& body) {
+  const auto previous = fs::current_path();
+  fs::current_path(dir);
+  try {
+    body();
+  } catch (...) {
+    fs::current_path(previous);
+    throw;
+  }
+  fs::current_path(previous);
+}
+
+}  // namespace
+
+TEST(Checkpoint, RoundTripGivesIdenticalOutputsAndMeta) {
+  TempDir dir;
+  auto saved = save_sample(dir / "best.ckpt");
+  saved.model->eval();
+  const auto input = fixed_input();
+  torch::NoGradGuard no_grad;
+  const auto expected = saved.model->forward(input);
+
+  auto loaded = catdog::load_checkpoint(dir / "best.ckpt", torch::kCPU);
+  EXPECT_FALSE(loaded.model->is_training());
+  EXPECT_TRUE(torch::equal(loaded.model->forward(input), expected));
+  ASSERT_EQ(loaded.optimizer_state.size(), saved.optimizer_state.size());
+  for (size_t i = 0; i < saved.optimizer_state.size(); ++i)
+    EXPECT_TRUE(torch::equal(loaded.optimizer_state[i], saved.optimizer_state[i]));
+
+  const auto& meta = loaded.meta;
+  EXPECT_EQ(meta.kind, catdog::ModelKind::Scratch);
+  EXPECT_EQ(meta.image_size, 160);
+  EXPECT_EQ(meta.preprocessing, "RGB, bilinear resize to 160x160, x / 127.5 - 1");
+  EXPECT_EQ(meta.class_names, (std::vector<std::string>{"cat", "dog"}));
+  EXPECT_EQ(meta.catdog_version, CATDOG_VERSION);
+  EXPECT_EQ(meta.split_seed, 18446744073709551557ull);
+  EXPECT_EQ(meta.seed, 7u);
+  EXPECT_EQ(meta.epochs_done, 2);
+  ASSERT_EQ(meta.history.size(), 2u);
+  EXPECT_EQ(meta.history[1].val_accuracy, 0.7);
+  EXPECT_EQ(meta.history[0].seconds, 3.5);
+  EXPECT_EQ(meta.settings["command_line"], "catdog train --epochs 2");
+  EXPECT_FALSE(fs::exists(dir / "best.ckpt.tmp"));
+}
+
+TEST(Checkpoint, StoresEveryParameterUnderModelPrefix) {
+  TempDir dir;
+  auto saved = save_sample(dir / "x.ckpt");
+  torch::serialize::InputArchive archive;
+  archive.load_from((dir / "x.ckpt").string());
+  c10::IValue format;
+  archive.read("catdog/format", format);
+  EXPECT_EQ(format.toStringRef(), "catdog-checkpoint-1");
+  for (const auto& item : saved.model->named_parameters()) {
+    torch::Tensor stored;
+    ASSERT_TRUE(archive.try_read("model/" + item.key(), stored, true)) << item.key();
+    EXPECT_TRUE(torch::equal(stored, item.value()));
+  }
+  torch::Tensor first_accumulator;
+  EXPECT_TRUE(archive.try_read("optimizer/0", first_accumulator, true));
+}
+
+TEST(Checkpoint, StaleTemporaryFileIsReplaced) {
+  TempDir dir;
+  write_bytes(dir / "last.ckpt.tmp", "left over from a killed run");
+  save_sample(dir / "last.ckpt");
+  EXPECT_EQ(catdog::load_checkpoint(dir / "last.ckpt", torch::kCPU).meta.epochs_done, 2);
+  EXPECT_FALSE(fs::exists(dir / "last.ckpt.tmp"));
+}
+
+TEST(Checkpoint, FailedWriteLeavesPreviousCheckpointWhole) {
+  TempDir dir;
+  save_sample(dir / "last.ckpt");
+  const auto size_before = fs::file_size(dir / "last.ckpt");
+  fs::create_directory(dir / "last.ckpt.tmp");  // the temporary cannot be written
+  catdog::Classifier other(catdog::ModelKind::Scratch);
+  auto meta = sample_meta();
+  meta.epochs_done = 3;
+  EXPECT_THROW(catdog::save_checkpoint(dir / "last.ckpt", other, {}, meta), catdog::Error);
+  EXPECT_EQ(fs::file_size(dir / "last.ckpt"), size_before);
+  EXPECT_EQ(catdog::load_checkpoint(dir / "last.ckpt", torch::kCPU).meta.epochs_done, 2);
+}
+
+TEST(Checkpoint, WritingIntoMissingFolderIsAnError) {
+  TempDir dir;
+  catdog::Classifier model(catdog::ModelKind::Scratch);
+  EXPECT_THROW(catdog::save_checkpoint(dir / "missing" / "last.ckpt", model, {}, sample_meta()), catdog::Error);
+}
+
+TEST(Checkpoint, MissingFileIsAnError) {
+  TempDir dir;
+  expect_not_a_checkpoint(dir / "nothing.ckpt");
+}
+
+TEST(Checkpoint, TruncatedFileIsAnError) {
+  TempDir dir;
+  save_sample(dir / "whole.ckpt");
+  std::ifstream in(dir / "whole.ckpt", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  write_bytes(dir / "half.ckpt", bytes.substr(0, bytes.size() / 2));
+  expect_not_a_checkpoint(dir / "half.ckpt");
+}
+
+TEST(Checkpoint, ForeignFilesAreErrors) {
+  TempDir dir;
+  std::string random_bytes(4096, '\0');
+  std::mt19937 random(5);
+  for (auto& byte : random_bytes) byte = static_cast<char>(random());
+  write_bytes(dir / "random.ckpt", random_bytes);
+  expect_not_a_checkpoint(dir / "random.ckpt");
+
+  torch::save(torch::ones({3}), (dir / "tensor.pt").string());
+  expect_not_a_checkpoint(dir / "tensor.pt");
+
+  write_bytes(dir / "history.json", R"([{"epoch": 1}])");
+  expect_not_a_checkpoint(dir / "history.json");
+
+  write_bytes(dir / "empty.ckpt", "");
+  expect_not_a_checkpoint(dir / "empty.ckpt");
+}
+
+TEST(Checkpoint, WrongModelIsAnError) {
+  TempDir dir;
+  catdog::Classifier scratch(catdog::ModelKind::Scratch);
+  auto meta = sample_meta();
+  meta.kind = catdog::ModelKind::MobileNetV2;  // a scratch model's tensors labelled mobilenetv2
+  catdog::save_checkpoint(dir / "wrong.ckpt", scratch, {}, meta);
+  const auto message = load_error(dir / "wrong.ckpt");
+  EXPECT_NE(message.find("checkpoint " + (dir / "wrong.ckpt").string() + " does not match model mobilenetv2"),
+            std::string::npos)
+      << message;
+}
+
+TEST(Checkpoint, ResolvesFileFolderAndLatestRun) {
+  TempDir dir;
+  fs::create_directories(dir / "runs" / "scratch-1");
+  save_sample(dir / "runs" / "scratch-1" / "best.ckpt");
+  fs::create_directory_symlink("scratch-1", dir / "runs" / "latest");
+
+  EXPECT_EQ(catdog::resolve_checkpoint((dir / "runs" / "scratch-1" / "best.ckpt").string()),
+            dir / "runs" / "scratch-1" / "best.ckpt");
+  EXPECT_EQ(catdog::resolve_checkpoint((dir / "runs" / "scratch-1").string()),
+            dir / "runs" / "scratch-1" / "best.ckpt");
+  in_directory(dir.path(), [] {
+    EXPECT_EQ(catdog::resolve_checkpoint(""), fs::path("runs") / "latest" / "best.ckpt");
+  });
+  EXPECT_THROW(catdog::resolve_checkpoint((dir / "runs" / "nope.ckpt").string()), catdog::Error);
+}
+
+TEST(Checkpoint, NoRunYetSaysToTrainFirst) {
+  TempDir dir;
+  in_directory(dir.path(), [] {
+    try {
+      catdog::resolve_checkpoint("");
+      FAIL() << "expected an Error";
+    } catch (const catdog::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("run `catdog train` first"), std::string::npos) << e.what();
+    }
+  });
+}

@@ -1,0 +1,148 @@
+#include <cmath>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+
+#include "catdog/checkpoint.h"
+#include "catdog/error.h"
+#include "catdog/evaluate.h"
+#include "catdog/plot.h"
+#include "catdog/split.h"
+#include "test_support.h"
+
+namespace catdog {
+namespace {
+
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+constexpr uint64_t kSplitSeed = 7;
+constexpr double kDogLogit = 5;  // the hand-set head: logits (0, 5) whatever the image
+
+// A scratch checkpoint whose last layer ignores its input and always says
+// dog with probability 1 / (1 + e^-5), so every metric is known in advance.
+fs::path always_dog_checkpoint(const fs::path& dir) {
+  Classifier model(ModelKind::Scratch);
+  auto parameters = model->trainable_parameters();
+  {
+    torch::NoGradGuard no_grad;
+    auto& weight = parameters[parameters.size() - 2];
+    auto& bias = parameters.back();
+    EXPECT_EQ(weight.size(0), 2);
+    weight.zero_();
+    bias.copy_(torch::tensor({0.0, kDogLogit}));
+  }
+  CheckpointMeta meta;
+  meta.split_seed = kSplitSeed;
+  const fs::path file = dir / "always-dog.ckpt";
+  save_checkpoint(file, model, {}, meta);
+  return file;
+}
+
+class Evaluate : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::write_synthetic_dataset(dir_ / "data", 40);
+    checkpoint_ = always_dog_checkpoint(dir_.path());
+    const auto samples = scan_dataset(dir_ / "data").samples;
+    for (const auto& sample : split_dataset(samples, kSplitSeed).test) (sample.label == kDogLabel ? dogs_ : cats_)++;
+  }
+  EvalOptions options() const {
+    EvalOptions o;
+    o.checkpoint = checkpoint_.string();
+    o.data_dir = dir_ / "data";
+    o.batch_size = 3;  // several batches, the last one short
+    o.progress = false;
+    return o;
+  }
+
+  TempDir dir_;
+  fs::path checkpoint_;
+  int64_t cats_ = 0, dogs_ = 0;  // in the test split
+};
+
+TEST_F(Evaluate, CountsMatchAModelThatAlwaysSaysDog) {
+  ASSERT_EQ(cats_ + dogs_, 8);  // 10% of 80
+  ASSERT_GT(cats_, 0);
+  const EvalReport report = evaluate(options(), torch::kCPU);
+  EXPECT_EQ(report.images, 8);
+  EXPECT_EQ(report.skipped, 0);
+  EXPECT_EQ(report.split, "test");
+  EXPECT_EQ(report.confusion.count(kCatLabel, kDogLabel), cats_);
+  EXPECT_EQ(report.confusion.count(kDogLabel, kDogLabel), dogs_);
+  EXPECT_EQ(report.confusion.count(kCatLabel, kCatLabel), 0);
+  EXPECT_EQ(report.confusion.count(kDogLabel, kCatLabel), 0);
+  EXPECT_DOUBLE_EQ(report.confusion.accuracy(), static_cast<double>(dogs_) / 8);
+
+  // Cross-entropy: -log(p_dog) for dogs, -log(1 - p_dog) for cats.
+  const double expected_loss =
+      (cats_ * std::log1p(std::exp(kDogLogit)) + dogs_ * std::log1p(std::exp(-kDogLogit))) / 8;
+  EXPECT_NEAR(report.loss, expected_loss, 1e-5);
+
+  ASSERT_EQ(static_cast<int64_t>(report.mistakes.size()), cats_);
+  for (const auto& mistake : report.mistakes) {
+    EXPECT_EQ(mistake.truth, kCatLabel);
+    EXPECT_EQ(mistake.predicted, kDogLabel);
+    EXPECT_NEAR(mistake.confidence, 1 / (1 + std::exp(-kDogLogit)), 1e-6);
+    EXPECT_EQ(mistake.file.rfind("cat/", 0), 0u) << mistake.file;
+  }
+  EXPECT_GT(report.images_per_second, 0);
+}
+
+TEST_F(Evaluate, GridConfusionPictureAndMistakesFile) {
+  EvalOptions o = options();
+  o.grid_png = dir_ / "out" / "grid.png";
+  const EvalReport report = evaluate(o, torch::kCPU);
+  const cv::Mat grid = cv::imread(o.grid_png.string());
+  ASSERT_FALSE(grid.empty());
+  EXPECT_EQ(grid.cols, 8 * kGridCellWidth);
+  EXPECT_EQ(grid.rows, 4 * kGridCellHeight);
+  EXPECT_FALSE(cv::imread((dir_ / "out" / "confusion.png").string()).empty());
+
+  std::ifstream csv(dir_ / "out" / "misclassified.csv");
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "file,true,predicted,confidence");
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    EXPECT_EQ(line.rfind("cat/", 0), 0u) << line;
+    EXPECT_NE(line.find(",cat,dog,0.9933"), std::string::npos) << line;
+    ++rows;
+  }
+  EXPECT_EQ(rows, cats_);
+}
+
+TEST_F(Evaluate, OtherSplitsAndBadCheckpoints) {
+  EvalOptions o = options();
+  o.split = "validation";
+  EXPECT_EQ(evaluate(o, torch::kCPU).images, 8);
+  o.split = "train";
+  EXPECT_EQ(evaluate(o, torch::kCPU).images, 64);
+  o.checkpoint = (dir_ / "missing.ckpt").string();
+  EXPECT_THROW(evaluate(o, torch::kCPU), Error);
+}
+
+TEST_F(Evaluate, ReportsAsTextAndJson) {
+  const EvalReport report = evaluate(options(), torch::kCPU);
+  const std::string text = format_report(report);
+  char accuracy[64];
+  std::snprintf(accuracy, sizeof accuracy, "accuracy:   %.4f (%lld/8)", dogs_ / 8.0, static_cast<long long>(dogs_));
+  EXPECT_NE(text.find(accuracy), std::string::npos) << text;
+  EXPECT_NE(text.find("precision"), std::string::npos) << text;
+  EXPECT_NE(text.find("confusion matrix"), std::string::npos) << text;
+
+  const nlohmann::json json = report_to_json(report);
+  EXPECT_EQ(json["images"], 8);
+  EXPECT_EQ(json["split"], "test");
+  EXPECT_EQ(json["confusion"], nlohmann::json({{0, cats_}, {0, dogs_}}));
+  EXPECT_DOUBLE_EQ(json["accuracy"].get<double>(), dogs_ / 8.0);
+  EXPECT_EQ(json["classes"]["dog"]["support"], dogs_);
+  EXPECT_DOUBLE_EQ(json["classes"]["dog"]["recall"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(json["classes"]["cat"]["precision"].get<double>(), 0.0);  // never predicted
+  EXPECT_EQ(json["mistakes"].size(), static_cast<size_t>(cats_));
+  EXPECT_EQ(nlohmann::json::parse(json.dump()), json);
+}
+
+}  // namespace
+}  // namespace catdog

@@ -1,0 +1,89 @@
+#include <gtest/gtest.h>
+
+#include "catdog/error.h"
+#include "catdog/metrics.h"
+
+namespace catdog {
+namespace {
+
+// truth/predicted pairs: 3 cats right, 1 cat called dog, 2 dogs right, 2 dogs called cat.
+ConfusionMatrix known_predictions() {
+  ConfusionMatrix matrix(2);
+  for (int i = 0; i < 3; ++i) matrix.add(0, 0);
+  matrix.add(0, 1);
+  for (int i = 0; i < 2; ++i) matrix.add(1, 1);
+  for (int i = 0; i < 2; ++i) matrix.add(1, 0);
+  return matrix;
+}
+
+TEST(ConfusionMatrix, CountsEveryPairWhereItBelongs) {
+  const auto matrix = known_predictions();
+  EXPECT_EQ(matrix.num_classes(), 2);
+  EXPECT_EQ(matrix.count(0, 0), 3);
+  EXPECT_EQ(matrix.count(0, 1), 1);
+  EXPECT_EQ(matrix.count(1, 0), 2);
+  EXPECT_EQ(matrix.count(1, 1), 2);
+  EXPECT_EQ(matrix.total(), 8);
+  EXPECT_DOUBLE_EQ(matrix.accuracy(), 5.0 / 8.0);
+}
+
+TEST(ConfusionMatrix, PrecisionRecallF1MatchTheirDefinitions) {
+  const auto matrix = known_predictions();
+  const auto cat = matrix.class_metrics(0);
+  EXPECT_DOUBLE_EQ(cat.precision, 3.0 / 5.0);  // 5 predicted cat, 3 of them cats
+  EXPECT_DOUBLE_EQ(cat.recall, 3.0 / 4.0);     // 4 cats, 3 found
+  EXPECT_DOUBLE_EQ(cat.f1, 2 * 0.6 * 0.75 / (0.6 + 0.75));
+  EXPECT_EQ(cat.support, 4);
+  const auto dog = matrix.class_metrics(1);
+  EXPECT_DOUBLE_EQ(dog.precision, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(dog.recall, 2.0 / 4.0);
+  EXPECT_DOUBLE_EQ(dog.f1, 2 * (2.0 / 3.0) * 0.5 / (2.0 / 3.0 + 0.5));
+  EXPECT_EQ(dog.support, 4);
+}
+
+TEST(ConfusionMatrix, UndefinedMetricsAreZeroAsInSklearn) {
+  ConfusionMatrix always_cat(2);
+  always_cat.add(0, 0);
+  always_cat.add(1, 0);
+  const auto dog = always_cat.class_metrics(1);  // never predicted: precision 0/0
+  EXPECT_EQ(dog.precision, 0);
+  EXPECT_EQ(dog.recall, 0);
+  EXPECT_EQ(dog.f1, 0);
+  EXPECT_EQ(dog.support, 1);
+
+  ConfusionMatrix only_cats(2);
+  only_cats.add(0, 0);
+  const auto absent = only_cats.class_metrics(1);  // no dogs at all: recall 0/0
+  EXPECT_EQ(absent.recall, 0);
+  EXPECT_EQ(absent.support, 0);
+  const auto cat = only_cats.class_metrics(0);
+  EXPECT_EQ(cat.precision, 1);
+  EXPECT_EQ(cat.recall, 1);
+  EXPECT_EQ(cat.f1, 1);
+
+  const ConfusionMatrix empty(2);
+  EXPECT_EQ(empty.total(), 0);
+  EXPECT_EQ(empty.accuracy(), 0);
+}
+
+TEST(ConfusionMatrix, RejectsLabelsOutsideTheClasses) {
+  ConfusionMatrix matrix(2);
+  EXPECT_THROW(matrix.add(2, 0), Error);
+  EXPECT_THROW(matrix.add(0, -1), Error);
+  EXPECT_EQ(matrix.total(), 0);
+  EXPECT_THROW(ConfusionMatrix(0), Error);
+}
+
+TEST(ConfusionMatrix, WorksForMoreThanTwoClasses) {
+  ConfusionMatrix matrix(3);
+  matrix.add(2, 2);
+  matrix.add(2, 1);
+  matrix.add(1, 2);
+  EXPECT_EQ(matrix.count(2, 1), 1);
+  EXPECT_DOUBLE_EQ(matrix.class_metrics(2).precision, 0.5);
+  EXPECT_DOUBLE_EQ(matrix.class_metrics(2).recall, 0.5);
+  EXPECT_DOUBLE_EQ(matrix.accuracy(), 1.0 / 3.0);
+}
+
+}  // namespace
+}  // namespace catdog

@@ -1,0 +1,80 @@
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "catdog/error.h"
+#include "catdog/optimizer.h"
+#include "test_support.h"
+
+namespace {
+
+// Two steps of Keras' RMSprop by hand, for one parameter p with gradient 2 p
+// (loss = sum p^2), lr 0.1, rho 0.9, eps 1e-7.
+double keras_rmsprop_two_steps(double p) {
+  const double lr = 0.1, rho = 0.9, eps = 1e-7;
+  double v = 0;
+  for (int step = 0; step < 2; ++step) {
+    const double g = 2 * p;
+    v = rho * v + (1 - rho) * g * g;
+    p -= lr * g / std::sqrt(v + eps);
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST(KerasRMSprop, MatchesHandComputedTwoSteps) {
+  auto parameter = torch::tensor({1.0f, -0.5f, 3.0f}, torch::requires_grad());
+  catdog::KerasRMSprop optimizer({parameter}, 0.1);
+  for (int step = 0; step < 2; ++step) {
+    optimizer.zero_grad();
+    parameter.pow(2).sum().backward();
+    optimizer.step();
+  }
+  // Step 1 moves every weight by lr / sqrt(0.1) = 0.316 towards zero; step 2 by a computed amount.
+  EXPECT_NEAR(parameter[0].item<double>(), keras_rmsprop_two_steps(1.0), 1e-6);
+  EXPECT_NEAR(parameter[1].item<double>(), keras_rmsprop_two_steps(-0.5), 1e-6);
+  EXPECT_NEAR(parameter[2].item<double>(), keras_rmsprop_two_steps(3.0), 1e-6);
+  // The accumulator after two steps: v2 = 0.9 (0.1 g1^2) + 0.1 g2^2.
+  const double g1 = 2.0, p1 = 1.0 - 0.1 * g1 / std::sqrt(0.1 * g1 * g1 + 1e-7), g2 = 2 * p1;
+  EXPECT_NEAR(optimizer.state()[0][0].item<double>(), 0.9 * 0.1 * g1 * g1 + 0.1 * g2 * g2, 1e-6);
+}
+
+TEST(KerasRMSprop, EpsilonIsInsideTheSquareRoot) {
+  // A gradient far below sqrt(eps): Keras' step is lr g / sqrt(0.1 g^2 + eps), about lr g / sqrt(eps).
+  auto parameter = torch::tensor({0.0}, torch::dtype(torch::kFloat64).requires_grad(true));
+  catdog::KerasRMSprop optimizer({parameter}, 1.0);
+  (parameter * 1e-6).sum().backward();
+  optimizer.step();
+  const double g = 1e-6;
+  EXPECT_NEAR(parameter.item<double>(), -g / std::sqrt(0.1 * g * g + 1e-7), 1e-12);
+}
+
+TEST(KerasRMSprop, SkipsParametersWithoutGradient) {
+  auto used = torch::tensor({1.0f}, torch::requires_grad());
+  auto unused = torch::tensor({5.0f}, torch::requires_grad());
+  catdog::KerasRMSprop optimizer({used, unused}, 0.1);
+  used.sum().backward();
+  optimizer.step();
+  EXPECT_FLOAT_EQ(unused.item<float>(), 5.0f);
+  EXPECT_FLOAT_EQ(optimizer.state()[1].item<float>(), 0.0f);
+  EXPECT_LT(used.item<float>(), 1.0f);
+  EXPECT_FALSE(used.grad().requires_grad());
+}
+
+TEST(KerasRMSprop, ZeroGradClearsGradients) {
+  auto parameter = torch::tensor({1.0f}, torch::requires_grad());
+  catdog::KerasRMSprop optimizer({parameter}, 0.1);
+  (parameter * 3).sum().backward();
+  optimizer.zero_grad();
+  EXPECT_FLOAT_EQ(parameter.grad().item<float>(), 0.0f);
+}
+
+TEST(KerasRMSprop, LoadStateRestoresAccumulators) {
+  auto parameter = torch::zeros({2}, torch::requires_grad());
+  catdog::KerasRMSprop optimizer({parameter}, 0.1);
+  optimizer.load_state({torch::tensor({4.0f, 9.0f})});
+  EXPECT_TRUE(torch::equal(optimizer.state()[0], torch::tensor({4.0f, 9.0f})));
+  EXPECT_THROW(optimizer.load_state({torch::zeros({3})}), catdog::Error);
+  EXPECT_THROW(optimizer.load_state({}), catdog::Error);
+}
