@@ -13,4 +13,9 @@ namespace catdog {
 // BatchNorm folded in (same numbers, fewer passes over memory).
 std::shared_ptr<BackboneImpl> make_mobilenet_v2_backbone(bool fold_batchnorm = true);
 
+// Keras' imagenet_utils.correct_pad, applied before a stride-2 'valid'
+// convolution of kernel size `kernel` on N x C x H x W: (top, bottom) =
+// (0, 1) on even H, (1, 1) on odd H, likewise for W. Equals TF's 'same'.
+torch::Tensor pad_like_keras(const torch::Tensor& x, int64_t kernel);
+
 }  // namespace catdog

@@ -20,6 +20,51 @@ int default_epochs(ModelKind kind);
 // Keras' official no-top weight file for the backbone ("" for scratch).
 std::string keras_weights_file_name(ModelKind kind);
 
+// One row of `catdog summary`.
+struct LayerSummary {
+  std::string name;          // Keras style, e.g. "block1_conv1 (Conv2D)"
+  std::string output_shape;  // Keras style, e.g. "(None, 80, 80, 16)"
+  int64_t parameters = 0;    // weights and floating-point buffers, as Keras counts them
+  bool trainable = true;
+};
+
+// Keras' `activation=` argument of Conv2D and Dense.
+enum class Activation { None, Relu };
+
+// Keras-named layers run in order, like a keras.Sequential. Each is a
+// LibTorch module (registered under its Keras name, so parameters read
+// "block1_conv1.weight"), optionally followed by its built-in activation.
+class LayerStackImpl : public torch::nn::Module {
+ public:
+  template <typename Layer>
+  Layer add(const std::string& name, const std::string& keras_type, Layer layer,
+            Activation activation = Activation::None) {
+    register_module(name, layer);
+    layers_.push_back({name, keras_type, torch::nn::AnyModule(layer), activation});
+    return layer;
+  }
+
+  torch::Tensor forward(torch::Tensor x);
+  // Runs `x` through like forward() (it comes out as the output) and
+  // describes every layer, as Keras' model.summary() does.
+  std::vector<LayerSummary> summarize(torch::Tensor& x, bool trainable);
+
+ private:
+  struct Layer {
+    std::string name;
+    std::string keras_type;
+    torch::nn::AnyModule module;
+    Activation activation;
+  };
+  torch::Tensor run(Layer& layer, const torch::Tensor& x);
+
+  std::vector<Layer> layers_;
+};
+TORCH_MODULE(LayerStack);
+
+// Keras' GlobalAveragePooling2D: N x C x H x W -> N x C.
+torch::nn::Functional global_average_pooling();
+
 // A frozen ImageNet feature extractor: images N x 3 x 160 x 160 in [-1, 1]
 // -> globally average-pooled features N x feature_size().
 class BackboneImpl : public torch::nn::Module {
@@ -31,18 +76,12 @@ class BackboneImpl : public torch::nn::Module {
   // Called after weights change (load, checkpoint restore): lets a backbone
   // precompute an inference form (e.g. BatchNorm folded into convolutions).
   virtual void weights_changed() {}
+  // Summary rows (trainable = false); `images` comes out as the features.
+  virtual std::vector<LayerSummary> summarize(torch::Tensor& images) = 0;
 };
 
 // Keras VGG16(include_top=False) conv base + global average pooling: 512 features.
 std::shared_ptr<BackboneImpl> make_vgg16_backbone();
-
-// One row of `catdog summary`.
-struct LayerSummary {
-  std::string name;
-  std::string output_shape;  // Keras style, e.g. "(None, 80, 80, 16)"
-  int64_t parameters = 0;
-  bool trainable = true;
-};
 
 // Every catdog model: an optional frozen backbone, then the trainable part.
 //  scratch:     (none) -> Conv16-Pool-Conv32-Pool-Conv64-Pool-Flatten-Dense512-Dense2
@@ -75,7 +114,7 @@ class ClassifierImpl : public torch::nn::Module {
  private:
   ModelKind kind_;
   std::shared_ptr<BackboneImpl> backbone_;
-  torch::nn::Sequential head_{nullptr};
+  LayerStack head_{nullptr};  // scratch: the whole network
 };
 TORCH_MODULE(Classifier);
 

@@ -1,0 +1,203 @@
+// The three classifiers: sizes as Keras counts them, shapes, freezing,
+// initialisation, summary and names.
+#include <cmath>
+
+#include <gmock/gmock.h>
+#include <torch/torch.h>
+
+#include "catdog/error.h"
+#include "catdog/models.h"
+#include "test_support.h"
+
+namespace {
+
+using catdog::Classifier;
+using catdog::ModelKind;
+using ::testing::HasSubstr;
+
+struct Counts {
+  int64_t total = 0;      // parameters and BatchNorm statistics, as Keras counts
+  int64_t trainable = 0;
+};
+
+Counts count(Classifier& model) {
+  Counts counts;
+  for (const auto& parameter : model->parameters()) {
+    counts.total += parameter.numel();
+    if (parameter.requires_grad()) counts.trainable += parameter.numel();
+  }
+  for (const auto& buffer : model->buffers())
+    if (buffer.is_floating_point()) counts.total += buffer.numel();
+  return counts;
+}
+
+int64_t numel(const std::vector<torch::Tensor>& tensors) {
+  int64_t total = 0;
+  for (const auto& tensor : tensors) total += tensor.numel();
+  return total;
+}
+
+TEST(Models, ScratchHasKerasParameterCountAllTrainable) {
+  Classifier model(ModelKind::Scratch);
+  const auto counts = count(model);
+  EXPECT_EQ(counts.total, 13132322);
+  EXPECT_EQ(counts.trainable, 13132322);
+  EXPECT_EQ(numel(model->trainable_parameters()), 13132322);
+  EXPECT_FALSE(model->has_frozen_backbone());
+}
+
+TEST(Models, Vgg16HasFrozenBaseAndSmallHead) {
+  Classifier model(ModelKind::Vgg16);
+  const auto counts = count(model);
+  EXPECT_EQ(counts.total, 14978370);
+  EXPECT_EQ(counts.trainable, 263682);
+  EXPECT_EQ(numel(model->trainable_parameters()), 263682);
+  EXPECT_TRUE(model->has_frozen_backbone());
+}
+
+TEST(Models, MobileNetV2HasFrozenBaseAndSmallHead) {
+  Classifier model(ModelKind::MobileNetV2);
+  const auto counts = count(model);
+  EXPECT_EQ(counts.total, 2257984 + 656898);
+  EXPECT_EQ(counts.trainable, 656898);
+  EXPECT_EQ(numel(model->trainable_parameters()), 656898);
+}
+
+TEST(Models, OutputsTwoLogitsAndFeaturesOfTheBackboneSize) {
+  torch::manual_seed(1);
+  const auto images = torch::rand({2, 3, 160, 160}) * 2 - 1;
+  const std::vector<std::pair<ModelKind, std::vector<int64_t>>> cases = {
+      {ModelKind::Scratch, {2, 3, 160, 160}}, {ModelKind::Vgg16, {2, 512}}, {ModelKind::MobileNetV2, {2, 1280}}};
+  for (const auto& [kind, feature_shape] : cases) {
+    Classifier model(kind);
+    model->eval();
+    const auto features = model->features(images);
+    EXPECT_EQ(features.sizes(), feature_shape) << catdog::model_name(kind);
+    const auto logits = model->classify(features);
+    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 2})) << catdog::model_name(kind);
+    EXPECT_TRUE(torch::allclose(logits, model->forward(images), 1e-5, 1e-5)) << catdog::model_name(kind);
+  }
+}
+
+TEST(Models, FrozenBackboneNeedsNoGradientsAndStaysInEvalMode) {
+  for (const auto kind : {ModelKind::Vgg16, ModelKind::MobileNetV2}) {
+    Classifier model(kind);
+    model->train();
+    EXPECT_TRUE(model->is_training());
+    for (const auto& item : model->named_parameters()) {
+      const bool in_backbone = item.key().rfind("backbone.", 0) == 0;
+      EXPECT_EQ(item.value().requires_grad(), !in_backbone) << item.key();
+    }
+    for (const auto& item : model->named_modules()) {
+      const bool in_backbone = item.key().rfind("backbone", 0) == 0;
+      EXPECT_EQ(item.value()->is_training(), !in_backbone) << item.key();
+    }
+    const auto features = model->features(torch::zeros({1, 3, 160, 160}));
+    EXPECT_FALSE(features.requires_grad());
+  }
+}
+
+TEST(Models, TrainableLayersStartWithGlorotUniformKernelsAndZeroBiases) {
+  torch::manual_seed(3);
+  Classifier model(ModelKind::Scratch);
+  for (const auto& item : model->named_parameters()) {
+    const auto& value = item.value();
+    if (value.dim() == 1) {
+      EXPECT_EQ(value.abs().max().item<float>(), 0.0f) << item.key();
+      continue;
+    }
+    const int64_t receptive = value.dim() == 4 ? value.size(2) * value.size(3) : 1;
+    const double bound = std::sqrt(6.0 / static_cast<double>((value.size(0) + value.size(1)) * receptive));
+    const double largest = value.abs().max().item<double>();
+    EXPECT_LE(largest, bound) << item.key();
+    EXPECT_GT(largest, 0.9 * bound) << item.key();  // uniform over the whole range
+  }
+}
+
+TEST(Models, SameSeedGivesTheSameInitialWeights) {
+  torch::manual_seed(7);
+  Classifier first(ModelKind::MobileNetV2);
+  torch::manual_seed(7);
+  Classifier second(ModelKind::MobileNetV2);
+  const auto a = first->trainable_parameters(), b = second->trainable_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i]));
+}
+
+TEST(Models, SummaryListsKerasShapesAndTotals) {
+  Classifier scratch(ModelKind::Scratch);
+  const auto text = catdog::format_summary(scratch);
+  EXPECT_THAT(text, HasSubstr("conv2d (Conv2D)"));
+  EXPECT_THAT(text, HasSubstr("(None, 160, 160, 16)"));
+  EXPECT_THAT(text, HasSubstr("(None, 80, 80, 16)"));
+  EXPECT_THAT(text, HasSubstr("(None, 25600)"));
+  EXPECT_THAT(text, HasSubstr("Total params: 13,132,322\n"));
+  EXPECT_THAT(text, HasSubstr("Trainable params: 13,132,322\n"));
+  EXPECT_THAT(text, HasSubstr("Non-trainable params: 0\n"));
+
+  Classifier vgg(ModelKind::Vgg16);
+  const auto rows = vgg->summary();
+  ASSERT_EQ(rows.size(), 13u + 5u + 1u + 2u);
+  EXPECT_EQ(rows.front().name, "block1_conv1 (Conv2D)");
+  EXPECT_EQ(rows.front().parameters, 1792);
+  EXPECT_FALSE(rows.front().trainable);
+  EXPECT_EQ(rows[rows.size() - 3].output_shape, "(None, 512)");
+  EXPECT_TRUE(rows.back().trainable);
+  const auto vgg_text = catdog::format_summary(vgg);
+  EXPECT_THAT(vgg_text, HasSubstr("Total params: 14,978,370\n"));
+  EXPECT_THAT(vgg_text, HasSubstr("Trainable params: 263,682\n"));
+  EXPECT_THAT(vgg_text, HasSubstr("Non-trainable params: 14,714,688\n"));
+
+  Classifier mobilenet(ModelKind::MobileNetV2);
+  const auto mobilenet_text = catdog::format_summary(mobilenet);
+  EXPECT_THAT(mobilenet_text, HasSubstr("(None, 5, 5, 1280)"));
+  EXPECT_THAT(mobilenet_text, HasSubstr("Total params: 2,914,882\n"));
+  EXPECT_THAT(mobilenet_text, HasSubstr("Non-trainable params: 2,257,984\n"));
+}
+
+TEST(Models, NamesRoundTripAndUnknownNamesAreErrors) {
+  for (const auto kind : {ModelKind::Scratch, ModelKind::Vgg16, ModelKind::MobileNetV2})
+    EXPECT_EQ(catdog::parse_model_kind(catdog::model_name(kind)), kind);
+  try {
+    catdog::parse_model_kind("resnet50");
+    FAIL() << "no error";
+  } catch (const catdog::Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("resnet50"));
+    EXPECT_THAT(e.what(), HasSubstr("scratch, vgg16 or mobilenetv2"));
+  }
+  EXPECT_THROW(catdog::parse_model_kind("VGG16"), catdog::Error);
+  EXPECT_EQ(catdog::default_epochs(ModelKind::Scratch), 10);
+  EXPECT_EQ(catdog::default_epochs(ModelKind::Vgg16), 5);
+  EXPECT_EQ(catdog::keras_weights_file_name(ModelKind::Vgg16), "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
+  EXPECT_EQ(catdog::keras_weights_file_name(ModelKind::MobileNetV2),
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5");
+  EXPECT_EQ(catdog::keras_weights_file_name(ModelKind::Scratch), "");
+}
+
+TEST(Models, BackboneWeightErrorsSayWhatToDo) {
+  catdog::testing::TempDir dir;
+  Classifier scratch(ModelKind::Scratch);
+  EXPECT_THROW(scratch->load_backbone_weights(dir / "any.h5"), catdog::Error);
+  Classifier vgg(ModelKind::Vgg16);
+  try {
+    vgg->load_backbone_weights(dir / "missing.h5");
+    FAIL() << "no error";
+  } catch (const catdog::Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("missing.h5"));
+    EXPECT_THAT(e.what(), HasSubstr("scripts/download_weights.sh vgg16"));
+    EXPECT_THAT(e.what(), HasSubstr("--weights"));
+  }
+}
+
+TEST(Models, Vgg16KerasLayersMatchTheKerasFile) {
+  const auto backbone = catdog::make_vgg16_backbone();
+  const auto layers = backbone->keras_layers();
+  ASSERT_EQ(layers.size(), 13u);
+  EXPECT_EQ(layers.front().name, "block1_conv1");
+  EXPECT_EQ(layers.back().name, "block5_conv3");
+  EXPECT_EQ(layers.front().weights[0].tensor.sizes(), (std::vector<int64_t>{64, 3, 3, 3}));
+  EXPECT_EQ(layers.front().weights[0].layout, catdog::KerasLayout::Conv2DKernel);
+  EXPECT_EQ(layers.front().weights[1].layout, catdog::KerasLayout::Vector);
+}
+
+}  // namespace
