@@ -1,1 +1,220 @@
 #include "catdog/evaluate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "catdog/checkpoint.h"
+#include "catdog/dataset.h"
+#include "catdog/error.h"
+#include "catdog/loader.h"
+#include "catdog/plot.h"
+#include "catdog/preprocess.h"
+#include "catdog/progress.h"
+#include "catdog/split.h"
+
+namespace catdog {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kGridRows = 4, kGridCols = 8;
+
+std::string class_name(const EvalReport& report, int64_t label) {
+  return label >= 0 && label < static_cast<int64_t>(report.class_names.size())
+             ? report.class_names[static_cast<size_t>(label)]
+             : std::to_string(label);
+}
+
+std::string fixed(double value, int decimals) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
+  return text;
+}
+
+// A CSV field, quoted when it holds a separator, a quote or a line break.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+void write_mistakes_csv(const EvalReport& report, const fs::path& file) {
+  std::ofstream csv(file);
+  csv << "file,true,predicted,confidence\n";
+  csv.precision(6);
+  for (const auto& mistake : report.mistakes)
+    csv << csv_field(mistake.file) << ',' << csv_field(class_name(report, mistake.truth)) << ','
+        << csv_field(class_name(report, mistake.predicted)) << ',' << mistake.confidence << '\n';
+  if (!csv) throw Error("cannot write " + file.string() + ": check that the folder is writable");
+}
+
+// The first images of the split with what the model said: blue when right, red when wrong.
+void write_prediction_grid(const EvalReport& report, const fs::path& root, const std::vector<Sample>& samples,
+                           const std::vector<float>& dog_probability, const fs::path& png) {
+  const cv::Scalar kRight(31, 119, 180), kWrong(214, 39, 40);  // matplotlib's blue and red (RGB)
+  std::vector<GridCell> cells;
+  for (size_t i = 0; i < samples.size() && cells.size() < kGridRows * kGridCols; ++i) {
+    if (std::isnan(dog_probability[i])) continue;  // failed to decode
+    const int64_t predicted = dog_probability[i] > 0.5f ? kDogLabel : kCatLabel;
+    const double confidence = predicted == kDogLabel ? dog_probability[i] : 1.0 - dog_probability[i];
+    const std::string title = "real: " + class_name(report, samples[i].label) + " / pred: " +
+                              class_name(report, predicted) + " (" + fixed(100 * confidence, 0) + "%)";
+    cells.push_back({resize_to_input(decode_rgb(root / samples[i].path)), title,
+                     predicted == samples[i].label ? kRight : kWrong});
+  }
+  plot_image_grid(cells, kGridRows, kGridCols, png);
+}
+
+}  // namespace
+
+EvalReport evaluate(const EvalOptions& options, torch::Device device) {
+  if (options.batch_size < 1) throw Error("--batch-size must be at least 1");
+  const fs::path checkpoint_file = resolve_checkpoint(options.checkpoint);
+  Checkpoint checkpoint = load_checkpoint(checkpoint_file, device);
+  const DatasetIndex index = scan_dataset(options.data_dir);
+  const Split split = split_dataset(index.samples, checkpoint.meta.split_seed);
+  const std::vector<Sample>& samples = split_part(split, options.split);
+  if (samples.empty())
+    throw Error("the " + options.split + " split of " + options.data_dir.string() +
+                " is empty: give a folder with more images (--data)");
+
+  EvalReport report;
+  report.checkpoint = checkpoint_file.string();
+  report.split = options.split;
+  report.class_names = checkpoint.meta.class_names;
+
+  LoaderOptions loader_options;
+  loader_options.batch_size = options.batch_size;
+  loader_options.cache = CacheMode::Off;  // every image is read once
+  BatchLoader loader(index.root, samples, loader_options);
+  loader.start_epoch(0);
+  ProgressBar progress("eval " + options.split, loader.num_batches(), static_cast<size_t>(options.batch_size),
+                       options.progress);
+
+  // Per sample: the dog probability, NaN for files that failed to decode.
+  std::vector<float> dog_probability(samples.size(), std::numeric_limits<float>::quiet_NaN());
+  double loss_sum = 0;
+  size_t done = 0;
+  const auto start = std::chrono::steady_clock::now();
+  torch::NoGradGuard no_grad;
+  while (auto batch = loader.next()) {
+    if (!batch->indices.empty()) {
+      const torch::Tensor logits = checkpoint.model->forward(batch->images.to(device));
+      const torch::Tensor labels = batch->labels.to(device);
+      loss_sum += torch::nn::functional::cross_entropy(
+                      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                      .item<double>();
+      const torch::Tensor probabilities = torch::softmax(logits, 1).to(torch::kCPU, torch::kFloat64).contiguous();
+      const auto p = probabilities.accessor<double, 2>();
+      for (size_t row = 0; row < batch->indices.size(); ++row) {
+        const size_t sample = batch->indices[row];
+        const int64_t truth = samples[sample].label;
+        const auto r = static_cast<int64_t>(row);
+        const int64_t predicted = p[r][kDogLabel] > p[r][kCatLabel] ? kDogLabel : kCatLabel;
+        dog_probability[sample] = static_cast<float>(p[r][kDogLabel]);
+        report.confusion.add(truth, predicted);
+        if (predicted != truth) report.mistakes.push_back({samples[sample].path, truth, predicted, p[r][predicted]});
+      }
+    }
+    progress.update(++done, "acc " + fixed(report.confusion.accuracy(), 4));
+  }
+  progress.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  report.images = report.confusion.total();
+  report.skipped = static_cast<int>(loader.failures().size());
+  if (report.images == 0)
+    throw Error("none of the " + std::to_string(samples.size()) + " images of the " + options.split +
+                " split could be decoded: check the files under " + options.data_dir.string());
+  report.loss = loss_sum / static_cast<double>(report.images);
+  report.images_per_second = static_cast<double>(report.images) / std::max(seconds, 1e-9);
+  std::stable_sort(report.mistakes.begin(), report.mistakes.end(),
+                   [](const Misclassified& a, const Misclassified& b) { return a.confidence > b.confidence; });
+  spdlog::info("evaluated {} images in {:.2f} s ({:.0f} images/s)", report.images, seconds, report.images_per_second);
+
+  if (!options.grid_png.empty()) {
+    write_prediction_grid(report, index.root, samples, dog_probability, options.grid_png);
+    const fs::path folder = options.grid_png.parent_path();
+    plot_confusion_matrix(report.confusion, report.class_names, folder / "confusion.png");
+    write_mistakes_csv(report, folder / "misclassified.csv");
+    spdlog::info("wrote {}, {} and {}", options.grid_png.string(), (folder / "confusion.png").string(),
+                 (folder / "misclassified.csv").string());
+  }
+  return report;
+}
+
+std::string format_report(const EvalReport& report) {
+  std::ostringstream text;
+  const auto& matrix = report.confusion;
+  int64_t correct = 0;
+  for (int i = 0; i < matrix.num_classes(); ++i) correct += matrix.count(i, i);
+  text << "checkpoint: " << report.checkpoint << "\n"
+       << "split:      " << report.split << " (" << report.images << " images"
+       << (report.skipped ? ", " + std::to_string(report.skipped) + " unreadable skipped" : "") << ")\n"
+       << "loss:       " << fixed(report.loss, 4) << "\n"
+       << "accuracy:   " << fixed(matrix.accuracy(), 4) << " (" << correct << "/" << report.images << ")\n\n";
+
+  size_t name_width = 5;
+  for (int i = 0; i < matrix.num_classes(); ++i) name_width = std::max(name_width, class_name(report, i).size());
+  const auto pad = [](const std::string& s, size_t width) {
+    return std::string(width > s.size() ? width - s.size() : 0, ' ') + s;
+  };
+  text << pad("class", name_width) << pad("precision", 11) << pad("recall", 9) << pad("f1", 9) << pad("support", 9)
+       << "\n";
+  for (int i = 0; i < matrix.num_classes(); ++i) {
+    const ClassMetrics m = matrix.class_metrics(i);
+    text << pad(class_name(report, i), name_width) << pad(fixed(m.precision, 4), 11) << pad(fixed(m.recall, 4), 9)
+         << pad(fixed(m.f1, 4), 9) << pad(std::to_string(m.support), 9) << "\n";
+  }
+
+  text << "\nconfusion matrix (rows: true, columns: predicted)\n" << pad("", name_width);
+  for (int p = 0; p < matrix.num_classes(); ++p) text << pad(class_name(report, p), 9);
+  text << "\n";
+  for (int t = 0; t < matrix.num_classes(); ++t) {
+    text << pad(class_name(report, t), name_width);
+    for (int p = 0; p < matrix.num_classes(); ++p) text << pad(std::to_string(matrix.count(t, p)), 9);
+    text << "\n";
+  }
+  text << "\nspeed:      " << fixed(report.images_per_second, 0) << " images/s\n";
+  return text.str();
+}
+
+nlohmann::json report_to_json(const EvalReport& report) {
+  const auto& matrix = report.confusion;
+  nlohmann::json classes = nlohmann::json::object(), confusion = nlohmann::json::array(),
+                 mistakes = nlohmann::json::array();
+  for (int t = 0; t < matrix.num_classes(); ++t) {
+    const ClassMetrics m = matrix.class_metrics(t);
+    classes[class_name(report, t)] = {
+        {"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}, {"support", m.support}};
+    nlohmann::json row = nlohmann::json::array();
+    for (int p = 0; p < matrix.num_classes(); ++p) row.push_back(matrix.count(t, p));
+    confusion.push_back(row);
+  }
+  for (const auto& mistake : report.mistakes)
+    mistakes.push_back({{"file", mistake.file},
+                        {"true", class_name(report, mistake.truth)},
+                        {"predicted", class_name(report, mistake.predicted)},
+                        {"confidence", mistake.confidence}});
+  return {{"checkpoint", report.checkpoint},
+          {"split", report.split},
+          {"images", report.images},
+          {"skipped", report.skipped},
+          {"loss", report.loss},
+          {"accuracy", matrix.accuracy()},
+          {"class_names", report.class_names},
+          {"classes", classes},
+          {"confusion", confusion},
+          {"images_per_second", report.images_per_second},
+          {"mistakes", mistakes}};
+}
+
+}  // namespace catdog

@@ -1,1 +1,71 @@
 #include "catdog/face.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <vector>
+
+#include <opencv2/imgproc.hpp>
+
+#include "catdog/error.h"
+
+namespace catdog {
+
+std::filesystem::path find_face_cascade() {
+  constexpr const char* kFile = "haarcascade_frontalface_default.xml";
+  if (const char* from_env = std::getenv("CATDOG_FACE_CASCADE"); from_env && *from_env) {
+    if (std::filesystem::is_regular_file(from_env)) return from_env;
+    throw Error(std::string("CATDOG_FACE_CASCADE points to ") + from_env +
+                ", which is not a file: set it to OpenCV's " + kFile + " or unset it");
+  }
+  for (const std::filesystem::path folder : {"/usr/share/opencv4/haarcascades", "/usr/share/opencv/haarcascades",
+                                             "/usr/local/share/opencv4/haarcascades"})
+    if (std::filesystem::is_regular_file(folder / kFile)) return folder / kFile;
+  throw Error("OpenCV's face cascade is missing: apt-get install opencv-data (or set CATDOG_FACE_CASCADE)");
+}
+
+FaceFinder::FaceFinder(const std::filesystem::path& cascade_xml) {
+  bool loaded = false;
+  try {
+    loaded = cascade_.load(cascade_xml.string());
+  } catch (const cv::Exception&) {  // malformed XML throws instead of returning false
+  }
+  if (!loaded)
+    throw Error("cannot read the face cascade " + cascade_xml.string() +
+                ": reinstall opencv-data or point CATDOG_FACE_CASCADE at a valid Haar cascade XML");
+}
+
+std::optional<cv::Rect> FaceFinder::largest_face(const cv::Mat& rgb) {
+  if (rgb.empty()) return std::nullopt;
+  cv::Mat gray;
+  if (rgb.channels() == 1)
+    gray = rgb.clone();
+  else
+    cv::cvtColor(rgb, gray, cv::COLOR_RGB2GRAY);
+  // Detection is scale-invariant, so huge photos are searched at <= 1024 px:
+  // same faces, a fraction of the time.
+  constexpr int kLongestSide = 1024;
+  const double shrink = std::min(1.0, static_cast<double>(kLongestSide) / std::max(gray.cols, gray.rows));
+  if (shrink < 1.0) cv::resize(gray, gray, cv::Size(), shrink, shrink, cv::INTER_AREA);
+  cv::equalizeHist(gray, gray);
+
+  // Faces smaller than 1/12 of the shorter side are background people, not the subject.
+  const int min_side = std::max(24, std::min(gray.cols, gray.rows) / 12);
+  std::vector<cv::Rect> faces;
+  cascade_.detectMultiScale(gray, faces, 1.1, 5, cv::CASCADE_SCALE_IMAGE, cv::Size(min_side, min_side));
+  if (faces.empty()) return std::nullopt;
+  const cv::Rect largest = *std::max_element(faces.begin(), faces.end(),
+                                             [](const cv::Rect& a, const cv::Rect& b) { return a.area() < b.area(); });
+  const auto back = [&](int v) { return static_cast<int>(std::lround(v / shrink)); };
+  return cv::Rect(back(largest.x), back(largest.y), back(largest.width), back(largest.height)) &
+         cv::Rect(0, 0, rgb.cols, rgb.rows);
+}
+
+cv::Rect add_margin(const cv::Rect& face, const cv::Size& image, double margin) {
+  const int grow_x = static_cast<int>(std::lround(face.width * margin));
+  const int grow_y = static_cast<int>(std::lround(face.height * margin));
+  const cv::Rect grown(face.x - grow_x, face.y - grow_y, face.width + 2 * grow_x, face.height + 2 * grow_y);
+  return grown & cv::Rect(cv::Point(0, 0), image);
+}
+
+}  // namespace catdog

@@ -1,1 +1,282 @@
 #include "catdog/loader.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <numeric>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "catdog/error.h"
+#include "catdog/preprocess.h"
+#include "catdog/runtime.h"
+#include "catdog/split.h"
+
+namespace catdog {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kImageBytes = size_t{kImageSize} * kImageSize * 3;  // one decoded 160x160 RGB image
+constexpr size_t kMinPrefetchBatches = 4;
+
+enum class ImageState : uint8_t { NotCached, Cached, Failed };
+
+// MemAvailable from /proc/meminfo: free memory plus what the kernel can reclaim.
+size_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  size_t kilobytes = 0;
+  while (meminfo >> key >> kilobytes)
+    if (key == "MemAvailable:") return kilobytes * 1024;
+  return static_cast<size_t>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+std::string format_bytes(size_t bytes) {
+  return bytes >= (size_t{1} << 30) ? fmt::format("{:.1f} GB", bytes / double(1 << 30))
+                                    : fmt::format("{} MB", (bytes + (1 << 20) - 1) >> 20);
+}
+
+// Decoded images, one slot per sample: anonymous memory or a file mapped into
+// memory, so both cache kinds are the same plain byte array to the loader.
+class ImageCache {
+ public:
+  ImageCache(CacheMode mode, size_t images, const fs::path& cache_dir) : bytes_(std::max<size_t>(images, 1) * kImageBytes) {
+    if (mode == CacheMode::Auto)
+      mode = bytes_ <= available_memory_bytes() / 2 ? CacheMode::Memory
+             : cache_dir.empty()                   ? CacheMode::Off
+                                                   : CacheMode::Disk;
+    if (mode == CacheMode::Off) return;
+    int fd = -1;
+    if (mode == CacheMode::Disk) {
+      if (cache_dir.empty()) throw Error("the disk cache needs a cache folder; give one or use --cache memory or off");
+      fs::create_directories(cache_dir);
+      // A unique name: several loaders (train, validation) may share the folder.
+      std::string name = (cache_dir / "images-XXXXXX.u8").string();
+      fd = ::mkstemps(name.data(), 3);
+      if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(bytes_)) != 0) {
+        if (fd >= 0) ::close(fd), ::unlink(name.c_str());
+        throw Error("cannot create an image cache in " + cache_dir.string() + " (" + std::strerror(errno) +
+                    "); free disk space there or use --cache memory or off");
+      }
+      file_ = name;
+    }
+    // MAP_NORESERVE: pages are only taken as images arrive.
+    void* data = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE,
+                        fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE : MAP_SHARED, fd, 0);
+    if (fd >= 0) ::close(fd);  // the mapping keeps the file open
+    if (data == MAP_FAILED)
+      throw Error("cannot map " + format_bytes(bytes_) + " for the image cache; use --cache disk or off");
+    data_ = static_cast<uint8_t*>(data);
+  }
+  ~ImageCache() {
+    if (data_ != nullptr) ::munmap(data_, bytes_);
+    std::error_code ignored;
+    if (!file_.empty()) fs::remove(file_, ignored);  // only valid for this loader's samples
+  }
+  ImageCache(const ImageCache&) = delete;
+  ImageCache& operator=(const ImageCache&) = delete;
+
+  bool enabled() const { return data_ != nullptr; }
+  uint8_t* slot(size_t sample) const { return data_ + sample * kImageBytes; }
+  std::string description() const {
+    if (!enabled()) return "off";
+    return file_.empty() ? "memory, " + format_bytes(bytes_) : "disk, " + file_.string();
+  }
+
+ private:
+  size_t bytes_;
+  uint8_t* data_ = nullptr;
+  fs::path file_;
+};
+
+// The images of one batch as the workers fill them in, NHWC uint8.
+struct PendingBatch {
+  explicit PendingBatch(size_t size)
+      : pixels(torch::empty({static_cast<int64_t>(size), kImageSize, kImageSize, 3}, torch::kUInt8)),
+        ok(size, false),
+        remaining(size) {}
+  torch::Tensor pixels;
+  std::vector<bool> ok;  // guarded by the loader's mutex
+  size_t remaining;
+};
+
+}  // namespace
+
+std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch) {
+  // Golden-ratio step: neighbouring (seed, epoch) pairs get unrelated streams.
+  return shuffled_indices(n, seed ^ (static_cast<uint64_t>(epoch) + 1) * 0x9E3779B97F4A7C15ULL);
+}
+
+// Workers claim positions of the epoch's order one image at a time, at most
+// `prefetch_batches` batches ahead of the consumer, and write each image into
+// its slot of its batch; next() hands batches out strictly in order, so thread
+// timing never changes what a batch holds.
+struct BatchLoader::State {
+  State(fs::path root_dir, std::vector<Sample> all_samples, LoaderOptions loader_options)
+      : root(std::move(root_dir)),
+        samples(std::move(all_samples)),
+        options(std::move(loader_options)),
+        batch_size(static_cast<size_t>(std::max(options.batch_size, 1))),
+        num_batches((samples.size() + batch_size - 1) / batch_size),
+        cache(options.cache, samples.size(), options.cache_dir),
+        image_states(samples.size()) {
+    const size_t workers = static_cast<size_t>(options.workers > 0 ? options.workers : available_cores());
+    prefetch_batches = std::max(kMinPrefetchBatches, (2 * workers + batch_size - 1) / batch_size);
+    for (size_t i = 0; i < workers; ++i) threads.emplace_back([this] { work(); });
+  }
+
+  ~State() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stopping = true;
+    }
+    work_ready.notify_all();
+    for (auto& thread : threads) thread.join();
+  }
+
+  size_t claim_limit() const { return std::min(order.size(), (consumed + prefetch_batches) * batch_size); }
+
+  void work() {
+    std::unique_lock<std::mutex> lock(mutex);
+    for (;;) {
+      work_ready.wait(lock, [&] { return stopping || claimed < claim_limit(); });
+      if (stopping) return;
+      const size_t position = claimed++;
+      auto& batch = pending[position / batch_size];
+      if (!batch) batch = std::make_shared<PendingBatch>(std::min(batch_size, order.size() - position));
+      const auto target = batch;
+      const size_t sample = order[position], slot = position % batch_size;
+      ++in_flight;
+      lock.unlock();
+      const bool ok = load_image(sample, target->pixels.data_ptr<uint8_t>() + slot * kImageBytes);
+      lock.lock();
+      --in_flight;
+      target->ok[slot] = ok;
+      if (--target->remaining == 0 || in_flight == 0) progress.notify_all();
+    }
+  }
+
+  // Cache hit, or decode + resize (and fill the cache). Failures are final.
+  bool load_image(size_t sample, uint8_t* out) {
+    auto& state = image_states[sample];
+    const auto known = state.load(std::memory_order_acquire);
+    if (known == ImageState::Failed) return false;
+    if (known == ImageState::Cached) {
+      std::memcpy(out, cache.slot(sample), kImageBytes);
+      return true;
+    }
+    try {
+      const cv::Mat rgb = load_input_rgb(root / samples[sample].path);
+      std::memcpy(out, rgb.data, kImageBytes);  // a fresh 160x160x3 Mat is continuous
+      if (cache.enabled()) {
+        std::memcpy(cache.slot(sample), rgb.data, kImageBytes);
+        state.store(ImageState::Cached, std::memory_order_release);
+      }
+      return true;
+    } catch (const Error& e) {
+      state.store(ImageState::Failed, std::memory_order_release);
+      spdlog::warn("skipping {}", e.what());
+      std::lock_guard<std::mutex> lock(mutex);
+      failures.push_back({samples[sample].path, SkipReason::Undecodable});
+      return false;
+    }
+  }
+
+  Batch assemble(size_t batch_index, const PendingBatch& ready) const {
+    std::vector<int64_t> rows, labels;
+    Batch batch;
+    for (size_t slot = 0; slot < ready.ok.size(); ++slot) {
+      if (!ready.ok[slot]) continue;
+      const size_t sample = order[batch_index * batch_size + slot];
+      rows.push_back(static_cast<int64_t>(slot));
+      labels.push_back(samples[sample].label);
+      batch.indices.push_back(sample);
+    }
+    const bool complete = rows.size() == ready.ok.size();
+    batch.images = to_input_batch(complete ? ready.pixels : ready.pixels.index_select(0, torch::tensor(rows)));
+    batch.labels = torch::tensor(labels, torch::kInt64);
+    return batch;
+  }
+
+  const fs::path root;
+  const std::vector<Sample> samples;
+  const LoaderOptions options;
+  const size_t batch_size, num_batches;
+  size_t prefetch_batches = kMinPrefetchBatches;
+  ImageCache cache;
+  std::vector<std::atomic<ImageState>> image_states;
+
+  mutable std::mutex mutex;
+  std::condition_variable work_ready, progress;
+  std::vector<size_t> order;  // this epoch's sample order; empty before the first epoch
+  std::vector<std::shared_ptr<PendingBatch>> pending;  // per batch of the epoch, while in flight
+  size_t claimed = 0, consumed = 0, in_flight = 0;
+  bool stopping = false;
+  std::vector<SkippedFile> failures;
+  std::vector<std::thread> threads;  // last: started once everything above exists
+};
+
+BatchLoader::BatchLoader(fs::path root, std::vector<Sample> samples, LoaderOptions options)
+    : state_(std::make_unique<State>(std::move(root), std::move(samples), std::move(options))) {}
+
+BatchLoader::~BatchLoader() = default;
+
+const std::vector<Sample>& BatchLoader::samples() const { return state_->samples; }
+
+size_t BatchLoader::num_batches() const { return state_->num_batches; }
+
+void BatchLoader::start_epoch(int epoch) {
+  auto& s = *state_;
+  std::vector<size_t> order(s.samples.size());
+  if (s.options.shuffle)
+    order = epoch_order(order.size(), s.options.seed, epoch);
+  else
+    std::iota(order.begin(), order.end(), size_t{0});
+  {
+    std::unique_lock<std::mutex> lock(s.mutex);
+    s.claimed = s.order.size();  // an unfinished epoch: no new claims, let the running ones end
+    s.progress.wait(lock, [&] { return s.in_flight == 0; });
+    s.order = std::move(order);
+    s.pending.assign(s.num_batches, nullptr);
+    s.claimed = s.consumed = 0;
+  }
+  s.work_ready.notify_all();
+}
+
+std::optional<Batch> BatchLoader::next() {
+  auto& s = *state_;
+  std::shared_ptr<PendingBatch> ready;
+  size_t batch_index = 0;
+  {
+    std::unique_lock<std::mutex> lock(s.mutex);
+    if (s.consumed >= s.pending.size()) return std::nullopt;
+    batch_index = s.consumed;
+    s.progress.wait(lock, [&] { return s.pending[batch_index] && s.pending[batch_index]->remaining == 0; });
+    ready = std::move(s.pending[batch_index]);
+    ++s.consumed;
+  }
+  s.work_ready.notify_all();
+  return s.assemble(batch_index, *ready);
+}
+
+std::vector<SkippedFile> BatchLoader::failures() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->failures;
+}
+
+std::string BatchLoader::cache_description() const { return state_->cache.description(); }
+
+}  // namespace catdog

@@ -10,20 +10,34 @@ namespace catdog {
 
 namespace {
 
-// Some malformed files make OpenCV throw instead of returning an empty Mat:
-// both mean "not decodable".
-template <typename Decode>
-cv::Mat decode_guarded(Decode decode) {
-  try {
-    return decode();
-  } catch (const cv::Exception&) {
-    return cv::Mat();
-  }
+Error empty_file(const std::string& name) {
+  return Error(name + ": empty file (0 bytes); remove it or replace it with an image");
 }
 
-cv::Mat bgr_to_rgb(const cv::Mat& bgr, const std::string& name) {
+// `decode` is cv::imread or cv::imdecode with IMREAD_COLOR: EXIF orientation
+// applied, gray/CMYK/alpha/16-bit -> 8-bit BGR. Some malformed files make
+// OpenCV throw instead of returning an empty Mat: both mean "not decodable".
+template <typename Decode>
+cv::Mat decode_bgr(Decode decode, const std::string& name) {
+  cv::Mat bgr;
+  try {
+    bgr = decode();
+  } catch (const cv::Exception&) {
+  }
   if (bgr.empty())
     throw Error(name + ": not a decodable image (corrupt or unsupported format); remove it or convert it to JPEG/PNG");
+  return bgr;
+}
+
+cv::Mat decode_bgr(const std::filesystem::path& file) {
+  std::error_code error;
+  const auto size = std::filesystem::file_size(file, error);
+  if (error) throw Error(file.string() + ": cannot read the image (" + error.message() + "); check the path");
+  if (size == 0) throw empty_file(file.string());
+  return decode_bgr([&] { return cv::imread(file.string(), cv::IMREAD_COLOR); }, file.string());
+}
+
+cv::Mat bgr_to_rgb(const cv::Mat& bgr) {
   cv::Mat rgb;
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   return rgb;
@@ -31,18 +45,11 @@ cv::Mat bgr_to_rgb(const cv::Mat& bgr, const std::string& name) {
 
 }  // namespace
 
-// IMREAD_COLOR: EXIF orientation applied, gray/CMYK/alpha/16-bit -> 8-bit BGR.
-cv::Mat decode_rgb(const std::filesystem::path& file) {
-  std::error_code error;
-  const auto size = std::filesystem::file_size(file, error);
-  if (error) throw Error(file.string() + ": cannot read the image (" + error.message() + "); check the path");
-  if (size == 0) throw Error(file.string() + ": empty file (0 bytes); remove it or replace it with an image");
-  return bgr_to_rgb(decode_guarded([&] { return cv::imread(file.string(), cv::IMREAD_COLOR); }), file.string());
-}
+cv::Mat decode_rgb(const std::filesystem::path& file) { return bgr_to_rgb(decode_bgr(file)); }
 
 cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_errors) {
-  if (bytes.empty()) throw Error(name_for_errors + ": empty file (0 bytes); remove it or replace it with an image");
-  return bgr_to_rgb(decode_guarded([&] { return cv::imdecode(bytes, cv::IMREAD_COLOR); }), name_for_errors);
+  if (bytes.empty()) throw empty_file(name_for_errors);
+  return bgr_to_rgb(decode_bgr([&] { return cv::imdecode(bytes, cv::IMREAD_COLOR); }, name_for_errors));
 }
 
 cv::Mat resize_to_input(const cv::Mat& rgb) {
@@ -65,8 +72,12 @@ torch::Tensor to_input_tensor(const cv::Mat& rgb160) {
   return to_input_batch(pixels)[0];
 }
 
-torch::Tensor load_input(const std::filesystem::path& file) {
-  return to_input_tensor(resize_to_input(decode_rgb(file)));
+// Bilinear interpolation treats channels alike, so resizing before the swap
+// gives the same bytes as resize_to_input(decode_rgb(file)).
+cv::Mat load_input_rgb(const std::filesystem::path& file) {
+  return bgr_to_rgb(resize_to_input(decode_bgr(file)));
 }
+
+torch::Tensor load_input(const std::filesystem::path& file) { return to_input_tensor(load_input_rgb(file)); }
 
 }  // namespace catdog

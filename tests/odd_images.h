@@ -45,7 +45,9 @@ inline std::vector<uint8_t> exif_jpeg(const cv::Mat& bgr, uint16_t orientation, 
                                0, 0, 0, 0};  // no next IFD
   exif.resize(exif.size() + padding, 0);
   const size_t length = exif.size() + 2;
-  std::vector<uint8_t> out = {0xff, 0xd8, 0xff, 0xe1, static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length)};
+  const uint8_t soi_app1[] = {0xff, 0xd8, 0xff, 0xe1, static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length)};
+  std::vector<uint8_t> out(std::begin(soi_app1), std::end(soi_app1));
+  out.reserve(out.size() + exif.size() + jpeg.size());
   out.insert(out.end(), exif.begin(), exif.end());
   out.insert(out.end(), jpeg.begin() + (keep_jfif ? 2 : static_cast<long>(app0_end)), jpeg.end());
   return out;

@@ -28,8 +28,12 @@ torch::Tensor to_input_tensor(const cv::Mat& rgb160);
 // formula in one vectorised op: batches and single images give identical values.
 torch::Tensor to_input_batch(const torch::Tensor& images_nhwc);
 
-// decode_rgb + resize_to_input + to_input_tensor: the one path that training,
-// evaluation and prediction all use.
+// decode_rgb + resize_to_input, bit for bit, with the channel swap done on the
+// small image (cheaper): the 160x160 RGB image that load_input converts.
+cv::Mat load_input_rgb(const std::filesystem::path& file);
+
+// load_input_rgb + to_input_tensor: the one path that training, evaluation
+// and prediction all use (BatchLoader batches the same images).
 torch::Tensor load_input(const std::filesystem::path& file);
 
 }  // namespace catdog

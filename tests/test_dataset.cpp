@@ -1,0 +1,223 @@
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "catdog/dataset.h"
+#include "catdog/error.h"
+#include "catdog/split.h"
+#include "odd_images.h"
+#include "test_support.h"
+
+namespace catdog {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+std::vector<uint8_t> pet_jpeg(bool dog, int index) { return testing::encode(testing::synthetic_pet_bgr(dog, index), ".jpg"); }
+
+std::vector<std::string> sample_paths(const DatasetIndex& index) {
+  std::vector<std::string> paths;
+  for (const auto& sample : index.samples) paths.push_back(sample.path);
+  return paths;
+}
+
+std::map<std::string, SkipReason> skipped_map(const DatasetIndex& index) {
+  std::map<std::string, SkipReason> skipped;
+  for (const auto& file : index.skipped) skipped[file.path] = file.reason;
+  return skipped;
+}
+
+// Every odd file a downloaded or hand-made cat/dog folder may hold.
+void write_odd_generic_dataset(const fs::path& root) {
+  const auto cats = root / "Cats", dogs = root / "dogs";
+  testing::write_bytes(cats / "plain.jpg", pet_jpeg(false, 1));
+  testing::write_bytes(cats / "empty.jpg", {});
+  testing::write_bytes(cats / "notes.jpg", {'m', 'e', 'o', 'w', '\n'});
+  testing::write_bytes(cats / "anim.jpg", testing::gif_bytes());
+  testing::write_bytes(cats / "png_named.jpg", testing::encode(testing::synthetic_pet_bgr(false, 2), ".png"));
+  testing::write_bytes(cats / "phone.jpg", testing::exif_jpeg(testing::synthetic_pet_bgr(false, 3), 6));
+  testing::write_bytes(cats / "cmyk.jpg", testing::cmyk_jpeg_bytes());
+  testing::write_bytes(cats / ".DS_Store", {0, 0, 0, 1});
+  testing::write_bytes(dogs / "gray.jpg", testing::encode(cv::Mat(40, 40, CV_8UC1, cv::Scalar(77)), ".jpg"));
+  testing::write_bytes(dogs / "alpha.png", testing::encode(cv::Mat(20, 30, CV_8UC4, cv::Scalar(1, 2, 3, 4)), ".png"));
+  auto half = pet_jpeg(true, 4);
+  half.resize(half.size() / 2);
+  testing::write_bytes(dogs / "half.jpg", half);  // scan cut short: libjpeg fills in gray, kept
+  auto header_only = pet_jpeg(true, 5);
+  header_only.resize(200);
+  testing::write_bytes(dogs / "header_only.jpg", header_only);  // no image data: undecodable
+  testing::write_bytes(dogs / "sub" / "nested.jpg", pet_jpeg(true, 6));
+}
+
+TEST(Dataset, GenericFoldersAcceptEveryDecodableFormat) {
+  TempDir dir;
+  write_odd_generic_dataset(dir.path());
+  const auto index = scan_dataset(dir.path());
+  EXPECT_FALSE(index.petimages_layout);
+  EXPECT_EQ(index.root, dir.path());
+  EXPECT_EQ(sample_paths(index),
+            (std::vector<std::string>{"Cats/cmyk.jpg", "Cats/phone.jpg", "Cats/plain.jpg", "Cats/png_named.jpg",
+                                      "dogs/alpha.png", "dogs/gray.jpg", "dogs/half.jpg", "dogs/header_only.jpg",
+                                      "dogs/sub/nested.jpg"}));
+  for (const auto& sample : index.samples) EXPECT_EQ(sample.label, sample.path[0] == 'C' ? kCatLabel : kDogLabel);
+  EXPECT_EQ(skipped_map(index), (std::map<std::string, SkipReason>{{"Cats/anim.jpg", SkipReason::NotAnImage},
+                                                                   {"Cats/empty.jpg", SkipReason::Empty},
+                                                                   {"Cats/notes.jpg", SkipReason::NotAnImage}}));
+  EXPECT_EQ(index.skipped_by_reason(),
+            (std::map<SkipReason, int>{{SkipReason::Empty, 1}, {SkipReason::NotAnImage, 2}}));
+}
+
+TEST(Dataset, DecodeAllSkipsWhatOpenCvCannotRead) {
+  TempDir dir;
+  write_odd_generic_dataset(dir.path());
+  const auto index = scan_dataset(dir.path(), /*decode_all=*/true);
+  EXPECT_EQ(index.samples.size(), 8u);
+  EXPECT_EQ(skipped_map(index).at("dogs/header_only.jpg"), SkipReason::Undecodable);
+  EXPECT_EQ(skipped_map(index).count("dogs/half.jpg"), 0u) << "a truncated scan still decodes";
+  EXPECT_EQ(index.skipped_by_reason().at(SkipReason::Undecodable), 1);
+}
+
+// Microsoft's archive: only PetImages/(Cat|Dog)/<digits>.jpg count, and TFDS keeps
+// those with "JFIF" in their first 512 bytes (what ZipExtFile.peek(10) returns).
+void write_petimages(const fs::path& petimages) {
+  const auto cat = petimages / "Cat", dog = petimages / "Dog";
+  for (int i = 0; i < 5; ++i) testing::write_bytes(cat / (std::to_string(i) + ".jpg"), pet_jpeg(false, i));
+  const auto photo = testing::synthetic_pet_bgr(false, 9);
+  testing::write_bytes(cat / "5.jpg", testing::exif_jpeg(photo, 1));                     // Exif, no JFIF
+  testing::write_bytes(cat / "6.jpg", testing::encode(photo, ".png"));                   // PNG named .jpg
+  testing::write_bytes(cat / "7.jpg", testing::exif_jpeg(photo, 1, 0, true));            // JFIF at byte 42
+  testing::write_bytes(cat / "8.jpg", testing::exif_jpeg(photo, 1, 600, true));          // JFIF past byte 512
+  testing::write_bytes(cat / "9.jpg", {});
+  testing::write_bytes(cat / "Thumbs.db", {0xd0, 0xcf, 0x11, 0xe0});                     // not counted by TFDS
+  for (int i = 0; i < 4; ++i) testing::write_bytes(dog / (std::to_string(i) + ".jpg"), pet_jpeg(true, i));
+  testing::write_bytes(dog / "10.jpg", {'<', 'h', 't', 'm', 'l', '>'});
+  testing::write_bytes(dog / "11.jpg", testing::gif_bytes());
+}
+
+TEST(Dataset, PetImagesLayoutAppliesTheTfdsJfifRule) {
+  TempDir dir;
+  write_petimages(dir / "PetImages");
+  testing::write_bytes(dir / "README.md", {'#'});
+  const auto index = scan_dataset(dir.path());
+  EXPECT_TRUE(index.petimages_layout);
+  EXPECT_EQ(sample_paths(index),
+            (std::vector<std::string>{"PetImages/Cat/0.jpg", "PetImages/Cat/1.jpg", "PetImages/Cat/2.jpg",
+                                      "PetImages/Cat/3.jpg", "PetImages/Cat/4.jpg", "PetImages/Cat/7.jpg",
+                                      "PetImages/Dog/0.jpg", "PetImages/Dog/1.jpg", "PetImages/Dog/2.jpg",
+                                      "PetImages/Dog/3.jpg"}));
+  EXPECT_EQ(skipped_map(index), (std::map<std::string, SkipReason>{
+                                    {"PetImages/Cat/5.jpg", SkipReason::NoJfifMarker},
+                                    {"PetImages/Cat/6.jpg", SkipReason::NoJfifMarker},
+                                    {"PetImages/Cat/8.jpg", SkipReason::NoJfifMarker},
+                                    {"PetImages/Cat/9.jpg", SkipReason::Empty},
+                                    {"PetImages/Dog/10.jpg", SkipReason::NotAnImage},
+                                    {"PetImages/Dog/11.jpg", SkipReason::NotAnImage}}));
+
+  // Pointing at the PetImages folder itself is the same layout.
+  const auto direct = scan_dataset(dir / "PetImages");
+  EXPECT_TRUE(direct.petimages_layout);
+  EXPECT_EQ(direct.samples.size(), 10u);
+  EXPECT_EQ(direct.samples.front().path, "Cat/0.jpg");
+}
+
+TEST(Dataset, CatAndDogFoldersOutsidePetImagesAreGeneric) {
+  TempDir dir;
+  write_petimages(dir / "mine");
+  const auto index = scan_dataset(dir / "mine");
+  EXPECT_FALSE(index.petimages_layout);
+  EXPECT_EQ(index.samples.size(), 13u) << "Exif, PNG and late-JFIF files are fine here";
+  EXPECT_EQ(index.skipped.size(), 4u) << "empty, HTML, GIF, and Thumbs.db as not an image";
+}
+
+TEST(Dataset, MissingOrAmbiguousFoldersAreErrorsThatSayWhatToDo) {
+  TempDir dir;
+  fs::create_directories(dir / "only_cats" / "cat");
+  for (const auto& folder : {dir / "only_cats", dir / "nowhere"}) {
+    try {
+      scan_dataset(folder);
+      ADD_FAILURE() << folder << " scanned";
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find(folder.string()), std::string::npos) << message;
+      EXPECT_NE(message.find("PetImages/Cat"), std::string::npos) << message;
+      EXPECT_NE(message.find("--data DIR"), std::string::npos) << message;
+      EXPECT_NE(message.find("CATDOG_DATA"), std::string::npos) << message;
+      EXPECT_NE(message.find("scripts/download_cats_vs_dogs.sh"), std::string::npos) << message;
+      EXPECT_EQ(message.find('\n'), std::string::npos) << "one line";
+    }
+  }
+  fs::create_directories(dir / "twice" / "cat");
+  fs::create_directories(dir / "twice" / "Cats");
+  fs::create_directories(dir / "twice" / "dog");
+  EXPECT_THROW(scan_dataset(dir / "twice"), Error);
+}
+
+TEST(Dataset, ResolveDataDirPrefersFlagThenEnvironmentThenDataFolder) {
+  TempDir dir;
+  testing::write_synthetic_dataset(dir / "flag", 1);
+  testing::write_synthetic_dataset(dir / "env", 1);
+  testing::write_synthetic_dataset(dir / "cwd" / "data", 1);
+  const auto previous_cwd = fs::current_path();
+  fs::current_path(dir / "cwd");
+
+  ::setenv("CATDOG_DATA", (dir / "env").c_str(), 1);
+  EXPECT_EQ(resolve_data_dir((dir / "flag").string()), dir / "flag");
+  EXPECT_EQ(resolve_data_dir(""), dir / "env");
+  ::setenv("CATDOG_DATA", "", 1);
+  EXPECT_EQ(resolve_data_dir(""), fs::path("data"));
+  ::unsetenv("CATDOG_DATA");
+  EXPECT_EQ(resolve_data_dir(""), fs::path("data"));
+  fs::remove_all(dir / "cwd" / "data");
+  EXPECT_THROW(resolve_data_dir(""), Error);
+  EXPECT_THROW(resolve_data_dir((dir / "nothing").string()), Error);
+
+  fs::current_path(previous_cwd);
+}
+
+TEST(Dataset, SkipReasonNames) {
+  EXPECT_STREQ(to_string(SkipReason::Empty), "empty file");
+  EXPECT_STREQ(to_string(SkipReason::NotAnImage), "not an image");
+  EXPECT_STREQ(to_string(SkipReason::NoJfifMarker), "no JFIF marker (TFDS rule)");
+  EXPECT_STREQ(to_string(SkipReason::Undecodable), "undecodable");
+}
+
+// The shared development set: 1,500 real cat and 1,500 real dog JPEGs.
+TEST(Dataset, SharedDevSetMatchesItsManifest) {
+  const auto shared = testing::shared_dir();
+  if (shared.empty() || !fs::exists(shared / "data/catdog-dev/MANIFEST.csv"))
+    GTEST_SKIP() << "../shared/data/catdog-dev is not here";
+  const auto root = shared / "data/catdog-dev";
+  std::ifstream manifest(root / "MANIFEST.csv");
+  std::string line;
+  std::getline(manifest, line);
+  ASSERT_EQ(line.rfind("file,label,", 0), 0u) << line;
+  std::map<std::string, int64_t> expected;
+  std::map<std::string, int> per_label;
+  while (std::getline(manifest, line)) {
+    std::istringstream row(line);
+    std::string file, label;
+    std::getline(row, file, ',');
+    std::getline(row, label, ',');
+    expected[file] = label == "dog" ? kDogLabel : kCatLabel;
+    ++per_label[label];
+  }
+  EXPECT_EQ(per_label, (std::map<std::string, int>{{"cat", 1500}, {"dog", 1500}}));
+
+  const auto index = scan_dataset(root);
+  EXPECT_FALSE(index.petimages_layout);
+  EXPECT_TRUE(index.skipped.empty());
+  std::map<std::string, int64_t> found;
+  for (const auto& sample : index.samples) found[sample.path] = sample.label;
+  EXPECT_EQ(found, expected);
+
+  const auto split = split_dataset(index.samples);
+  EXPECT_EQ(split.train.size(), 2400u);
+  EXPECT_EQ(split.validation.size(), 300u);
+  EXPECT_EQ(split.test.size(), 300u);
+}
+
+}  // namespace
+}  // namespace catdog

@@ -1,0 +1,142 @@
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include "catdog/error.h"
+#include "catdog/preprocess.h"
+#include "odd_images.h"
+#include "test_support.h"
+
+namespace catdog {
+namespace {
+
+using testing::TempDir;
+
+cv::Vec3b rgb_at(const cv::Mat& rgb, int row, int col) { return rgb.at<cv::Vec3b>(row, col); }
+
+TEST(Preprocess, InputTensorValuesAreExactAndInRgbOrder) {
+  TempDir dir;
+  cv::Mat bgr(kImageSize, kImageSize, CV_8UC3, cv::Scalar(0, 0, 255));          // pure red
+  bgr(cv::Rect(0, 80, 160, 40)).setTo(cv::Scalar(0, 0, 0));                      // rows 80..119 black
+  bgr(cv::Rect(0, 120, 160, 20)).setTo(cv::Scalar(255, 255, 255));               // rows 120..139 white
+  bgr(cv::Rect(0, 140, 160, 20)).setTo(cv::Scalar(127, 127, 127));               // rows 140..159 gray 127
+  cv::imwrite((dir / "known.png").string(), bgr);  // lossless, and 160x160 so resizing is the identity
+
+  const auto input = load_input(dir / "known.png");
+  ASSERT_EQ(input.sizes(), (std::vector<int64_t>{3, kImageSize, kImageSize}));
+  EXPECT_EQ(input.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(input.is_contiguous());
+  const auto at = [&](int c, int row, int col) { return input[c][row][col].item<float>(); };
+  EXPECT_EQ(at(0, 10, 10), 1.0f);  // R
+  EXPECT_EQ(at(1, 10, 10), -1.0f);
+  EXPECT_EQ(at(2, 10, 10), -1.0f);
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_EQ(at(c, 100, 5), -1.0f);
+    EXPECT_EQ(at(c, 130, 5), 1.0f);
+    EXPECT_EQ(at(c, 150, 5), 127.0f / 127.5f - 1.0f);
+  }
+}
+
+TEST(Preprocess, BatchAndSingleConversionsAgree) {
+  cv::Mat rgb(kImageSize, kImageSize, CV_8UC3);
+  cv::randu(rgb, cv::Scalar::all(0), cv::Scalar::all(256));
+  const auto single = to_input_tensor(rgb);
+  const auto nhwc = torch::from_blob(rgb.data, {1, kImageSize, kImageSize, 3}, torch::kUInt8);
+  const auto batch = to_input_batch(torch::cat({nhwc, nhwc}));
+  ASSERT_EQ(batch.sizes(), (std::vector<int64_t>{2, 3, kImageSize, kImageSize}));
+  EXPECT_TRUE(torch::equal(batch[1], single));
+  const auto expected = nhwc[0].permute({2, 0, 1}).to(torch::kFloat32) / 127.5 - 1.0;
+  EXPECT_TRUE(torch::equal(single, expected));
+  EXPECT_EQ(single[2][7][9].item<float>(), rgb_at(rgb, 7, 9)[2] / 127.5f - 1.0f);
+}
+
+TEST(Preprocess, ResizeIsOpenCvBilinear) {
+  TempDir dir;
+  cv::Mat bgr(233, 311, CV_8UC3);
+  cv::randu(bgr, cv::Scalar::all(0), cv::Scalar::all(256));
+  cv::imwrite((dir / "noise.png").string(), bgr);
+  cv::Mat rgb, expected;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  cv::resize(rgb, expected, cv::Size(160, 160), 0, 0, cv::INTER_LINEAR);
+
+  const auto resized = resize_to_input(decode_rgb(dir / "noise.png"));
+  ASSERT_EQ(resized.size(), cv::Size(160, 160));
+  EXPECT_EQ(cv::norm(resized, expected, cv::NORM_INF), 0.0);
+  const auto tensor = load_input(dir / "noise.png");
+  EXPECT_EQ(tensor[1][33][44].item<float>(), rgb_at(expected, 33, 44)[1] / 127.5f - 1.0f);
+}
+
+TEST(Preprocess, GrayscaleJpegBecomesThreeEqualChannels) {
+  TempDir dir;
+  cv::imwrite((dir / "gray.jpg").string(), cv::Mat(30, 40, CV_8UC1, cv::Scalar(90)));
+  const auto rgb = decode_rgb(dir / "gray.jpg");
+  ASSERT_EQ(rgb.type(), CV_8UC3);
+  EXPECT_EQ(rgb_at(rgb, 15, 20), cv::Vec3b(90, 90, 90));
+}
+
+TEST(Preprocess, PngWithAlphaDropsAlpha) {
+  TempDir dir;
+  cv::Mat bgra(20, 20, CV_8UC4, cv::Scalar(10, 20, 30, 0));  // fully transparent: colour kept as is
+  cv::imwrite((dir / "alpha.png").string(), bgra);
+  const auto rgb = decode_rgb(dir / "alpha.png");
+  ASSERT_EQ(rgb.type(), CV_8UC3);
+  EXPECT_EQ(rgb_at(rgb, 3, 3), cv::Vec3b(30, 20, 10));
+}
+
+TEST(Preprocess, CmykJpegDecodesToRgb) {
+  const auto rgb = decode_rgb(testing::cmyk_jpeg_bytes(), "cmyk.jpg");
+  ASSERT_EQ(rgb.type(), CV_8UC3);
+  ASSERT_EQ(rgb.size(), cv::Size(8, 8));
+  const cv::Vec3b pillow(200, 43, 24);  // what Pillow makes of the same file
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(rgb_at(rgb, 4, 4)[c], pillow[c], 3) << "channel " << c;
+}
+
+TEST(Preprocess, ExifOrientationIsApplied) {
+  TempDir dir;
+  cv::Mat bgr(20, 40, CV_8UC3, cv::Scalar(0, 0, 255));    // left half red,
+  bgr(cv::Rect(20, 0, 20, 20)).setTo(cv::Scalar(255, 0, 0));  // right half blue
+  const auto bytes = testing::exif_jpeg(bgr, 6);  // 6: rotate 90 degrees clockwise to display
+  testing::write_bytes(dir / "rotated.jpg", bytes);
+
+  for (const auto& rgb : {decode_rgb(dir / "rotated.jpg"), decode_rgb(bytes, "rotated.jpg")}) {
+    ASSERT_EQ(rgb.size(), cv::Size(20, 40));  // width 20, height 40
+    EXPECT_GT(rgb_at(rgb, 5, 10)[0], 200);    // the left (red) half is now on top
+    EXPECT_GT(rgb_at(rgb, 35, 10)[2], 200);   // the right (blue) half at the bottom
+  }
+  testing::write_bytes(dir / "upright.jpg", testing::exif_jpeg(bgr, 1));
+  EXPECT_EQ(decode_rgb(dir / "upright.jpg").size(), cv::Size(40, 20));
+}
+
+TEST(Preprocess, TruncatedJpegDecodesWithGrayFill) {
+  // libjpeg pads a scan cut short and warns; OpenCV returns the image. We keep it:
+  // TFDS and Keras train on such files too.
+  TempDir dir;
+  auto bytes = testing::encode(testing::synthetic_pet_bgr(true, 1), ".jpg");
+  bytes.resize(bytes.size() / 2);
+  testing::write_bytes(dir / "half.jpg", bytes);
+  EXPECT_EQ(decode_rgb(dir / "half.jpg").size(), cv::Size(200, 150));
+}
+
+TEST(Preprocess, UnreadableFilesThrowErrorsNamingTheFile) {
+  TempDir dir;
+  auto header_only = testing::encode(testing::synthetic_pet_bgr(false, 1), ".jpg");
+  header_only.resize(200);  // cut inside the headers: no image data at all
+  testing::write_bytes(dir / "header_only.jpg", header_only);
+  testing::write_bytes(dir / "empty.jpg", {});
+  testing::write_bytes(dir / "anim.gif.jpg", testing::gif_bytes());
+  testing::write_bytes(dir / "notes.jpg", {'h', 'e', 'l', 'l', 'o'});
+  for (const char* name : {"header_only.jpg", "empty.jpg", "anim.gif.jpg", "notes.jpg", "missing.jpg"}) {
+    try {
+      decode_rgb(dir / name);
+      ADD_FAILURE() << name << " decoded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(decode_rgb(std::vector<uchar>{}, "nothing"), Error);
+  EXPECT_THROW(to_input_tensor(cv::Mat(10, 10, CV_8UC3)), Error);
+}
+
+}  // namespace
+}  // namespace catdog
