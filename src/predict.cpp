@@ -43,6 +43,9 @@ bool has_image_extension(const fs::path& file) {
 void report_bad_input(const std::string& input, const std::string& why) {
   std::cerr << "catdog: " << input << ": " << why << "\n";
 }
+void report_bad_input(const std::string& message_naming_the_file) {
+  std::cerr << "catdog: " << message_naming_the_file << "\n";
+}
 
 // Files named on the command line stay as given (a wrong extension is for the
 // decoder to judge); folders are walked for image files, sorted.
@@ -76,7 +79,7 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs, bool
 struct PreparedImage {
   fs::path file;
   torch::Tensor input;           // 3 x 160 x 160; undefined when the file failed
-  std::string error;             // why it failed
+  std::string error;             // why it failed, naming the file
   std::optional<FaceResult> face;
   cv::Mat decoded;               // kept only for --annotate
 };
@@ -123,8 +126,10 @@ class Preparer {
       }
       image.input = to_input_tensor(resize_to_input(classified));
       if (!options_.annotate_dir.empty()) image.decoded = rgb;
-    } catch (const std::exception& e) {
+    } catch (const Error& e) {  // decode_rgb's messages start with the file name
       image.error = e.what();
+    } catch (const std::exception& e) {
+      image.error = file.string() + ": " + e.what();
     }
     return image;
   }
@@ -192,7 +197,7 @@ int run_predict(const PredictOptions& options, torch::Device device, std::ostrea
     int64_t row = 0;
     for (const auto& image : prepared) {
       if (!image.input.defined()) {
-        report_bad_input(image.file.string(), image.error);
+        report_bad_input(image.error);
         all_good = false;
         continue;
       }
