@@ -18,8 +18,9 @@ catdog_pid=$!
 reference_pid=$!
 wait $catdog_pid
 for checkpoint in last best; do
-  echo "catdog $checkpoint.ckpt: $("$CATDOG" eval -q --threads "$THREADS" --json --data "$DATA" \
-       --checkpoint "$OUT/catdog/$checkpoint.ckpt")"
+  "$CATDOG" eval -q --threads "$THREADS" --json --data "$DATA" --checkpoint "$OUT/catdog/$checkpoint.ckpt" |
+    /usr/bin/python3 -c "import json, sys; r = json.load(sys.stdin)
+print(f'catdog $checkpoint.ckpt: test loss {r[\"loss\"]:.4f} accuracy {r[\"accuracy\"]:.4f}')"
 done
 cat "$OUT/catdog/history.csv"
 wait $reference_pid
