@@ -9,15 +9,14 @@ namespace catdog {
 KerasRMSprop::KerasRMSprop(std::vector<torch::Tensor> parameters, double learning_rate, double rho,
                            double epsilon)
     : parameters_(std::move(parameters)), learning_rate_(learning_rate), rho_(rho), epsilon_(epsilon) {
-  velocity_.reserve(parameters_.size());
-  for (const auto& parameter : parameters_) velocity_.push_back(torch::zeros_like(parameter));
+  for (const auto& parameter : parameters_) {
+    velocity_.push_back(torch::zeros_like(parameter));
+    denominator_.push_back(torch::empty_like(parameter));
+  }
 }
 
 void KerasRMSprop::zero_grad() {
-  for (auto& parameter : parameters_) {
-    auto& grad = parameter.mutable_grad();
-    if (grad.defined()) grad.zero_();
-  }
+  for (auto& parameter : parameters_) parameter.mutable_grad() = torch::Tensor();
 }
 
 void KerasRMSprop::step() {
@@ -29,7 +28,9 @@ void KerasRMSprop::step() {
     // v = rho v + (1 - rho) g^2
     velocity.mul_(rho_).addcmul_(grad, grad, 1.0 - rho_);
     // p -= lr g / sqrt(v + eps): Keras puts epsilon inside the square root.
-    parameters_[i].addcdiv_(grad, (velocity + epsilon_).sqrt_(), -learning_rate_);
+    auto& denominator = denominator_[i];
+    denominator.copy_(velocity).add_(epsilon_).sqrt_();
+    parameters_[i].addcdiv_(grad, denominator, -learning_rate_);
   }
 }
 

@@ -69,10 +69,10 @@ fs::path mobilenet_weights() {
 
 TEST_F(Trainer, ScratchModelLearnsEasyImages) {
   TempDir run;
-  auto options = small_run(run.path(), 4);
+  auto options = small_run(run.path(), 2);
   options.data_dir = data_->path() / "learnable";
   const auto result = catdog::train(options, torch::kCPU);
-  ASSERT_EQ(result.history.size(), 4u);
+  ASSERT_EQ(result.history.size(), 2u);
   EXPECT_GT(result.history.back().val_accuracy, 0.9);
   EXPECT_LT(result.history.back().loss, result.history.front().loss);
 }

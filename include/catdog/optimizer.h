@@ -12,6 +12,8 @@ class KerasRMSprop {
  public:
   KerasRMSprop(std::vector<torch::Tensor> parameters, double learning_rate,
                double rho = 0.9, double epsilon = 1e-7);
+  // Releases the gradients (undefined, as PyTorch's set_to_none): the next
+  // backward writes them afresh instead of adding to zeroed memory.
   void zero_grad();
   void step();
   // The accumulators v, one per parameter, for checkpoints.
@@ -21,6 +23,7 @@ class KerasRMSprop {
  private:
   std::vector<torch::Tensor> parameters_;
   std::vector<torch::Tensor> velocity_;
+  std::vector<torch::Tensor> denominator_;  // sqrt(v + eps), reused: no allocation per step
   double learning_rate_, rho_, epsilon_;
 };
 
