@@ -186,7 +186,7 @@ struct BatchLoader::State {
         state.store(ImageState::Cached, std::memory_order_release);
       }
       return true;
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // Error mostly; anything else must not end the worker either
       state.store(ImageState::Failed, std::memory_order_release);
       spdlog::warn("skipping {}", e.what());
       std::lock_guard<std::mutex> lock(mutex);

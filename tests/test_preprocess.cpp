@@ -63,6 +63,8 @@ TEST(Preprocess, ResizeIsOpenCvBilinear) {
   const auto resized = resize_to_input(decode_rgb(dir / "noise.png"));
   ASSERT_EQ(resized.size(), cv::Size(160, 160));
   EXPECT_EQ(cv::norm(resized, expected, cv::NORM_INF), 0.0);
+  EXPECT_EQ(cv::norm(load_input_rgb(dir / "noise.png"), expected, cv::NORM_INF), 0.0)
+      << "resizing before the channel swap must not change a byte";
   const auto tensor = load_input(dir / "noise.png");
   EXPECT_EQ(tensor[1][33][44].item<float>(), rgb_at(expected, 33, 44)[1] / 127.5f - 1.0f);
 }
