@@ -30,6 +30,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kImageBytes = size_t{kImageSize} * kImageSize * 3;  // one decoded 160x160 RGB image
+constexpr size_t kInputFloats = 3 * size_t{kImageSize} * kImageSize;        // one image's input tensor
 constexpr size_t kMinPrefetchBatches = 4;
 
 enum class ImageState : uint8_t { NotCached, Cached, Failed };
@@ -161,7 +162,7 @@ struct BatchLoader::State {
       const size_t sample = order[position], slot = position % batch_size;
       ++in_flight;
       lock.unlock();
-      const bool ok = load_image(sample, target->images[static_cast<int64_t>(slot)].data_ptr<float>());
+      const bool ok = load_image(sample, target->images.data_ptr<float>() + slot * kInputFloats);
       lock.lock();
       --in_flight;
       target->ok[slot] = ok;
