@@ -30,6 +30,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kImageBytes = size_t{kImageSize} * kImageSize * 3;  // one decoded 160x160 RGB image
+constexpr size_t kInputFloats = 3 * size_t{kImageSize} * kImageSize;        // one image's input tensor
 constexpr size_t kMinPrefetchBatches = 4;
 
 enum class ImageState : uint8_t { NotCached, Cached, Failed };
@@ -102,13 +103,13 @@ class ImageCache {
   fs::path file_;
 };
 
-// The images of one batch as the workers fill them in, NHWC uint8.
+// The input tensors of one batch as the workers fill them in.
 struct PendingBatch {
   explicit PendingBatch(size_t size)
-      : pixels(torch::empty({static_cast<int64_t>(size), kImageSize, kImageSize, 3}, torch::kUInt8)),
+      : images(torch::empty({static_cast<int64_t>(size), 3, kImageSize, kImageSize}, torch::kFloat32)),
         ok(size, false),
         remaining(size) {}
-  torch::Tensor pixels;
+  torch::Tensor images;
   std::vector<bool> ok;  // guarded by the loader's mutex
   size_t remaining;
 };
@@ -161,7 +162,7 @@ struct BatchLoader::State {
       const size_t sample = order[position], slot = position % batch_size;
       ++in_flight;
       lock.unlock();
-      const bool ok = load_image(sample, target->pixels.data_ptr<uint8_t>() + slot * kImageBytes);
+      const bool ok = load_image(sample, target->images.data_ptr<float>() + slot * kInputFloats);
       lock.lock();
       --in_flight;
       target->ok[slot] = ok;
@@ -169,24 +170,25 @@ struct BatchLoader::State {
     }
   }
 
-  // Cache hit, or decode + resize (and fill the cache). Failures are final.
-  bool load_image(size_t sample, uint8_t* out) {
+  // Cache hit, or decode + resize (and fill the cache); then the input planes.
+  // Failures are final.
+  bool load_image(size_t sample, float* out) {
     auto& state = image_states[sample];
     const auto known = state.load(std::memory_order_acquire);
     if (known == ImageState::Failed) return false;
     if (known == ImageState::Cached) {
-      std::memcpy(out, cache.slot(sample), kImageBytes);
+      write_input_planes(cv::Mat(kImageSize, kImageSize, CV_8UC3, cache.slot(sample)), out);
       return true;
     }
     try {
       const cv::Mat rgb = load_input_rgb(root / samples[sample].path);
-      std::memcpy(out, rgb.data, kImageBytes);  // a fresh 160x160x3 Mat is continuous
-      if (cache.enabled()) {
+      write_input_planes(rgb, out);
+      if (cache.enabled()) {  // a fresh 160x160x3 Mat is continuous
         std::memcpy(cache.slot(sample), rgb.data, kImageBytes);
         state.store(ImageState::Cached, std::memory_order_release);
       }
       return true;
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // Error mostly; anything else must not end the worker either
       state.store(ImageState::Failed, std::memory_order_release);
       spdlog::warn("skipping {}", e.what());
       std::lock_guard<std::mutex> lock(mutex);
@@ -206,7 +208,7 @@ struct BatchLoader::State {
       batch.indices.push_back(sample);
     }
     const bool complete = rows.size() == ready.ok.size();
-    batch.images = to_input_batch(complete ? ready.pixels : ready.pixels.index_select(0, torch::tensor(rows)));
+    batch.images = complete ? ready.images : ready.images.index_select(0, torch::tensor(rows));
     batch.labels = torch::tensor(labels, torch::kInt64);
     return batch;
   }

@@ -1,5 +1,12 @@
 #include "catdog/preprocess.h"
 
+#include <cerrno>
+#include <csetjmp>
+#include <cstdio>  // jpeglib.h needs FILE
+#include <cstring>
+#include <fstream>
+
+#include <jpeglib.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
@@ -14,42 +21,92 @@ Error empty_file(const std::string& name) {
   return Error(name + ": empty file (0 bytes); remove it or replace it with an image");
 }
 
-// `decode` is cv::imread or cv::imdecode with IMREAD_COLOR: EXIF orientation
-// applied, gray/CMYK/alpha/16-bit -> 8-bit BGR. Some malformed files make
-// OpenCV throw instead of returning an empty Mat: both mean "not decodable".
-template <typename Decode>
-cv::Mat decode_bgr(Decode decode, const std::string& name) {
-  cv::Mat bgr;
+// libjpeg reports fatal errors through error_exit, which must not return.
+struct JpegErrorJump {
+  jpeg_error_mgr manager;
+  std::jmp_buf jump;
+};
+
+[[noreturn]] void jump_on_jpeg_error(j_common_ptr info) {
+  std::longjmp(reinterpret_cast<JpegErrorJump*>(info->err)->jump, 1);
+}
+
+void ignore_jpeg_warning(j_common_ptr, int) {}  // "Premature end of JPEG file" and the like
+
+bool has_exif(const jpeg_decompress_struct& info) {
+  for (auto* marker = info.marker_list; marker != nullptr; marker = marker->next)
+    if (marker->marker == JPEG_APP0 + 1 && marker->data_length >= 6 && std::memcmp(marker->data, "Exif\0", 6) == 0)
+      return true;
+  return false;
+}
+
+// OpenCV 4.6 decodes a JPEG with libjpeg to RGB and swaps each row to BGR, at
+// twice the cost of the decode alone; we want RGB. This asks the same libjpeg
+// for RGB with the same settings (so the same bytes) for the common case: gray
+// or YCbCr JPEG without Exif (no orientation to apply) and with Huffman tables.
+// Returns false for anything else, or a fatal libjpeg error: decode with OpenCV.
+// Only trivially destructible locals here: longjmp skips destructors.
+bool decode_plain_jpeg_rgb(const std::vector<uchar>& bytes, cv::Mat& rgb) {
+  if (bytes.size() < 3 || bytes[0] != 0xFF || bytes[1] != 0xD8 || bytes[2] != 0xFF) return false;
+  jpeg_decompress_struct info;
+  JpegErrorJump error;
+  info.err = jpeg_std_error(&error.manager);
+  error.manager.error_exit = jump_on_jpeg_error;
+  error.manager.emit_message = ignore_jpeg_warning;
+  jpeg_create_decompress(&info);
+  if (setjmp(error.jump) != 0) {
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
+  jpeg_mem_src(&info, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_save_markers(&info, JPEG_APP0 + 1, 0xffff);
+  jpeg_read_header(&info, TRUE);
+  const bool plain = (info.num_components == 1 || info.num_components == 3) && !has_exif(info) &&
+                     (info.ac_huff_tbl_ptrs[0] != nullptr || info.dc_huff_tbl_ptrs[0] != nullptr);
+  if (plain) {
+    info.out_color_space = JCS_RGB;
+    jpeg_start_decompress(&info);
+    rgb.create(static_cast<int>(info.output_height), static_cast<int>(info.output_width), CV_8UC3);
+    while (info.output_scanline < info.output_height) {
+      JSAMPROW row = rgb.ptr<uchar>(static_cast<int>(info.output_scanline));
+      jpeg_read_scanlines(&info, &row, 1);
+    }
+    jpeg_finish_decompress(&info);
+  }
+  jpeg_destroy_decompress(&info);
+  return plain;
+}
+
+// Everything else: cv::imdecode with IMREAD_COLOR (EXIF orientation applied,
+// gray/CMYK/alpha/16-bit -> 8-bit). Some malformed files make OpenCV throw
+// instead of returning an empty Mat: both mean "not decodable".
+cv::Mat decode_with_opencv_rgb(const std::vector<uchar>& bytes, const std::string& name) {
+  cv::Mat bgr, rgb;
   try {
-    bgr = decode();
+    bgr = cv::imdecode(bytes, cv::IMREAD_COLOR);
   } catch (const cv::Exception&) {
   }
   if (bgr.empty())
     throw Error(name + ": not a decodable image (corrupt or unsupported format); remove it or convert it to JPEG/PNG");
-  return bgr;
-}
-
-cv::Mat decode_bgr(const std::filesystem::path& file) {
-  std::error_code error;
-  const auto size = std::filesystem::file_size(file, error);
-  if (error) throw Error(file.string() + ": cannot read the image (" + error.message() + "); check the path");
-  if (size == 0) throw empty_file(file.string());
-  return decode_bgr([&] { return cv::imread(file.string(), cv::IMREAD_COLOR); }, file.string());
-}
-
-cv::Mat bgr_to_rgb(const cv::Mat& bgr) {
-  cv::Mat rgb;
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   return rgb;
 }
 
 }  // namespace
 
-cv::Mat decode_rgb(const std::filesystem::path& file) { return bgr_to_rgb(decode_bgr(file)); }
+cv::Mat decode_rgb(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) throw Error(file.string() + ": cannot read the image (" + std::strerror(errno) + "); check the path");
+  std::vector<uchar> bytes(static_cast<size_t>(in.tellg()));
+  in.seekg(0).read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!in) throw Error(file.string() + ": cannot read the image; check the file");
+  return decode_rgb(bytes, file.string());
+}
 
 cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_errors) {
   if (bytes.empty()) throw empty_file(name_for_errors);
-  return bgr_to_rgb(decode_bgr([&] { return cv::imdecode(bytes, cv::IMREAD_COLOR); }, name_for_errors));
+  cv::Mat rgb;
+  return decode_plain_jpeg_rgb(bytes, rgb) ? rgb : decode_with_opencv_rgb(bytes, name_for_errors);
 }
 
 cv::Mat resize_to_input(const cv::Mat& rgb) {
@@ -58,25 +115,30 @@ cv::Mat resize_to_input(const cv::Mat& rgb) {
   return resized;
 }
 
-torch::Tensor to_input_batch(const torch::Tensor& images_nhwc) {
-  auto batch = torch::empty({images_nhwc.size(0), 3, images_nhwc.size(1), images_nhwc.size(2)}, torch::kFloat32);
-  batch.copy_(images_nhwc.permute({0, 3, 1, 2}));  // uint8 -> float and HWC -> CHW in one pass
-  return batch.div_(127.5).sub_(1.0);
+void write_input_planes(const cv::Mat& rgb160, float* chw) {
+  if (rgb160.rows != kImageSize || rgb160.cols != kImageSize || rgb160.type() != CV_8UC3)
+    throw Error("expected a 160x160 8-bit RGB image; pass it through resize_to_input first");
+  // x / 127.5 - 1 for every byte value, computed once: the lookup is exact and SIMD.
+  static const cv::Mat scale = [] {
+    cv::Mat table(1, 256, CV_32F);
+    for (int x = 0; x < 256; ++x) table.at<float>(x) = static_cast<float>(x) / 127.5f - 1.0f;
+    return table;
+  }();
+  cv::Mat channels[3];
+  cv::split(rgb160, channels);
+  for (int c = 0; c < 3; ++c) {
+    cv::Mat plane(kImageSize, kImageSize, CV_32F, chw + c * kImageSize * kImageSize);
+    cv::LUT(channels[c], scale, plane);  // writes in place: `plane` has the right size and type
+  }
 }
 
 torch::Tensor to_input_tensor(const cv::Mat& rgb160) {
-  if (rgb160.rows != kImageSize || rgb160.cols != kImageSize || rgb160.type() != CV_8UC3)
-    throw Error("to_input_tensor: expected a 160x160 8-bit RGB image; pass it through resize_to_input first");
-  const cv::Mat contiguous = rgb160.isContinuous() ? rgb160 : rgb160.clone();
-  const auto pixels = torch::from_blob(contiguous.data, {1, kImageSize, kImageSize, 3}, torch::kUInt8);
-  return to_input_batch(pixels)[0];
+  auto tensor = torch::empty({3, kImageSize, kImageSize}, torch::kFloat32);
+  write_input_planes(rgb160, tensor.data_ptr<float>());
+  return tensor;
 }
 
-// Bilinear interpolation treats channels alike, so resizing before the swap
-// gives the same bytes as resize_to_input(decode_rgb(file)).
-cv::Mat load_input_rgb(const std::filesystem::path& file) {
-  return bgr_to_rgb(resize_to_input(decode_bgr(file)));
-}
+cv::Mat load_input_rgb(const std::filesystem::path& file) { return resize_to_input(decode_rgb(file)); }
 
 torch::Tensor load_input(const std::filesystem::path& file) { return to_input_tensor(load_input_rgb(file)); }
 

@@ -38,17 +38,18 @@ TEST(Preprocess, InputTensorValuesAreExactAndInRgbOrder) {
   }
 }
 
-TEST(Preprocess, BatchAndSingleConversionsAgree) {
+TEST(Preprocess, InputTensorIsTheFormulaForEveryPixel) {
   cv::Mat rgb(kImageSize, kImageSize, CV_8UC3);
   cv::randu(rgb, cv::Scalar::all(0), cv::Scalar::all(256));
-  const auto single = to_input_tensor(rgb);
-  const auto nhwc = torch::from_blob(rgb.data, {1, kImageSize, kImageSize, 3}, torch::kUInt8);
-  const auto batch = to_input_batch(torch::cat({nhwc, nhwc}));
-  ASSERT_EQ(batch.sizes(), (std::vector<int64_t>{2, 3, kImageSize, kImageSize}));
-  EXPECT_TRUE(torch::equal(batch[1], single));
-  const auto expected = nhwc[0].permute({2, 0, 1}).to(torch::kFloat32) / 127.5 - 1.0;
-  EXPECT_TRUE(torch::equal(single, expected));
-  EXPECT_EQ(single[2][7][9].item<float>(), rgb_at(rgb, 7, 9)[2] / 127.5f - 1.0f);
+  const auto input = to_input_tensor(rgb);
+  const auto hwc = torch::from_blob(rgb.data, {kImageSize, kImageSize, 3}, torch::kUInt8);
+  const auto expected = hwc.permute({2, 0, 1}).to(torch::kFloat32) / 127.5f - 1.0f;
+  EXPECT_TRUE(torch::equal(input, expected));
+  EXPECT_EQ(input[2][7][9].item<float>(), rgb_at(rgb, 7, 9)[2] / 127.5f - 1.0f);
+
+  std::vector<float> planes(3 * kImageSize * kImageSize);
+  write_input_planes(rgb, planes.data());
+  EXPECT_TRUE(torch::equal(torch::from_blob(planes.data(), {3, kImageSize, kImageSize}), input));
 }
 
 TEST(Preprocess, ResizeIsOpenCvBilinear) {
@@ -63,8 +64,46 @@ TEST(Preprocess, ResizeIsOpenCvBilinear) {
   const auto resized = resize_to_input(decode_rgb(dir / "noise.png"));
   ASSERT_EQ(resized.size(), cv::Size(160, 160));
   EXPECT_EQ(cv::norm(resized, expected, cv::NORM_INF), 0.0);
+  EXPECT_EQ(cv::norm(load_input_rgb(dir / "noise.png"), expected, cv::NORM_INF), 0.0)
+      << "resizing before the channel swap must not change a byte";
   const auto tensor = load_input(dir / "noise.png");
   EXPECT_EQ(tensor[1][33][44].item<float>(), rgb_at(expected, 33, 44)[1] / 127.5f - 1.0f);
+}
+
+// decode_rgb's own libjpeg path must give exactly what OpenCV gives.
+void expect_same_as_opencv(const std::filesystem::path& file) {
+  cv::Mat expected;
+  cv::cvtColor(cv::imread(file.string(), cv::IMREAD_COLOR), expected, cv::COLOR_BGR2RGB);
+  const auto rgb = decode_rgb(file);
+  ASSERT_EQ(rgb.size(), expected.size()) << file;
+  ASSERT_EQ(rgb.type(), CV_8UC3) << file;
+  EXPECT_EQ(cv::norm(rgb, expected, cv::NORM_INF), 0.0) << file;
+}
+
+TEST(Preprocess, DecodeMatchesOpenCvBitForBit) {
+  TempDir dir;
+  const auto photo = testing::synthetic_pet_bgr(true, 3, 203, 151);  // odd sizes: partial MCUs
+  cv::imwrite((dir / "baseline.jpg").string(), photo);
+  cv::imwrite((dir / "progressive.jpg").string(), photo, {cv::IMWRITE_JPEG_PROGRESSIVE, 1});
+  cv::imwrite((dir / "quality40.jpg").string(), photo, {cv::IMWRITE_JPEG_QUALITY, 40});
+  cv::Mat gray;
+  cv::cvtColor(photo, gray, cv::COLOR_BGR2GRAY);
+  cv::imwrite((dir / "gray.jpg").string(), gray);
+  auto half = testing::encode(photo, ".jpg");
+  half.resize(half.size() / 2);
+  testing::write_bytes(dir / "half.jpg", half);
+  testing::write_bytes(dir / "exif.jpg", testing::exif_jpeg(photo, 8));
+  testing::write_bytes(dir / "cmyk.jpg", testing::cmyk_jpeg_bytes());
+  for (const char* name : {"baseline.jpg", "progressive.jpg", "quality40.jpg", "gray.jpg", "half.jpg", "exif.jpg",
+                           "cmyk.jpg"})
+    expect_same_as_opencv(dir / name);
+
+  const auto shared = testing::shared_dir();
+  if (shared.empty()) GTEST_SKIP() << "../shared absent: real photos not compared";
+  int compared = 0;
+  for (const char* label : {"cat", "dog"})
+    for (const auto& entry : std::filesystem::directory_iterator(shared / "data/catdog-dev" / label))
+      if (compared++ % 10 == 0) expect_same_as_opencv(entry.path());  // every 10th: 300 real photos
 }
 
 TEST(Preprocess, GrayscaleJpegBecomesThreeEqualChannels) {

@@ -10,8 +10,10 @@ namespace catdog {
 
 inline constexpr int kImageSize = 160;
 
-// Decodes any image OpenCV reads into 8-bit, 3-channel RGB (OpenCV decodes to
-// BGR: we swap), EXIF orientation applied, gray/CMYK/alpha converted.
+// Decodes any image OpenCV reads into 8-bit, 3-channel RGB, exactly as
+// cv::imread(IMREAD_COLOR) + BGR->RGB does: EXIF orientation applied,
+// gray/CMYK/alpha converted. (Plain JPEGs go straight to RGB through libjpeg,
+// with OpenCV's settings: the same bytes, half the time.)
 // Throws Error when the file is missing, empty or not decodable.
 cv::Mat decode_rgb(const std::filesystem::path& file);
 
@@ -24,12 +26,13 @@ cv::Mat resize_to_input(const cv::Mat& rgb);
 // 160x160 RGB uint8 -> float CHW tensor, x / 127.5 - 1, so 0 -> -1, 255 -> 1.
 torch::Tensor to_input_tensor(const cv::Mat& rgb160);
 
-// N x 160 x 160 x 3 uint8 RGB (NHWC) -> N x 3 x 160 x 160 float, the same
-// formula in one vectorised op: batches and single images give identical values.
-torch::Tensor to_input_batch(const torch::Tensor& images_nhwc);
+// The same values written straight into the 3 planes at `chw` (3 x 160 x 160
+// floats): how BatchLoader's worker threads fill their batches, off the
+// consumer's thread and without a torch op per batch (whose OpenMP threads spin
+// on the cores the decoders need).
+void write_input_planes(const cv::Mat& rgb160, float* chw);
 
-// decode_rgb + resize_to_input, bit for bit, with the channel swap done on the
-// small image (cheaper): the 160x160 RGB image that load_input converts.
+// decode_rgb + resize_to_input: the 160x160 RGB image that load_input converts.
 cv::Mat load_input_rgb(const std::filesystem::path& file);
 
 // load_input_rgb + to_input_tensor: the one path that training, evaluation
