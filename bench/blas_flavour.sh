@@ -2,6 +2,7 @@
 # Times a scratch-CNN training step under each BLAS Debian offers (reference,
 # OpenBLAS pthread, OpenBLAS OpenMP), alternating rounds; prints medians in ms.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 here=$(dirname "$0")
 lib=/usr/lib/x86_64-linux-gnu
 threads=${1:-$(nproc)}
@@ -11,10 +12,10 @@ declare -A results
 for ((r = 0; r < rounds; r++)); do
   for name in reference openblas-pthread openblas-openmp; do
     [ -e "${flavours[$name]}/libblas.so.3" ] || continue
-    results[$name]+="$(LD_LIBRARY_PATH=${flavours[$name]} /usr/bin/python3 "$here/blas_flavour.py" "$threads") "
+    results[$name]+="$(LD_LIBRARY_PATH=${flavours[$name]} $PY "$here/blas_flavour.py" "$threads") "
   done
 done
 for name in reference openblas-pthread openblas-openmp; do
   [ -n "${results[$name]:-}" ] || continue
-  echo "$name: step ms per round: ${results[$name]}median $(tr ' ' '\n' <<<"${results[$name]}" | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
+  echo "$name: step ms per round: ${results[$name]}median $(tr ' ' '\n' <<<"${results[$name]}" | sed '/^$/d' | median)"
 done

@@ -11,6 +11,7 @@
 # usage: [MODELS=scratch] [FOLDER_ROUNDS=1] bench/predict_bench.sh [DATA] [THREADS] [ROUNDS]   (from the repository root, after
 #        cmake --build build --target catdog)
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 DATA=${1:-/work/shared/data/catdog-dev}
 THREADS=${2:-$(nproc)}
 ROUNDS=${3:-15}
@@ -18,13 +19,9 @@ FOLDER_ROUNDS=${FOLDER_ROUNDS:-3}
 MODELS=${MODELS:-scratch mobilenetv2}
 IMAGE=${IMAGE:-$(find "$DATA/dog" -name '*.jpg' | sort | sed -n 1p)}
 WEIGHTS=${WEIGHTS:-/work/shared/weights/mobilenet_v2_1.0_no_top.h5}
-CATDOG=${CATDOG:-build/catdog}
-PY=/usr/bin/python3
 OUT=$(mktemp -d /tmp/catdog-predict-bench.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-seconds() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N); echo "scale=4; ($t1 - $t0) / 1000000000" | bc; }
 
 checkpoint() {  # model -> checkpoint file
   local given=$2

@@ -7,11 +7,12 @@
 #   bench/run_data_bench.sh [DATA] [THREADS] [ROUNDS]   (from the repository root, after
 #   cmake --build build --target bench_data_pipeline)
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 DATA=${1:-/work/shared/data/catdog-dev}
 THREADS=${2:-$(nproc)}
 ROUNDS=${3:-3}
 BENCH=${BENCH:-build/bench/bench_data_pipeline}
-PY=/usr/bin/python3
+
 OUT=$(mktemp -d /tmp/catdog-data-bench.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 

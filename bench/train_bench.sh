@@ -10,16 +10,14 @@
 # usage: bench/train_bench.sh [DATA] [THREADS] [ROUNDS]   (run from the repository root,
 #        after building: cmake --build build --target catdog)
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 DATA=${1:-/work/shared/data/catdog-dev}
 THREADS=${2:-$(nproc)}
 ROUNDS=${3:-3}
 WEIGHTS=${WEIGHTS:-/work/shared/weights/mobilenet_v2_1.0_no_top.h5}
-CATDOG=${CATDOG:-build/catdog}
-PY=/usr/bin/python3
 OUT=$(mktemp -d /tmp/catdog-train-bench.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo "data $DATA, threads $THREADS, rounds $ROUNDS, $(lscpu | sed -n 's/^Model name: *//p')"
 for round in $(seq "$ROUNDS"); do

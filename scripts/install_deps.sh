@@ -17,7 +17,7 @@ packages=(
   # (bench/blas_flavour.sh measures the three).
   libopenblas0-openmp
 )
-[ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision hyperfine)
+[ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
