@@ -27,14 +27,6 @@ namespace {
 // nothing but memory and change results only within float noise.
 constexpr int kInferenceBatchSize = 128;
 
-// On the CPU, oneDNN's convolutions and pooling run fastest on channels-last
-// (NHWC) tensors: about 1.4x for the scratch model's training step. Results
-// differ from NCHW only by float rounding (another summation order).
-torch::Tensor to_model_input(const torch::Tensor& images, torch::Device device) {
-  auto moved = images.to(device);
-  return device.is_cpu() ? moved.contiguous(torch::MemoryFormat::ChannelsLast) : moved;
-}
-
 // inputs (images or backbone features) and labels, on the training device.
 // Returns false to stop early.
 using BatchVisitor = std::function<bool(const torch::Tensor& inputs, const torch::Tensor& labels)>;
@@ -60,7 +52,7 @@ class ImageBatches : public BatchSource {
     loader_.start_epoch(epoch);
     while (auto batch = loader_.next()) {
       if (batch->labels.numel() == 0) continue;
-      if (!visit(to_model_input(batch->images, device_), batch->labels.to(device_))) break;
+      if (!visit(batch->images.to(device_), batch->labels.to(device_))) break;
     }
     // A loader stopped early still decodes the rest (into its cache, for the next pass).
     while (loader_.next()) {
@@ -242,7 +234,7 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
   size_t step = 0;
   while (auto batch = loader.next()) {
     if (!batch->indices.empty()) {
-      const auto features = model->features(to_model_input(batch->images, device)).to(torch::kCPU);
+      const auto features = model->features(batch->images.to(device)).to(torch::kCPU);
       if (!result.features.defined())
         result.features = torch::zeros({static_cast<int64_t>(samples.size()), features.size(1)});
       const auto rows = torch::tensor(std::vector<int64_t>(batch->indices.begin(), batch->indices.end()), torch::kInt64);
