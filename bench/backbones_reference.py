@@ -5,9 +5,12 @@ The same architectures in PyTorch: torchvision's mobilenet_v2 and vgg16
 conv bases (random weights; speed does not depend on them) + global average
 pooling, and the scratch CNN; 160x160 inputs, eval, no_grad, equal threads.
 Runs alternate catdog / PyTorch per round; medians of images/s and the ratio.
+--weights H5: the PyTorch mobilenetv2 is instead bench/keras_mobilenet_v2.py (Keras' exact
+architecture: asymmetric padding, BN eps 1e-3, BN not folded) with that file's ImageNet weights.
 
   /usr/bin/python3 bench/backbones_reference.py [--binary build/bench/bench_backbones]
       [--models mobilenetv2,vgg16,scratch] [--rounds 5] [--batch 32] [--iterations 3] [--threads N]
+      [--weights mobilenet_v2_1.0_no_top.h5] [--reference-channels-last]
 """
 import argparse
 import os
@@ -20,7 +23,10 @@ import torch.nn as nn
 import torchvision
 
 
-def reference(model):
+def reference(model, weights=None):
+    if model.startswith("mobilenetv2") and weights:
+        from keras_mobilenet_v2 import KerasMobileNetV2
+        return nn.Sequential(KerasMobileNetV2(weights), nn.AdaptiveAvgPool2d(1), nn.Flatten())
     if model.startswith("mobilenetv2"):
         return nn.Sequential(torchvision.models.mobilenet_v2().features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
     if model == "vgg16":
@@ -55,6 +61,7 @@ def main():
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--weights", help="mobilenetv2: Keras no-top .h5 for the PyTorch side (see above)")
     parser.add_argument("--reference-channels-last", action="store_true",
                         help="run the PyTorch reference channels-last too (default: its NCHW default)")
     args = parser.parse_args()
@@ -62,11 +69,13 @@ def main():
     torch.manual_seed(0)
 
     print(f"threads {args.threads}, batch {args.batch}, {args.iterations} timed forwards per run, "
-          f"{args.rounds} rounds; torch {torch.__version__}")
+          f"{args.rounds} rounds; torch {torch.__version__}; PyTorch mobilenetv2: "
+          f"{'Keras re-implementation, ' + args.weights if args.weights else 'torchvision, random weights'}"
+          f"{', channels_last' if args.reference_channels_last else ''}")
     print("| model | catdog img/s (median) | PyTorch img/s (median) | catdog / PyTorch | catdog runs | PyTorch runs |")
     print("| --- | ---: | ---: | ---: | --- | --- |")
     for model in args.models.split(","):
-        network = reference(model).eval()
+        network = reference(model, args.weights).eval()
         catdog_runs, reference_runs = [], []
         for _ in range(args.rounds):
             output = subprocess.run([args.binary, model, str(args.batch), str(args.iterations), str(args.threads)],

@@ -9,6 +9,9 @@
   mobilenetv2: torchvision mobilenet_v2().features (random weights: same FLOPs as the real
                backbone) frozen in eval mode + global average pooling + Dense512-Dense2,
                the naive loop: the backbone runs on every batch of every epoch, 5 epochs.
+               --weights H5: the backbone is Keras' MobileNetV2 1.0 no-top with that file's
+               ImageNet weights instead (bench/keras_mobilenet_v2.py: Keras padding, BN eps
+               1e-3, weights assigned by position like Keras), the same model as catdog's.
 
 The split is catdog's (split.h): samples sorted by relative path, Fisher-Yates from the back
 with mt19937_64(seed), j = rng() % (i + 1), cut at round(0.8 n) and round(0.9 n).
@@ -139,10 +142,14 @@ class Scratch(nn.Module):
 
 
 class FrozenMobileNetV2(nn.Module):
-    def __init__(self):
+    def __init__(self, weights=None):
         super().__init__()
-        import torchvision
-        self.backbone = torchvision.models.mobilenet_v2().features.eval()
+        if weights:
+            from keras_mobilenet_v2 import KerasMobileNetV2
+            self.backbone = KerasMobileNetV2(weights)
+        else:
+            import torchvision
+            self.backbone = torchvision.models.mobilenet_v2().features.eval()
         for p in self.backbone.parameters():
             p.requires_grad_(False)
         self.dense1 = nn.Linear(1280, 512)
@@ -203,6 +210,8 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--split-seed", type=int, default=20260101)
+    parser.add_argument("--weights", help="mobilenetv2: Keras no-top .h5 with the real ImageNet weights "
+                                          "(default: torchvision's architecture with random weights)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N training images")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
@@ -222,7 +231,9 @@ def main():
     decode_seconds = time.perf_counter() - start
     print(f"decoded in {decode_seconds:.1f}s", flush=True)
 
-    model = Scratch() if args.model == "scratch" else FrozenMobileNetV2()
+    if args.weights and args.model != "mobilenetv2":
+        parser.error("--weights is for --model mobilenetv2")
+    model = Scratch() if args.model == "scratch" else FrozenMobileNetV2(args.weights)
     optimizer = KerasRMSprop(model.parameters(), args.lr)
     generator = torch.Generator().manual_seed(args.seed)
     history = []
@@ -254,7 +265,7 @@ def main():
     print(f"test: loss {test_loss:.4f} accuracy {test_accuracy:.4f}")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump(dict(model=args.model, threads=args.threads, decode_seconds=decode_seconds, history=history,
+            json.dump(dict(model=args.model, weights=args.weights, threads=args.threads, decode_seconds=decode_seconds, history=history,
                            test_loss=test_loss, test_accuracy=test_accuracy), out, indent=2)
 
 
