@@ -49,7 +49,7 @@ for model in $MODELS; do
   C=$(median < "$OUT/$model.catdog.one"); R=$(median < "$OUT/$model.reference.one")
   echo "$model one image: catdog median $C s, reference median $R s, reference/catdog = $(echo "scale=2; $R / $C" | bc)x"
 
-  N=$(find "$DATA" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | wc -l)
+  N=$(find -L "$DATA" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | wc -l)
   for round in $(seq "$FOLDER_ROUNDS"); do
     seconds "$CATDOG" predict -q --threads "$THREADS" --checkpoint "$ckpt" "$DATA" >> "$OUT/$model.catdog.all"
     seconds $PY bench/predict_reference.py --model "$model" --threads "$THREADS" --weights "$OUT/$model.pt" "$DATA" \

@@ -7,6 +7,7 @@
 #   2. the frozen-backbone recipe (mobilenetv2, 5 epochs) wall time: catdog (features
 #      computed once, real ImageNet weights) vs the reference's naive loop (backbone on
 #      every batch of every epoch, torchvision mobilenet_v2 with random weights: same FLOPs).
+#      RECIPE=0 skips it (bench/train_accuracy.sh times it with the real weights on both sides).
 # usage: bench/train_bench.sh [DATA] [THREADS] [ROUNDS]   (run from the repository root,
 #        after building: cmake --build build --target catdog)
 set -euo pipefail
@@ -17,7 +18,6 @@ ROUNDS=${3:-3}
 WEIGHTS=${WEIGHTS:-/work/shared/weights/mobilenet_v2_1.0_no_top.h5}
 OUT=$(mktemp -d /tmp/catdog-train-bench.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
-
 
 echo "data $DATA, threads $THREADS, rounds $ROUNDS, $(lscpu | sed -n 's/^Model name: *//p')"
 for round in $(seq "$ROUNDS"); do
@@ -47,6 +47,7 @@ for name, s in (("catdog", catdog_s), ("reference", ref_s)):
 print(f"scratch speed-up catdog/reference: {ref_s/catdog_s:.2f}x  (FLOPs/image {flops/1e9:.3f} G, {ghz} GHz)")
 PY
 
+[ "${RECIPE:-1}" = 1 ] || exit 0
 start=$(date +%s.%N)
 "$CATDOG" train -q --model mobilenetv2 --weights "$WEIGHTS" --threads "$THREADS" --data "$DATA" --out "$OUT/m" >/dev/null
 catdog_recipe=$(echo "$(date +%s.%N) - $start" | bc)
