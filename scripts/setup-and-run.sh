@@ -32,7 +32,9 @@ train_args=(--model "$model" --data "$data" --out "$run")
 
 build/catdog train "${train_args[@]}"
 build/catdog eval --checkpoint "$run" --data "$data" --grid "$run/eval/grid.png"
-# A few of the test split's images, the ones eval's grid shows first.
-mapfile -t samples < <(head -n 4 "$run/eval/misclassified.csv" | tail -n +2 | cut -d, -f1)
-[ ${#samples[@]} -gt 0 ] || mapfile -t samples < <(find "$data" -type f -iname '*.jpg' | sort | head -n 3)
+# Two photos from each class folder, as a user would pass them.
+samples=()
+while IFS= read -r class_dir; do
+  mapfile -t -O "${#samples[@]}" samples < <(find -L "$class_dir" -maxdepth 1 -type f -iname '*.jp*g' | sort | head -n 2)
+done < <(find -L "$data" -maxdepth 2 -type d \( -iname cat -o -iname cats -o -iname dog -o -iname dogs \) | sort)
 build/catdog predict --checkpoint "$run" "${samples[@]}"
