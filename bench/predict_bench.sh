@@ -35,27 +35,28 @@ checkpoint() {  # model -> checkpoint file
   echo "$OUT/run-$1/best.ckpt"
 }
 
+# Times `catdog predict` and the reference on INPUT, alternating, ROUNDS times each;
+# sets C and R to the two medians in seconds.
+alternate() {  # tag input rounds
+  local tag=$1 input=$2 rounds=$3
+  for _ in $(seq "$rounds"); do
+    seconds "$CATDOG" predict -q --threads "$THREADS" --checkpoint "$ckpt" "$input" >> "$OUT/$model.catdog.$tag"
+    seconds $PY bench/predict_reference.py --model "$model" --threads "$THREADS" --weights "$OUT/$model.pt" "$input" \
+        >> "$OUT/$model.reference.$tag"
+  done
+  C=$(median < "$OUT/$model.catdog.$tag"); R=$(median < "$OUT/$model.reference.$tag")
+}
+
 echo "data $DATA, image $IMAGE, threads $THREADS, rounds $ROUNDS, $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+N=$(find -L "$DATA" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | wc -l)
 for model in $MODELS; do
   if [ "$model" = scratch ]; then ckpt=$(checkpoint scratch "${SCRATCH_CKPT:-}"); else ckpt=$(checkpoint mobilenetv2 "${MOBILENET_CKPT:-}"); fi
   $PY bench/predict_reference.py --model "$model" --weights "$OUT/$model.pt" --export
   echo "== $model: $("$CATDOG" predict -q --threads "$THREADS" --checkpoint "$ckpt" "$IMAGE")"
-  for round in $(seq "$ROUNDS"); do
-    seconds "$CATDOG" predict -q --threads "$THREADS" --checkpoint "$ckpt" "$IMAGE" >> "$OUT/$model.catdog.one"
-    seconds $PY bench/predict_reference.py --model "$model" --threads "$THREADS" --weights "$OUT/$model.pt" "$IMAGE" \
-        >> "$OUT/$model.reference.one"
-  done
-  C=$(median < "$OUT/$model.catdog.one"); R=$(median < "$OUT/$model.reference.one")
+  alternate one "$IMAGE" "$ROUNDS"
   echo "$model one image: catdog median $C s, reference median $R s, reference/catdog = $(echo "scale=2; $R / $C" | bc)x"
-
-  N=$(find -L "$DATA" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | wc -l)
-  for round in $(seq "$FOLDER_ROUNDS"); do
-    seconds "$CATDOG" predict -q --threads "$THREADS" --checkpoint "$ckpt" "$DATA" >> "$OUT/$model.catdog.all"
-    seconds $PY bench/predict_reference.py --model "$model" --threads "$THREADS" --weights "$OUT/$model.pt" "$DATA" \
-        >> "$OUT/$model.reference.all"
-  done
-  C=$(median < "$OUT/$model.catdog.all"); R=$(median < "$OUT/$model.reference.all")
+  alternate all "$DATA" "$FOLDER_ROUNDS"
   echo "$model folder of $N images: catdog $C s ($(echo "scale=1; $N / $C" | bc) images/s)," \
        "reference $R s ($(echo "scale=1; $N / $R" | bc) images/s), catdog/reference = $(echo "scale=2; $R / $C" | bc)x"
 done
