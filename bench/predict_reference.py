@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_reference import FrozenMobileNetV2, Scratch  # noqa: E402
+from train_reference import FrozenBackbone, Scratch, backbone_and_width  # noqa: E402
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -76,7 +76,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    model = Scratch() if args.model == "scratch" else FrozenMobileNetV2()
+    model = Scratch() if args.model == "scratch" else FrozenBackbone(*backbone_and_width("mobilenetv2"))
     if args.export:
         torch.save(model.state_dict(), args.weights)
         return

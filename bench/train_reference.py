@@ -12,6 +12,9 @@
                --weights H5: the backbone is Keras' MobileNetV2 1.0 no-top with that file's
                ImageNet weights instead (bench/keras_mobilenet_v2.py: Keras padding, BN eps
                1e-3, weights assigned by position like Keras), the same model as catdog's.
+  vgg16:       torchvision vgg16().features (the 13-conv base, random weights: the same FLOPs
+               as Keras' VGG16 no-top) + global average pooling + Dense512-Dense2, the same
+               naive loop as mobilenetv2, 5 epochs.
 
 The split is catdog's (split.h): samples sorted by relative path, Fisher-Yates from the back
 with mt19937_64(seed), j = rng() % (i + 1), cut at round(0.8 n) and round(0.9 n).
@@ -141,18 +144,24 @@ class Scratch(nn.Module):
         return self.dense2(F.relu(self.dense1(x.flatten(1))))
 
 
-class FrozenMobileNetV2(nn.Module):
-    def __init__(self, weights=None):
+def backbone_and_width(model, weights=None):
+    """The frozen base and its feature width. Random torchvision weights: same FLOPs as the real ones."""
+    import torchvision
+    if model == "vgg16":  # the 13-conv base, the same FLOPs as Keras' VGG16 no-top
+        return torchvision.models.vgg16().features, 512
+    if weights:
+        from keras_mobilenet_v2 import KerasMobileNetV2
+        return KerasMobileNetV2(weights), 1280
+    return torchvision.models.mobilenet_v2().features, 1280
+
+
+class FrozenBackbone(nn.Module):
+    def __init__(self, backbone, features):
         super().__init__()
-        if weights:
-            from keras_mobilenet_v2 import KerasMobileNetV2
-            self.backbone = KerasMobileNetV2(weights)
-        else:
-            import torchvision
-            self.backbone = torchvision.models.mobilenet_v2().features.eval()
+        self.backbone = backbone.eval()
         for p in self.backbone.parameters():
             p.requires_grad_(False)
-        self.dense1 = nn.Linear(1280, 512)
+        self.dense1 = nn.Linear(features, 512)
         self.dense2 = nn.Linear(512, 2)
         for layer in (self.dense1, self.dense2):
             nn.init.xavier_uniform_(layer.weight)
@@ -203,8 +212,8 @@ def evaluate(model, images, labels, batch_size=128):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True)
-    parser.add_argument("--model", choices=("scratch", "mobilenetv2"), default="scratch")
-    parser.add_argument("--epochs", type=int, default=0, help="default: scratch 10, mobilenetv2 5")
+    parser.add_argument("--model", choices=("scratch", "mobilenetv2", "vgg16"), default="scratch")
+    parser.add_argument("--epochs", type=int, default=0, help="default: scratch 10, mobilenetv2 and vgg16 5")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
@@ -233,7 +242,7 @@ def main():
 
     if args.weights and args.model != "mobilenetv2":
         parser.error("--weights is for --model mobilenetv2")
-    model = Scratch() if args.model == "scratch" else FrozenMobileNetV2(args.weights)
+    model = Scratch() if args.model == "scratch" else FrozenBackbone(*backbone_and_width(args.model, args.weights))
     optimizer = KerasRMSprop(model.parameters(), args.lr)
     generator = torch.Generator().manual_seed(args.seed)
     history = []
