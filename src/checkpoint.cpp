@@ -109,7 +109,7 @@ Checkpoint load_checkpoint(const fs::path& file, torch::Device device) {
     throw not_a_checkpoint(file, std::string("malformed metadata: ") + e.what());
   }
 
-  checkpoint.model = Classifier(checkpoint.meta.kind);
+  checkpoint.model = Classifier(checkpoint.meta.kind, /*keras_init=*/false);
   const auto mismatch = [&](const std::string& why) {
     return Error("checkpoint " + file.string() + " does not match model " + model_name(checkpoint.meta.kind) + " (" +
                  why + "): pass a checkpoint written by this catdog version");
@@ -121,7 +121,7 @@ Checkpoint load_checkpoint(const fs::path& file, torch::Device device) {
       if (!archive.try_read(kModelPrefix + name, stored, /*is_buffer=*/true)) throw mismatch(name + " is missing");
       if (!stored.sizes().equals(tensor.sizes()))
         throw mismatch(name + " has shape " + c10::str(stored.sizes()) + ", expected " + c10::str(tensor.sizes()));
-      tensor.copy_(stored);
+      tensor.set_data(stored);  // adopt the loaded storage: no copy of up to 100 MB
     }
   }
   checkpoint.model->to(device);

@@ -179,7 +179,7 @@ std::string keras_weights_file_name(ModelKind kind) {
 
 std::shared_ptr<BackboneImpl> make_vgg16_backbone() { return std::make_shared<Vgg16BackboneImpl>(); }
 
-ClassifierImpl::ClassifierImpl(ModelKind kind) : kind_(kind) {
+ClassifierImpl::ClassifierImpl(ModelKind kind, bool keras_init) : kind_(kind) {
   if (kind == ModelKind::Vgg16) backbone_ = make_vgg16_backbone();
   if (kind == ModelKind::MobileNetV2) backbone_ = make_mobilenet_v2_backbone();
   if (backbone_) {
@@ -188,7 +188,7 @@ ClassifierImpl::ClassifierImpl(ModelKind kind) : kind_(kind) {
     backbone_->eval();
   }
   head_ = register_module("head", backbone_ ? transfer_head(backbone_->feature_size()) : scratch_network());
-  keras_initialise(*head_);
+  if (keras_init) keras_initialise(*head_);
 }
 
 // On the CPU, oneDNN's convolutions and pooling run fastest on channels-last
