@@ -57,9 +57,6 @@ Error not_a_checkpoint(const fs::path& file, const std::string& why) {
                "): pass a file written by `catdog train` (best.ckpt / last.ckpt)");
 }
 
-// The first line of a LibTorch message (the rest is a C++ backtrace).
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 }  // namespace
 
 void save_checkpoint(const fs::path& file, Classifier& model, const std::vector<torch::Tensor>& optimizer_state,

@@ -59,9 +59,6 @@ void configure_logging(const GlobalFlags& flags) {
   spdlog::set_default_logger(logger);
 }
 
-// LibTorch errors carry a C++ backtrace after the first line: keep the message.
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -169,11 +166,8 @@ int main(int argc, char** argv) {
   } catch (const catdog::Error& e) {
     std::cerr << "catdog: error: " << e.what() << "\n";
     return 1;
-  } catch (const c10::Error& e) {
-    std::cerr << "catdog: error: " << first_line(e.what()) << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "catdog: error: " << first_line(e.what()) << "\n";
+  } catch (const std::exception& e) {  // LibTorch's c10::Error included
+    std::cerr << "catdog: error: " << catdog::first_line(e.what()) << "\n";
     return 1;
   }
   return 0;
