@@ -4,7 +4,10 @@
 #   scripts/build.sh -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 set -euo pipefail
 cd "$(dirname "$0")/.."
+launcher=()
+# ccache, when installed, makes rebuilds in other checkouts of the tree cheap.
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 if [ ! -f build/CMakeCache.txt ] || [ $# -gt 0 ]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "$@"
 fi
 cmake --build build -j "$(nproc)"
