@@ -13,6 +13,7 @@
 #include "catdog/mobilenet_v2.h"
 #include "catdog/models.h"
 #include "catdog/runtime.h"
+#include "catdog/vgg16.h"
 
 namespace {
 
