@@ -8,6 +8,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "catdog/atomic_file.h"
 #include "catdog/error.h"
 
 namespace catdog {
@@ -443,16 +444,19 @@ void write_rgb_image(const cv::Mat& rgb, const std::filesystem::path& file) {
     cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   else
     bgr = rgb;
-  bool written = false;
-  std::string reason = "check that the folder is writable and the extension is .png or .jpg";
+  // Encoded in memory first, then written all or nothing.
+  std::vector<uchar> bytes;
+  bool encoded = false;
+  std::string reason = "use a .png or .jpg name";
   try {
-    std::error_code ignored;  // a missing parent shows up as a failed write below
-    if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ignored);
-    written = cv::imwrite(file.string(), bgr);
+    encoded = cv::imencode(file.extension().string(), bgr, bytes);
   } catch (const cv::Exception& e) {
-    reason = "OpenCV says: " + e.err + " (use a .png or .jpg name in a writable folder)";
+    reason = "OpenCV says: " + e.err + " (use a .png or .jpg name)";
   }
-  if (!written) throw Error("cannot write image " + file.string() + ": " + reason);
+  if (!encoded) throw Error("cannot write image " + file.string() + ": " + reason);
+  std::error_code ignored;  // a missing parent shows up as a failed write below
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ignored);
+  write_file_atomically(file, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace catdog

@@ -68,6 +68,20 @@ inline fs::path shared_dir() {
   return fs::exists(shared) ? shared : fs::path();
 }
 
+// Runs `body` with the working directory set to `dir`.
+template <typename Body>
+void in_directory(const fs::path& dir, Body&& body) {
+  const auto previous = fs::current_path();
+  fs::current_path(dir);
+  try {
+    body();
+  } catch (...) {
+    fs::current_path(previous);
+    throw;
+  }
+  fs::current_path(previous);
+}
+
 // The built catdog executable, for CLI-level tests.
 inline fs::path catdog_binary() { return CATDOG_BINARY; }
 

@@ -1,0 +1,22 @@
+// `catdog data`
+#include "catdog/app/commands.h"
+#include "catdog/dataset.h"
+#include "catdog/dataset_report.h"
+
+namespace catdog::app {
+
+int run_data(const DataCommand& command, const Runtime& runtime, std::ostream& out) {
+  const auto report = report_dataset(resolve_data_dir(command.data), command.split_seed, runtime.threads);
+  if (!command.grid_png.empty()) write_sample_grid(report, command.grid_png);
+  if (command.json) {
+    auto json = dataset_report_to_json(report);
+    if (!command.grid_png.empty()) json["grid"] = command.grid_png.string();
+    out << json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    out << format_dataset_report(report);
+    if (!command.grid_png.empty()) out << "sample grid: " << command.grid_png.string() << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace catdog::app
