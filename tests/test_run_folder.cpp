@@ -18,15 +18,6 @@ namespace fs = std::filesystem;
 using testing::in_directory;
 using testing::TempDir;
 
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 CheckpointMeta meta_after(int epochs, const std::vector<double>& val_accuracies) {
   CheckpointMeta meta;
   meta.image_size = 160;
@@ -54,7 +45,7 @@ TEST(RunFolder, ASecondHolderIsRefusedWithThePid) {
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    const std::string message = error_of([&] { RunFolder::open(dir / "run", OpenMode::ExistOk); });
+    const std::string message = testing::error_of([&] { RunFolder::open(dir / "run", OpenMode::ExistOk); });
     const bool named = message.find("in use by PID " + std::to_string(getppid())) != std::string::npos;
     _exit(named ? 0 : 1);
   }
@@ -73,13 +64,13 @@ TEST(RunFolder, AnExistingRunNeedsResumeOrExistOk) {
   TempDir dir;
   fs::create_directories(dir / "run");
   std::ofstream(dir / "run" / kSettingsFile) << "{}";
-  const auto message = error_of([&] { RunFolder::open(dir / "run", OpenMode::New); });
+  const auto message = testing::error_of([&] { RunFolder::open(dir / "run", OpenMode::New); });
   EXPECT_NE(message.find("--resume"), std::string::npos) << message;
   EXPECT_NE(message.find("--exist-ok"), std::string::npos) << message;
   EXPECT_NO_THROW(RunFolder::open(dir / "run", OpenMode::ExistOk));
   EXPECT_FALSE(fs::exists(dir / "run" / kSettingsFile));  // the old run's files are gone
   // Resume needs a checkpoint to continue from.
-  EXPECT_NE(error_of([&] { RunFolder::open(dir / "run", OpenMode::Resume); }).find(kLastCheckpoint),
+  EXPECT_NE(testing::error_of([&] { RunFolder::open(dir / "run", OpenMode::Resume); }).find(kLastCheckpoint),
             std::string::npos);
   // An empty folder is as good as a new one.
   fs::create_directories(dir / "empty");
@@ -166,7 +157,7 @@ TEST(ResolveCheckpoint, FileFolderAndLatestRun) {
 TEST(ResolveCheckpoint, NoRunYetSaysToTrainFirst) {
   TempDir dir;
   in_directory(dir.path(), [] {
-    EXPECT_NE(error_of([] { resolve_checkpoint(""); }).find("run `catdog train` first"), std::string::npos);
+    EXPECT_NE(testing::error_of([] { resolve_checkpoint(""); }).find("run `catdog train` first"), std::string::npos);
   });
 }
 
