@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 
 #include <torch/torch.h>
 
@@ -138,6 +140,23 @@ TEST(RunFolder, RepairKeepsABestCheckpointThatIsStillTheBest) {
   folder.commit_epoch(model, {}, meta_after(2, {0.9, 0.5}), false);
   folder.repair(load_checkpoint(folder.file(kLastCheckpoint), torch::kCPU));
   EXPECT_EQ(load_checkpoint(folder.file(kBestCheckpoint), torch::kCPU).meta.epochs_done, 1);
+}
+
+// Issue 10 item 5: whatever its numbers, a run folder stays loadable.
+TEST(RunFolder, ARunWithNonFiniteNumbersStaysLoadable) {
+  TempDir dir;
+  auto folder = RunFolder::open(dir / "run", OpenMode::New);
+  Classifier model(ModelKind::Scratch);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto meta = meta_after(2, {0.5, nan});
+  meta.history[1].loss = std::numeric_limits<double>::infinity();
+  folder.commit_epoch(model, {}, meta, false);
+  const auto last = load_checkpoint(folder.file(kLastCheckpoint), torch::kCPU);
+  EXPECT_TRUE(std::isnan(last.meta.history[1].val_accuracy));
+  EXPECT_TRUE(std::isinf(last.meta.history[1].loss));
+  std::ifstream json(folder.file(kHistoryJson));
+  EXPECT_EQ(history_from_json(nlohmann::json::parse(json)).size(), 2u);
+  EXPECT_NO_THROW(folder.repair(last));
 }
 
 TEST(ResolveCheckpoint, FileFolderAndLatestRun) {
