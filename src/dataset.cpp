@@ -72,7 +72,7 @@ std::optional<ClassFolders> find_class_folders(const fs::path& dir) {
 std::string no_dataset_message(const fs::path& dir) {
   return "no cats_vs_dogs dataset in " + (dir / "").string() +
          " (expected PetImages/Cat and PetImages/Dog, or a cat/ and a dog/ folder: cat, cats, Cat, ...): "
-         "run scripts/download_cats_vs_dogs.sh, or point --data DIR (or CATDOG_DATA) at a folder with cat/ and "
+         "run scripts/download_cats_vs_dogs.sh, or point the data folder (or CATDOG_DATA) at a folder with cat/ and "
          "dog/ subfolders";
 }
 

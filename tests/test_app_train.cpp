@@ -14,23 +14,23 @@ namespace catdog::app {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::error_of;
 using testing::in_directory;
 using testing::TempDir;
 
 class AppTrain : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    data_ = new TempDir();
-    testing::write_synthetic_dataset(data_->path() / "small", 20);
-  }
-  static void TearDownTestSuite() {
-    delete data_;
-    data_ = nullptr;
+  // Written once per process (removed at exit): JPEG writing would dominate.
+  static fs::path small_dataset() {
+    static const TempDir dir;
+    static const bool written = (testing::write_synthetic_dataset(dir / "small", 20), true);
+    (void)written;
+    return dir / "small";
   }
 
   static TrainCommand command(const fs::path& out, int epochs) {
     TrainCommand command;
-    command.data = (data_->path() / "small").string();
+    command.data = small_dataset().string();
     command.out = out.string();
     command.epochs = epochs;
     command.progress = false;
@@ -43,10 +43,8 @@ class AppTrain : public ::testing::Test {
     return out.str();
   }
 
-  static TempDir* data_;
   Runtime runtime_;
 };
-TempDir* AppTrain::data_ = nullptr;
 
 nlohmann::json read_json(const fs::path& file) {
   std::ifstream in(file);
@@ -55,15 +53,6 @@ nlohmann::json read_json(const fs::path& file) {
 
 std::vector<torch::Tensor> trainable_weights(const fs::path& checkpoint) {
   return load_checkpoint(checkpoint, torch::kCPU).model->trainable_parameters();
-}
-
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST_F(AppTrain, DefaultRunFolderHoldsEverythingAndLatestPointsAtIt) {

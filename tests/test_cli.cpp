@@ -12,6 +12,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "catdog/checkpoint.h"
+#include "catdog/dataset.h"
+#include "catdog/split.h"
 #include "test_support.h"
 
 namespace catdog {
@@ -40,17 +43,24 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 const std::regex kSentence(R"(This image seems (\d+)% dog, and (\d+)% cat\.)");
+const std::regex kSentenceLine(R"(This image seems \d+% dog, and \d+% cat\.\n)");
 
 class Cli : public ::testing::Test {
  protected:
-  // One tiny scratch model for every test of this binary.
+  // One checkpoint for every test of this binary, written by the library:
+  // the tests need a model, not a training run (TrainCommitsARun trains one).
   static void SetUpTestSuite() {
     dir_ = new TempDir;
     testing::write_synthetic_dataset(data(), 20);
-    const CommandResult train = run("train --epochs 1 --batch-size 16 --data " + data().string() + " --out " +
-                          (dir_->path() / "run").string() + " -q --threads 2");
-    ASSERT_EQ(train.code, 0) << train.err;
-    ASSERT_TRUE(fs::exists(checkpoint())) << train.out << train.err;
+    fs::create_directories(checkpoint().parent_path());
+    torch::manual_seed(1);
+    Classifier model(ModelKind::Scratch);
+    CheckpointMeta meta;
+    meta.image_size = 160;
+    meta.split_seed = kDefaultSplitSeed;
+    meta.settings = {{"dataset_fingerprint", samples_fingerprint(scan_dataset(data()).samples)},
+                     {"dataset_images", 40}};
+    save_checkpoint(checkpoint(), model, {}, meta);
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -62,12 +72,14 @@ class Cli : public ::testing::Test {
   static fs::path cat_image(int i) { return data() / "cat" / ("cat." + std::to_string(i) + ".jpg"); }
   static fs::path dog_image(int i) { return data() / "dog" / ("dog." + std::to_string(i) + ".jpg"); }
 
-  static CommandResult run(const std::string& arguments) {
+  // Runs catdog with `arguments` in the folder `cwd` (default: the test's own).
+  static CommandResult run(const std::string& arguments, const fs::path& cwd = {}) {
     static int counter = 0;
     const fs::path out = dir_->path() / ("out" + std::to_string(counter)), err = dir_->path() / ("err" + std::to_string(counter));
     ++counter;
-    const std::string command =
-        "'" + testing::catdog_binary().string() + "' " + arguments + " >'" + out.string() + "' 2>'" + err.string() + "'";
+    const std::string command = (cwd.empty() ? "" : "cd '" + cwd.string() + "' && ") + "'" +
+                                testing::catdog_binary().string() + "' " + arguments + " >'" + out.string() + "' 2>'" +
+                                err.string() + "'";
     const int status = std::system(command.c_str());
     CommandResult result;
     result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -82,6 +94,25 @@ class Cli : public ::testing::Test {
   static TempDir* dir_;
 };
 TempDir* Cli::dir_ = nullptr;
+
+// The README's main job trains with --out and then predicts without
+// --checkpoint: runs/latest must lead to that run.
+TEST_F(Cli, TrainCommitsARunThatPredictFindsThroughLatest) {
+  TempDir work;
+  const CommandResult train = run("train -q --threads 2 --epochs 1 --batch-size 16 --data '" + data().string() +
+                                      "' --out elsewhere/run",
+                                  work.path());
+  ASSERT_EQ(train.code, 0) << train.err;
+  const auto lines = lines_of(train.out);
+  ASSERT_EQ(lines.size(), 2u) << train.out;
+  EXPECT_EQ(lines[0], "run folder: elsewhere/run");
+  EXPECT_TRUE(std::regex_match(lines[1], std::regex(R"(best epoch: 1 of 1, val_accuracy [01]\.\d{4} \(.*best\.ckpt\))")))
+      << lines[1];
+  EXPECT_EQ(fs::canonical(work / "runs" / "latest"), fs::canonical(work / "elsewhere" / "run"));
+  const CommandResult prediction = run("predict -q --threads 2 '" + cat_image(0).string() + "'", work.path());
+  EXPECT_EQ(prediction.code, 0) << prediction.err;
+  EXPECT_TRUE(std::regex_match(prediction.out, kSentenceLine)) << prediction.out;
+}
 
 TEST_F(Cli, HelpAndVersion) {
   const CommandResult help = run("--help");
@@ -384,6 +415,7 @@ TEST_F(Cli, MissingDataFolderIsOneClearLine) {
   EXPECT_EQ(result.out, "");
   EXPECT_EQ(lines_of(result.err).size(), 1u) << result.err;
   EXPECT_NE(result.err.find("no-such-folder"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("--data DIR"), std::string::npos) << result.err;
 }
 
 }  // namespace

@@ -146,5 +146,14 @@ TEST_F(Evaluate, ReportsAsTextAndJson) {
   EXPECT_EQ(nlohmann::json::parse(json.dump()), json);
 }
 
+// Issue 10 item 10: a file name that is not UTF-8 must not stop the JSON report.
+TEST_F(Evaluate, JsonReportTakesAnyFileName) {
+  EvalReport report = run(options());
+  ASSERT_FALSE(report.mistakes.empty());
+  report.mistakes[0].file = "cat/\xff\xfe.jpg";
+  const auto json = nlohmann::json::parse(report_to_json(report).dump());
+  EXPECT_EQ(json["mistakes"][0]["file"], "cat/\\xFF\\xFE.jpg");
+}
+
 }  // namespace
 }  // namespace catdog

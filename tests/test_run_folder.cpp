@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 
 #include <torch/torch.h>
 
@@ -17,15 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using testing::in_directory;
 using testing::TempDir;
-
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 CheckpointMeta meta_after(int epochs, const std::vector<double>& val_accuracies) {
   CheckpointMeta meta;
@@ -54,7 +47,7 @@ TEST(RunFolder, ASecondHolderIsRefusedWithThePid) {
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    const std::string message = error_of([&] { RunFolder::open(dir / "run", OpenMode::ExistOk); });
+    const std::string message = testing::error_of([&] { RunFolder::open(dir / "run", OpenMode::ExistOk); });
     const bool named = message.find("in use by PID " + std::to_string(getppid())) != std::string::npos;
     _exit(named ? 0 : 1);
   }
@@ -73,13 +66,13 @@ TEST(RunFolder, AnExistingRunNeedsResumeOrExistOk) {
   TempDir dir;
   fs::create_directories(dir / "run");
   std::ofstream(dir / "run" / kSettingsFile) << "{}";
-  const auto message = error_of([&] { RunFolder::open(dir / "run", OpenMode::New); });
+  const auto message = testing::error_of([&] { RunFolder::open(dir / "run", OpenMode::New); });
   EXPECT_NE(message.find("--resume"), std::string::npos) << message;
   EXPECT_NE(message.find("--exist-ok"), std::string::npos) << message;
   EXPECT_NO_THROW(RunFolder::open(dir / "run", OpenMode::ExistOk));
   EXPECT_FALSE(fs::exists(dir / "run" / kSettingsFile));  // the old run's files are gone
   // Resume needs a checkpoint to continue from.
-  EXPECT_NE(error_of([&] { RunFolder::open(dir / "run", OpenMode::Resume); }).find(kLastCheckpoint),
+  EXPECT_NE(testing::error_of([&] { RunFolder::open(dir / "run", OpenMode::Resume); }).find(kLastCheckpoint),
             std::string::npos);
   // An empty folder is as good as a new one.
   fs::create_directories(dir / "empty");
@@ -167,6 +160,23 @@ TEST(RunFolder, RepairKeepsABestCheckpointThatIsStillTheBest) {
   EXPECT_EQ(load_checkpoint(folder.file(kBestCheckpoint), torch::kCPU).meta.epochs_done, 1);
 }
 
+// Issue 10 item 5: whatever its numbers, a run folder stays loadable.
+TEST(RunFolder, ARunWithNonFiniteNumbersStaysLoadable) {
+  TempDir dir;
+  auto folder = RunFolder::open(dir / "run", OpenMode::New);
+  Classifier model(ModelKind::Scratch);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto meta = meta_after(2, {0.5, nan});
+  meta.history[1].loss = std::numeric_limits<double>::infinity();
+  folder.commit_epoch(model, {}, meta, false);
+  const auto last = load_checkpoint(folder.file(kLastCheckpoint), torch::kCPU);
+  EXPECT_TRUE(std::isnan(last.meta.history[1].val_accuracy));
+  EXPECT_TRUE(std::isinf(last.meta.history[1].loss));
+  std::ifstream json(folder.file(kHistoryJson));
+  EXPECT_EQ(history_from_json(nlohmann::json::parse(json)).size(), 2u);
+  EXPECT_NO_THROW(folder.repair(last));
+}
+
 TEST(ResolveCheckpoint, FileFolderAndLatestRun) {
   TempDir dir;
   fs::create_directories(dir / "runs" / "scratch-1");
@@ -184,7 +194,7 @@ TEST(ResolveCheckpoint, FileFolderAndLatestRun) {
 TEST(ResolveCheckpoint, NoRunYetSaysToTrainFirst) {
   TempDir dir;
   in_directory(dir.path(), [] {
-    EXPECT_NE(error_of([] { resolve_checkpoint(""); }).find("run `catdog train` first"), std::string::npos);
+    EXPECT_NE(testing::error_of([] { resolve_checkpoint(""); }).find("run `catdog train` first"), std::string::npos);
   });
 }
 

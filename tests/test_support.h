@@ -2,12 +2,15 @@
 // datasets, the location of ../shared.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+#include "catdog/error.h"
 
 namespace catdog::testing {
 
@@ -80,6 +83,16 @@ void in_directory(const fs::path& dir, Body&& body) {
     throw;
   }
   fs::current_path(previous);
+}
+
+// The message of the catdog::Error that `body` throws, or "no error".
+inline std::string error_of(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 // The built catdog executable, for CLI-level tests.

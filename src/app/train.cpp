@@ -113,7 +113,7 @@ void report_result(const History& history, const RunFolder& folder, bool json, s
 }  // namespace
 
 int run_train(const TrainCommand& command, const Runtime& given_runtime, std::ostream& out) {
-  const fs::path data_dir = resolve_data_dir(command.data);
+  const fs::path data_dir = dataset_folder(command.data);
   RunFolder folder = open_run_folder(command);
   try {
     Runtime runtime = given_runtime;

@@ -22,6 +22,10 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
+// --data: the flag, else $CATDOG_DATA, else data/ (resolve_data_dir); the
+// error for a folder without a dataset also names the flag.
+std::filesystem::path dataset_folder(const std::string& data_flag);
+
 struct DataCommand {
   std::string data;  // "" = $CATDOG_DATA, else data/
   uint64_t split_seed = kDefaultSplitSeed;
