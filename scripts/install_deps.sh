@@ -16,6 +16,10 @@ packages=(
   # LibTorch's OpenMP thread pool instead of adding its own threads
   # (bench/blas_flavour.sh measures the three).
   libopenblas0-openmp
+  # the man page is generated from `catdog --help` at build time
+  help2man
+  # OpenCV's sample photos: the face-mode test (messi5.jpg) and bench/face_cascades.sh
+  opencv-doc
 )
 [ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine)
 
