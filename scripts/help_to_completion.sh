@@ -8,8 +8,7 @@ program=$1
 exec > "$2"
 
 # The subcommand names: first word of each line under "Subcommands:".
-subcommands=$("$program" --help | awk '/^[A-Za-z].*:$/ { in_list = ($0 == "Subcommands:"); next }
-                                      in_list && /^  [a-z]/ { print $1 }')
+subcommands=$("$(dirname "$0")/catdog_subcommands.sh" "$program")
 [ -n "$subcommands" ] || { echo "no subcommands in '$program --help'" >&2; exit 1; }
 
 # "-v,--verbose" and "--device TEXT:{auto,cpu,cuda}=auto" -> flag names; choices as "flag=a b c".

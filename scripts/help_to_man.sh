@@ -11,8 +11,7 @@ trap 'rm -rf "$work"' EXIT
 ln -s "$program" "$work/catdog"
 export PATH="$work:$PATH"
 
-subcommands=$(catdog --help | awk '/^[A-Za-z].*:$/ { in_list = ($0 == "Subcommands:"); next }
-                                  in_list && /^  [a-z]/ { print $1 }')
+subcommands=$("$(dirname "$0")/catdog_subcommands.sh" catdog)
 [ -n "$subcommands" ] || { echo "no subcommands in 'catdog --help'" >&2; exit 1; }
 
 # help2man's include format: "[SECTION]" then roff. Each help verbatim (.nf),

@@ -15,9 +15,10 @@ completion=$prefix/share/bash-completion/completions/catdog
 man_page=$prefix/share/man/man1/catdog.1
 [ -x "$program" ] || fail "no executable $program"
 [ -f "$completion" ] || fail "no bash completion $completion"
+subcommands=$("$(dirname "$0")/../scripts/catdog_subcommands.sh" "$program")
+[ -n "$subcommands" ] || fail "no subcommands in catdog --help"
 if grep -q '^HELP2MAN:FILEPATH=.*help2man$' "$build/CMakeCache.txt"; then
   [ -f "$man_page" ] || fail "no man page $man_page"
-  subcommands=$("$program" --help | awk '/^[A-Za-z].*:$/ { l = ($0 == "Subcommands:"); next } l && /^  [a-z]/ { print $1 }')
   for name in $subcommands; do
     grep -q "^\.SS \"catdog $name\"" "$man_page" || fail "the man page has no section for 'catdog $name'"
   done
@@ -32,8 +33,6 @@ offers() {
     _ "$completion" "$@"
 }
 bash -c "source '$completion'; complete -p catdog" | grep -q -- '-F _catdog' || fail "'complete -p catdog' shows no _catdog"
-subcommands=$("$program" --help | awk '/^[A-Za-z].*:$/ { l = ($0 == "Subcommands:"); next } l && /^  [a-z]/ { print $1 }')
-[ -n "$subcommands" ] || fail "no subcommands in catdog --help"
 [ "$(offers catdog "")" = "$(echo $subcommands)" ] || fail "'catdog <TAB>' offers '$(offers catdog "")'"
 [ "$(offers catdog pre)" = "predict" ] || fail "'catdog pre<TAB>' offers '$(offers catdog pre)'"
 for name in $subcommands; do
