@@ -10,16 +10,19 @@
 namespace catdog {
 
 // The frontal-face cascade used unless told otherwise: of Debian opencv-data's
-// four, the one that found the subject's face most often without firing on
-// pets (bench/face_cascades.sh, BENCHMARKS.md "Face mode").
-inline constexpr const char* kDefaultFaceCascade = "haarcascade_frontalface_default.xml";
+// four, the one that found the subject's face on all 11 labelled photos and
+// fired on the fewest pets (5%, against 22% for frontalface_default and 7% for
+// alt2): bench/face_cascades.sh, BENCHMARKS.md "Face mode".
+inline constexpr const char* kDefaultFaceCascade = "haarcascade_frontalface_alt.xml";
 
 // A Haar cascade shipped by Debian's opencv-data, found at run time
 // ($CATDOG_FACE_CASCADE, then the usual install folders). Error naming the
 // package when it is missing.
 std::filesystem::path find_face_cascade(const std::string& file_name = kDefaultFaceCascade);
 
-// How hard to look. The defaults are the measured ones (BENCHMARKS.md).
+// How hard to look. The defaults are the measured ones (BENCHMARKS.md): 3
+// neighbours let in 60% more false faces on pets; 1/8 loses the small faces of
+// messi5 and of the two-person photos.
 struct FaceSearch {
   int min_neighbors = 5;                // overlapping detections a face needs
   double min_size_fraction = 1.0 / 12;  // smaller faces (of the shorter side) are background people
