@@ -8,10 +8,12 @@
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "catdog/app/commands.h"
 #include "catdog/error.h"
+#include "catdog/progress.h"
 #include "catdog/models.h"
 #include "catdog/runtime.h"
 
@@ -80,7 +82,8 @@ std::string joined_command_line(int argc, char** argv) {
 }
 
 void configure_logging(const GlobalFlags& flags) {
-  auto logger = spdlog::stderr_color_mt("catdog");
+  // NO_COLOR, TERM=dumb or a log file: plain lines.
+  auto logger = catdog::use_colour() ? spdlog::stderr_color_mt("catdog") : spdlog::stderr_logger_mt("catdog");
   logger->set_pattern("%^[%H:%M:%S %l]%$ %v");
   logger->set_level(flags.verbose ? spdlog::level::debug
                     : flags.quiet ? spdlog::level::warn

@@ -8,6 +8,7 @@
 #include "catdog/checkpoint.h"
 #include "catdog/dataset.h"
 #include "catdog/error.h"
+#include "catdog/face.h"
 #include "catdog/json_text.h"
 #include "catdog/plot.h"
 #include "catdog/predict.h"
@@ -101,6 +102,8 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
     const std::string sentence = verdict_sentence(result.dog);
     if (result.face && !result.face->found)
       err << "catdog: " << result.input.file.string() << ": no face found, classifying the whole image\n";
+    if (result.face && result.face->found)
+      err << "catdog: " << result.input.file.string() << ": " << describe_face(result.face->box) << " classified\n";
     if (command.json)
       out << result_json(result, class_names).dump() << "\n";
     else
