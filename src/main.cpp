@@ -173,7 +173,9 @@ int main(int argc, char** argv) {
   add_batch_size_flag(*predict, predict_command.batch_size);
   add_precision_flag(*predict, flags);
 
-  for (auto* command : {data, summary, train, eval, predict}) command->fallthrough();
+  for (auto* command : {data, summary, train, eval, predict})
+    command->fallthrough()->footer("Global flags (before or after the subcommand): --device, --threads, -v, -q; "
+                                   "see catdog --help");
 
   try {
     cli.parse(argc, argv);
