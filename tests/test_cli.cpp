@@ -113,8 +113,8 @@ TEST_F(Cli, TrainCommitsARunThatPredictFindsThroughLatest) {
   const auto lines = lines_of(train.out);
   ASSERT_EQ(lines.size(), 2u) << train.out;
   EXPECT_EQ(lines[0], "run folder: elsewhere/run");
-  EXPECT_TRUE(std::regex_match(lines[1], std::regex(R"(best epoch: 1 of 1, val_accuracy [01]\.\d{4} \(.*best\.ckpt\))")))
-      << lines[1];
+  const std::regex best_line(R"(best epoch: 1 of 1, val_accuracy [01]\.\d{4} \(.*best\.ckpt\))");
+  EXPECT_TRUE(std::regex_match(lines[1], best_line)) << lines[1];
   EXPECT_EQ(fs::canonical(work / "runs" / "latest"), fs::canonical(work / "elsewhere" / "run"));
   const CommandResult prediction = run("predict -q --threads 2 '" + cat_image(0).string() + "'", work.path());
   EXPECT_EQ(prediction.code, 0) << prediction.err;
@@ -265,7 +265,8 @@ TEST_F(Cli, EvalJsonIsOneObjectAndNothingElse) {
 
 TEST_F(Cli, EvalTextAndPictures) {
   TempDir out;
-  const CommandResult result = run("eval -q --threads 2 --checkpoint '" + checkpoint().parent_path().string() + "' --data '" +
+  const CommandResult result = run("eval -q --threads 2 --checkpoint '" + checkpoint().parent_path().string() +
+                                   "' --data '" +
                          data().string() + "' --grid '" + (out / "grid.png").string() + "'");
   EXPECT_EQ(result.code, 0) << result.err;
   EXPECT_NE(result.out.find("accuracy:"), std::string::npos) << result.out;
