@@ -47,7 +47,8 @@ void add_global_flags(CLI::App& app, GlobalFlags& flags) {
   app.add_option("--device", flags.runtime.device, "auto (CUDA when available), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  app.add_option("--threads", flags.runtime.threads, "CPU threads for LibTorch and every decoding pool (default: all cores)")
+  app.add_option("--threads", flags.runtime.threads,
+                 "CPU threads for LibTorch and every decoding pool (default: all cores)")
       ->check(CLI::Range(1, catdog::max_threads()));
   app.add_flag("-v,--verbose", flags.verbose, "debug logging (e.g. names of skipped files)");
   app.add_flag("-q,--quiet", flags.quiet, "warnings and errors only, no progress bars");
@@ -176,7 +177,9 @@ int main(int argc, char** argv) {
   add_batch_size_flag(*predict, predict_command.batch_size);
   add_precision_flag(*predict, flags);
 
-  for (auto* command : {data, summary, train, eval, predict}) command->fallthrough();
+  for (auto* command : {data, summary, train, eval, predict})
+    command->fallthrough()->footer("Global flags (before or after the subcommand): --device, --threads, -v, -q; "
+                                   "see catdog --help");
 
   try {
     cli.parse(argc, argv);
