@@ -151,7 +151,8 @@ void RunFolder::repair(const Checkpoint& last) const {
                      last.meta.epochs_done);
       else
         spdlog::info("rewriting {} from {} (epoch {})", best_file.string(), kLastCheckpoint, best->epoch);
-      save_checkpoint(best_file, last.model, {}, last.meta);
+      Classifier weights = last.model;  // a handle: save_checkpoint reads the same module
+      save_checkpoint(best_file, weights, {}, last.meta);
     }
   }
   write_history_and_curves(path_, history);
