@@ -223,31 +223,35 @@ TEST(Checkpoint, DiskFullIsOneErrorAndKeepsThePreviousCheckpoint) {
   EXPECT_FALSE(fs::exists(fs::symlink_status(dir / "last.ckpt.tmp")));
 }
 
-TEST(Checkpoint, ARecordShorterThanItsShapeIsAnErrorNamingTheFile) {
+// A saved checkpoint with its largest tensor record edited by `edit`, loaded:
+// the error must call that file corrupt and say `why`.
+template <typename Edit>
+void expect_corrupt_after(const std::string& name, Edit&& edit, const std::string& why) {
   TempDir dir;
   save_sample(dir / "whole.ckpt");
   auto bytes = read_bytes(dir / "whole.ckpt");
   const auto record = largest_tensor_record(bytes);
   ASSERT_GT(record.size, 64u);
-  put_le32(bytes, record.directory_entry + 20, 64);  // compressed and uncompressed size: 16 floats
-  put_le32(bytes, record.directory_entry + 24, 64);
-  write_bytes(dir / "short.ckpt", bytes);
-  const auto message = load_error(dir / "short.ckpt");
-  EXPECT_NE(message.find(corrupt_message(dir / "short.ckpt")), std::string::npos) << message;
-  EXPECT_NE(message.find("is shorter than its shape"), std::string::npos) << message;
+  edit(bytes, record);
+  write_bytes(dir / name, bytes);
+  const auto message = load_error(dir / name);
+  EXPECT_NE(message.find(corrupt_message(dir / name)), std::string::npos) << message;
+  EXPECT_NE(message.find(why), std::string::npos) << message;
+}
+
+TEST(Checkpoint, ARecordShorterThanItsShapeIsAnErrorNamingTheFile) {
+  const auto shorten = [](std::string& bytes, const ZipRecord& record) {
+    put_le32(bytes, record.directory_entry + 20, 64);  // compressed and uncompressed size: 16 floats
+    put_le32(bytes, record.directory_entry + 24, 64);
+  };
+  expect_corrupt_after("short.ckpt", shorten, "a tensor record is shorter than its shape and dtype need");
 }
 
 TEST(Checkpoint, AFlippedByteIsAnErrorNamingTheFile) {
-  TempDir dir;
-  save_sample(dir / "whole.ckpt");
-  auto bytes = read_bytes(dir / "whole.ckpt");
-  const auto record = largest_tensor_record(bytes);
-  ASSERT_GT(record.size, 0u);
-  bytes[record.data + record.size / 2] ^= 0x10;  // one bit of one weight
-  write_bytes(dir / "flipped.ckpt", bytes);
-  const auto message = load_error(dir / "flipped.ckpt");
-  EXPECT_NE(message.find(corrupt_message(dir / "flipped.ckpt")), std::string::npos) << message;
-  EXPECT_NE(message.find("does not match its checksum"), std::string::npos) << message;
+  const auto flip = [](std::string& bytes, const ZipRecord& record) {
+    bytes[record.data + record.size / 2] ^= 0x10;  // one bit of one weight
+  };
+  expect_corrupt_after("flipped.ckpt", flip, "does not match its checksum");
 }
 
 TEST(Checkpoint, AFifoIsRefusedWithoutBlocking) {
