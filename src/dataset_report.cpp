@@ -22,10 +22,11 @@ int64_t count_dogs(const std::vector<Sample>& samples) {
 
 }  // namespace
 
-DatasetReport report_dataset(const std::filesystem::path& dir, uint64_t split_seed, int threads) {
+DatasetReport report_dataset(const std::filesystem::path& dir, uint64_t split_seed, int threads,
+                             const DecodeLimits& limits) {
   DatasetReport report;
-  report.index = scan_dataset(dir, /*decode_all=*/false, threads);
-  const auto undecodable = find_undecodable(report.index.root, report.index.samples, threads);
+  report.index = scan_dataset(dir, /*decode_all=*/false, threads, limits);
+  const auto undecodable = find_undecodable(report.index.root, report.index.samples, threads, limits);
   for (size_t i = 0; i < undecodable.size(); ++i)
     if (undecodable[i]) report.undecodable.push_back(report.index.samples[i]);
   report.split_seed = split_seed;

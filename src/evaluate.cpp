@@ -64,6 +64,7 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
   report.dog_probability.assign(samples.size(), std::numeric_limits<float>::quiet_NaN());
 
   LoaderOptions loader_options;
+  loader_options.decode_limits = runtime.decode_limits;
   loader_options.batch_size = options.batch_size;
   loader_options.cache = CacheMode::Off;  // every image is read once
   loader_options.workers = runtime.threads;

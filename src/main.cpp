@@ -50,6 +50,10 @@ void add_global_flags(CLI::App& app, GlobalFlags& flags) {
   app.add_option("--threads", flags.runtime.threads,
                  "CPU threads for LibTorch and every decoding pool (default: all cores)")
       ->check(CLI::Range(1, catdog::max_threads()));
+  app.add_option("--max-pixels", flags.runtime.decode_limits.max_pixels,
+                 "largest image (width x height, read from its header) catdog decodes; larger ones are skipped")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
   app.add_flag("-v,--verbose", flags.verbose, "debug logging (e.g. names of skipped files)");
   app.add_flag("-q,--quiet", flags.quiet, "warnings and errors only, no progress bars");
 }

@@ -43,7 +43,9 @@ PredictInput bad_input(const std::string& input, const std::string& why) {
 // share), made once and reused across batches.
 class Decoder {
  public:
-  Decoder(const PredictOptions& options, int threads) : options_(options) {
+  Decoder(const PredictOptions& options, const Runtime& runtime)
+      : options_(options), limits_(runtime.decode_limits) {
+    const int threads = runtime.threads;
     if (!options.face) return;
     const fs::path cascade = find_face_cascade();
     for (int i = 0; i < threads; ++i) finders_.emplace_back(cascade);
@@ -66,7 +68,7 @@ class Decoder {
     result.error = input.error;
     if (!result.error.empty()) return {result, torch::Tensor()};
     try {
-      cv::Mat rgb = decode_rgb(input.file);
+      cv::Mat rgb = decode_rgb(input.file, limits_);
       cv::Mat classified = rgb;
       if (finder) {
         FaceResult face;
@@ -91,6 +93,7 @@ class Decoder {
   }
 
   const PredictOptions& options_;
+  const DecodeLimits limits_;
   std::vector<FaceFinder> finders_;
 };
 
@@ -123,7 +126,7 @@ std::vector<PredictInput> expand_inputs(const std::vector<std::string>& inputs) 
 std::vector<PredictionResult> predict_images(Classifier& model, const std::vector<PredictInput>& inputs,
                                              const PredictOptions& options, const Runtime& runtime,
                                              const std::function<void(const PredictionResult&)>& on_result) {
-  Decoder decoder(options, runtime.threads);
+  Decoder decoder(options, runtime);
   model->eval();
   torch::NoGradGuard no_grad;
   const auto dtype = inference_dtype(runtime.precision, runtime.device);

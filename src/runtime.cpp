@@ -54,6 +54,7 @@ Runtime configure_runtime(const RuntimeOptions& options) {
   runtime.threads = options.threads > 0 ? options.threads : available_cores();
   runtime.seed = options.seed;
   runtime.precision = options.precision;
+  runtime.decode_limits = options.decode_limits;
   torch::set_num_threads(runtime.threads);
   set_blas_threads(runtime.threads);
   torch::manual_seed(options.seed);

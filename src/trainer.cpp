@@ -149,6 +149,7 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
   spdlog::info("features: one {} backbone pass over {} images in {}", model_name(model->kind()), samples.size(),
                c10::toString(dtype));
   LoaderOptions loader_options;
+  loader_options.decode_limits = runtime.decode_limits;
   loader_options.batch_size = kInferenceBatchSize;
   loader_options.cache = CacheMode::Off;  // each image is decoded exactly once
   loader_options.workers = runtime.threads;
@@ -241,6 +242,7 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
         kInferenceBatchSize, false, runtime.seed);
   } else {
     LoaderOptions loader_options;
+  loader_options.decode_limits = runtime.decode_limits;
     loader_options.batch_size = options.batch_size;
     loader_options.shuffle = true;
     loader_options.seed = runtime.seed;

@@ -198,10 +198,10 @@ TEST(Dataset, HeadersDeclaringTooManyPixelsAreSkippedAsTooLarge) {
   testing::write_bytes(dir / "dog" / "bomb.jpg", testing::declaring_size(jpeg, 65000, 65000));
   EXPECT_EQ(skipped_map(scan_dataset(dir.path())).count("dog/bomb.jpg"), 0u);
   DecodeLimits limits;
-  const auto decoded = scan_dataset(dir.path(), /*decode_all=*/true, limits);
+  const auto decoded = scan_dataset(dir.path(), /*decode_all=*/true, 0, limits);
   EXPECT_EQ(skipped_map(decoded).at("dog/bomb.jpg"), SkipReason::TooLarge);
   limits.max_pixels = 100;  // below every image
-  EXPECT_TRUE(scan_dataset(dir.path(), true, limits).samples.empty());
+  EXPECT_TRUE(scan_dataset(dir.path(), true, 0, limits).samples.empty());
 }
 
 // Every kind of file a scan cannot or must not read: skipped, counted, named

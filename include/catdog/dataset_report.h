@@ -21,7 +21,8 @@ struct DatasetReport {
   uint64_t split_seed = 0;
   Split split;
 };
-DatasetReport report_dataset(const std::filesystem::path& dir, uint64_t split_seed, int threads);
+DatasetReport report_dataset(const std::filesystem::path& dir, uint64_t split_seed, int threads,
+                             const DecodeLimits& limits = {});
 std::string format_dataset_report(const DatasetReport& report);
 nlohmann::json dataset_report_to_json(const DatasetReport& report);
 // 10 sample training images with their labels.

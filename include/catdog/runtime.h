@@ -4,6 +4,7 @@
 
 #include <torch/types.h>
 
+#include "catdog/image_format.h"
 #include "catdog/precision.h"
 
 namespace catdog {
@@ -14,6 +15,7 @@ struct RuntimeOptions {
   int threads = 0;              // 0 = all cores
   uint64_t seed = 42;
   Precision precision = Precision::Auto;
+  DecodeLimits decode_limits;
 };
 
 // The one runtime of a catdog process, built once by the application and
@@ -24,6 +26,7 @@ struct Runtime {
   int threads = 1;
   uint64_t seed = 42;
   Precision precision = Precision::Auto;
+  DecodeLimits decode_limits;  // every image decoded: the pixel cap
 };
 
 // The most threads a runtime may have: twice the cores this process may use.

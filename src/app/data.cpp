@@ -15,7 +15,7 @@ std::filesystem::path dataset_folder(const std::string& data_flag) {
 }
 
 int run_data(const DataCommand& command, const Runtime& runtime, std::ostream& out) {
-  const auto report = report_dataset(dataset_folder(command.data), command.split_seed, runtime.threads);
+  const auto report = report_dataset(dataset_folder(command.data), command.split_seed, runtime.threads, runtime.decode_limits);
   if (!command.grid_png.empty()) write_sample_grid(report, command.grid_png);
   if (command.json) {
     auto json = dataset_report_to_json(report);

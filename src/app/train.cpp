@@ -141,7 +141,7 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
     options.train_features_file = folder.file(kFeaturesDir) / "train.pt";
     options.validation_features_file = folder.file(kFeaturesDir) / "validation.pt";
 
-    const DatasetIndex data = scan_dataset(data_dir, /*decode_all=*/false, runtime.threads);
+    const DatasetIndex data = scan_dataset(data_dir, /*decode_all=*/false, runtime.threads, runtime.decode_limits);
     const auto settings = settings_json(command, options, runtime, folder, data);
     folder.write_settings(settings);
 
