@@ -11,6 +11,8 @@ packages=(
   libgtest-dev googletest libhdf5-dev nlohmann-json3-dev
   # libjpeg-turbo directly: plain JPEGs decode straight to RGB (src/preprocess.cpp)
   libjpeg62-turbo-dev
+  # Gloo's headers: c10d's ProcessGroupGloo.hpp includes them (src/distributed.cpp)
+  libgloo-dev
   # LibTorch's dense layers go through libblas.so.3: without this Debian links
   # the reference BLAS (several times slower). The OpenMP flavour shares
   # LibTorch's OpenMP thread pool instead of adding its own threads
