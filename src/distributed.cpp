@@ -172,7 +172,7 @@ struct ProcessGroup::State {
     const auto deadline = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(3));
     std::vector<int> missing;
     try {
-      store->set("catdog/alive/" + std::to_string(launch.rank), {1});
+      store->set("catdog/alive/" + std::to_string(launch.rank), std::vector<uint8_t>{1});
       do {
         missing.clear();
         for (int rank = 0; rank < launch.world_size; ++rank)
@@ -343,13 +343,6 @@ void GradientAverager::average(int64_t local_samples) {
       offset += parameter.numel();
     }
   }
-}
-
-std::vector<size_t> shard(const std::vector<size_t>& order, int rank, int world_size) {
-  std::vector<size_t> positions;
-  positions.reserve(order.size() / world_size + 1);
-  for (size_t position = rank; position < order.size(); position += world_size) positions.push_back(order[position]);
-  return positions;
 }
 
 int64_t steps_per_epoch(size_t num_samples, int batch_size, int world_size) {

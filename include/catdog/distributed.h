@@ -12,6 +12,7 @@
 
 #include <torch/types.h>
 
+#include "catdog/loader.h"
 #include "catdog/metrics.h"
 
 namespace catdog {
@@ -113,14 +114,12 @@ class GradientAverager {
   std::vector<Bucket> buckets_;
 };
 
-// Rank `rank`'s share of an epoch: positions rank, rank+N, rank+2N, ... of
-// `order` (strided, as DistributedSampler). Nothing is padded or dropped: the
-// first n % N ranks hold one sample more. With per-rank batch B, the k-th
-// batches of all ranks together are exactly the k-th batch of size N*B of
-// `order`, so training matches one process with batch N*B.
-std::vector<size_t> shard(const std::vector<size_t>& order, int rank, int world_size);
-// The number of steps every rank takes per epoch (a rank whose share has run
-// out joins the last one with an empty batch).
+// Each rank trains on shard(order, rank, N) of every epoch's order (loader.h:
+// strided, nothing padded or dropped), so the k-th batches of all ranks with
+// per-rank batch B are exactly the k-th batch of size N*B: training matches one
+// process with batch N*B. Every rank takes the same number of steps per epoch
+// (a rank whose share has run out joins the last ones with an empty batch,
+// as a sharded BatchLoader yields):
 int64_t steps_per_epoch(size_t num_samples, int batch_size, int world_size);
 
 // Sums each rank's confusion counts: every rank then holds the whole split's.
