@@ -18,8 +18,11 @@ packages=(
   # LibTorch's OpenMP thread pool instead of adding its own threads
   # (bench/blas_flavour.sh measures the three).
   libopenblas0-openmp
+  # tcmalloc, linked into catdog: glibc's malloc returns every freed tensor to
+  # the kernel (CMakeLists.txt, bench/allocator_bench.sh)
+  libgoogle-perftools-dev
 )
-[ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine)
+[ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine libjemalloc2)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
