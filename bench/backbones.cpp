@@ -14,6 +14,7 @@
 #include "catdog/models.h"
 #include "catdog/precision.h"
 #include "catdog/runtime.h"
+#include "catdog/vgg16.h"
 
 namespace {
 

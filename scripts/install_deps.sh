@@ -21,6 +21,10 @@ packages=(
   # tcmalloc, linked into catdog: glibc's malloc returns every freed tensor to
   # the kernel (CMakeLists.txt, bench/allocator_bench.sh)
   libgoogle-perftools-dev
+  # the man page is generated from `catdog --help` at build time
+  help2man
+  # OpenCV's sample photos: the face-mode test (messi5.jpg) and bench/face_cascades.sh
+  opencv-doc
 )
 [ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine libjemalloc2)
 

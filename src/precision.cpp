@@ -90,4 +90,9 @@ AutocastGuard::~AutocastGuard() {
   if (!was_enabled_) at::autocast::clear_cache();
 }
 
+torch::Tensor forward_in(torch::ScalarType dtype, torch::Device device, const std::function<torch::Tensor()>& forward) {
+  AutocastGuard autocast(device, dtype);
+  return forward().to(torch::kFloat);
+}
+
 }  // namespace catdog

@@ -1,4 +1,7 @@
 #pragma once
+#include <functional>
+#include <string>
+
 #include <torch/types.h>
 
 namespace catdog {
@@ -40,5 +43,9 @@ class AutocastGuard {
   bool was_enabled_ = false;
   torch::ScalarType previous_dtype_ = torch::kFloat;
 };
+
+// `forward()` run under an AutocastGuard for `dtype` on `device`, its output
+// returned as float32: how feature extraction, eval and predict run a model.
+torch::Tensor forward_in(torch::ScalarType dtype, torch::Device device, const std::function<torch::Tensor()>& forward);
 
 }  // namespace catdog
