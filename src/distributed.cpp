@@ -311,6 +311,12 @@ GradientAverager::GradientAverager(ProcessGroup& group, std::vector<torch::Tenso
   }
 }
 
+int64_t GradientAverager::bytes_per_step() const {
+  int64_t bytes = 0;
+  for (const auto& bucket : buckets_) bytes += bucket.flat.numel() * static_cast<int64_t>(bucket.flat.element_size());
+  return bytes;
+}
+
 void GradientAverager::average(int64_t local_samples) {
   torch::NoGradGuard no_grad;
   for (auto& bucket : buckets_) {

@@ -5,6 +5,7 @@
 #include "catdog/distributed.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,8 +14,11 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "catdog/app/run_folder.h"
+#include "catdog/checkpoint.h"
 #include "catdog/error.h"
 #include "catdog/loader.h"
 #include "catdog/models.h"
@@ -26,6 +30,13 @@ namespace {
 
 using testing::TempDir;
 namespace fs = std::filesystem;
+using app::kBestCheckpoint;
+using app::kLastCheckpoint;
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 EnvironmentLookup lookup_in(std::map<std::string, std::string> variables) {
   return [variables](const std::string& name) -> std::optional<std::string> {
@@ -139,14 +150,20 @@ TEST(LaunchLocal, StopsTheOtherRanksWhenOneFails) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
+// A loopback port free now, as launch_local finds one.
+int free_port(const TempDir& dir) {
+  int port = 0;
+  EXPECT_EQ(launch_local(1, {"/bin/sh", "-c", "echo $MASTER_PORT > " + (dir / "port").string()}), 0);
+  std::ifstream(dir / "port") >> port;
+  return port;
+}
+
 TEST(ProcessGroup, ARankThatNeverArrivesIsAnErrorAfterTheTimeout) {
   LaunchEnvironment launch;
   launch.world_size = 2;
   launch.master_addr = "127.0.0.1";
-  // A port of our own choosing: launch_local's way, through a child that prints it.
   TempDir dir;
-  ASSERT_EQ(launch_local(1, {"/bin/sh", "-c", "echo $MASTER_PORT > " + (dir / "port").string()}), 0);
-  std::ifstream(dir / "port") >> launch.master_port;
+  launch.master_port = free_port(dir);
   try {
     ProcessGroup group(launch, torch::kCPU, std::chrono::seconds(2));
     FAIL() << "joined a group of 2 alone";
@@ -324,11 +341,6 @@ int launch_scenario(const std::string& scenario, const fs::path& out, const std:
   return status;
 }
 
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 TEST(ProcessGroup, CollectivesAcrossTwoProcesses) {
   TempDir out;
   ASSERT_EQ(launch_scenario("collectives", out.path()), 0);
@@ -403,6 +415,108 @@ TEST(DataParallel, AHangingRankIsAnErrorAfterTheTimeout) {
   EXPECT_NE(launch_scenario("hang", out.path(), "3000", std::chrono::seconds(1)), 0);
   const auto message = read_text(out / "error-rank0.txt");
   EXPECT_NE(message.find("lost rank 1"), std::string::npos) << message;
+}
+
+// --- Through the catdog executable -----------------------------------------
+
+// `catdog ARGS` with extra environment; stderr kept for the messages.
+struct Process {
+  pid_t pid = -1;
+  fs::path err;
+};
+
+Process start_catdog(const std::string& arguments, const std::vector<std::string>& environment, const fs::path& err) {
+  const std::string command = "exec env " + [&] {
+    std::string text;
+    for (const auto& variable : environment) text += variable + " ";
+    return text;
+  }() + "'" + testing::catdog_binary().string() + "' " + arguments + " >/dev/null 2>'" + err.string() + "'";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return {pid, err};
+}
+
+int exit_status(const Process& process) {
+  int status = 0;
+  waitpid(process.pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run_catdog(const std::string& arguments, const fs::path& err) {
+  return exit_status(start_catdog(arguments, {}, err));
+}
+
+class DistributedCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    testing::write_synthetic_dataset(data(), 24);
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static fs::path data() { return dir_->path() / "data"; }
+  static std::string train_arguments(const fs::path& run, int epochs) {
+    return "train -q --threads 1 --model scratch --batch-size 8 --epochs " + std::to_string(epochs) + " --data '" +
+           data().string() + "' --out '" + run.string() + "'";
+  }
+  static nlohmann::json settings(const fs::path& run) { return nlohmann::json::parse(read_text(run / "settings.json")); }
+  static inline TempDir* dir_ = nullptr;
+};
+
+TEST_F(DistributedCli, NprocTwoTrainsAndRankZeroWritesTheRunFolder) {
+  TempDir out;
+  const fs::path run = out / "run";
+  ASSERT_EQ(run_catdog(train_arguments(run, 1) + " --nproc 2", out / "err"), 0) << read_text(out / "err");
+  EXPECT_EQ(settings(run)["world_size"], 2);
+  EXPECT_EQ(settings(run)["batch_size"], 8);
+  EXPECT_EQ(load_checkpoint(run / kLastCheckpoint, torch::kCPU).meta.history.size(), 1u);
+  EXPECT_TRUE(fs::is_regular_file(run / kBestCheckpoint));
+}
+
+TEST_F(DistributedCli, HandSetTorchrunVariablesInTwoProcesses) {
+  TempDir out;
+  const fs::path run = out / "run";
+  const std::string port = "MASTER_PORT=" + std::to_string(free_port(out));
+  std::vector<Process> ranks;
+  for (int rank = 0; rank < 2; ++rank)
+    ranks.push_back(start_catdog(train_arguments(run, 1),
+                                 {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "LOCAL_RANK=" + std::to_string(rank),
+                                  "MASTER_ADDR=127.0.0.1", port},
+                                 out / ("err" + std::to_string(rank))));
+  for (int rank = 0; rank < 2; ++rank)
+    EXPECT_EQ(exit_status(ranks[rank]), 0) << read_text(ranks[rank].err);
+  EXPECT_EQ(settings(run)["world_size"], 2);
+}
+
+TEST_F(DistributedCli, AKilledRankStopsTheOtherAndResumeWithTwoRanksFinishes) {
+  TempDir out;
+  const fs::path run = out / "run";
+  const std::string port = "MASTER_PORT=" + std::to_string(free_port(out));
+  std::vector<Process> ranks;
+  for (int rank = 0; rank < 2; ++rank)
+    ranks.push_back(start_catdog(train_arguments(run, 4),
+                                 {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", port},
+                                 out / ("err" + std::to_string(rank))));
+  // Once the first epoch is committed, rank 1 dies in the second.
+  while (!fs::exists(run / kLastCheckpoint) && waitpid(ranks[0].pid, nullptr, WNOHANG) == 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(ranks[1].pid, SIGKILL);
+  EXPECT_EQ(exit_status(ranks[1]), 128 + SIGKILL);
+  EXPECT_NE(exit_status(ranks[0]), 0);
+  const auto message = read_text(ranks[0].err);
+  EXPECT_NE(message.find("lost rank 1"), std::string::npos) << message;
+
+  const auto committed = load_checkpoint(run / kLastCheckpoint, torch::kCPU);
+  EXPECT_GE(committed.meta.history.size(), 1u);
+  EXPECT_LT(committed.meta.history.size(), 4u);
+  ASSERT_EQ(run_catdog(train_arguments(run, 4) + " --resume --nproc 2", out / "resumed"), 0)
+      << read_text(out / "resumed");
+  EXPECT_EQ(load_checkpoint(run / kLastCheckpoint, torch::kCPU).meta.history.size(), 4u);
 }
 
 }  // namespace

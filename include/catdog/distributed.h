@@ -103,6 +103,9 @@ class GradientAverager {
   // (0 for a rank without any in the last batch: its gradients count as zero).
   void average(int64_t local_samples);
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
+  // What each rank contributes to the all-reduces of one step.
+  int64_t bytes_per_step() const;
+  ProcessGroup& group() const { return group_; }
 
  private:
   struct Bucket {

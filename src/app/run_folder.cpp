@@ -151,7 +151,8 @@ void RunFolder::repair(const Checkpoint& last) const {
                      last.meta.epochs_done);
       else
         spdlog::info("rewriting {} from {} (epoch {})", best_file.string(), kLastCheckpoint, best->epoch);
-      save_checkpoint(best_file, last.model, {}, last.meta);
+      Classifier model = last.model;  // a handle to the same module: save_checkpoint takes it non-const
+      save_checkpoint(best_file, model, {}, last.meta);
     }
   }
   write_history_and_curves(path_, history);
