@@ -4,8 +4,10 @@
 # Per run: the timed scratch epoch (images decoded beforehand), the time inside c10d
 # collectives and the bytes each rank all-reduces per step; then the mobilenetv2
 # feature pass (each rank its share, then an all-gather).
+# Then (E2E=1, the default) whole `catdog train` runs on the same images, one epoch,
+# without and with --nproc: wall time, and the trainer's own communication line.
 # usage: bench/distributed_bench.sh [DATA] [IMAGES] [ROUNDS]   (from the repository root,
-#        after: cmake --build build --target bench_distributed)
+#        after: cmake --build build --target bench_distributed catdog)
 set -euo pipefail
 DATA=${1:-../shared/data/catdog-dev}
 IMAGES=${2:-256}
@@ -19,4 +21,22 @@ for round in $(seq "$ROUNDS"); do
   "$BENCH" "$DATA" "$IMAGES" 32 "$THREADS" 1 $WEIGHTS 2>/dev/null
   "$BENCH" "$DATA" "$IMAGES" $((32 / THREADS)) 1 "$THREADS" $WEIGHTS 2>/dev/null
 done
+if [ "${E2E:-1}" = 1 ]; then
+  # The first IMAGES/2 photos of each class as a dataset of symlinks.
+  SUB=$(mktemp -d /tmp/catdog-dist-bench.XXXXXX)
+  trap 'rm -rf "$SUB"' EXIT
+  for class in cat dog; do
+    mkdir -p "$SUB/data/$class"
+    find "$(realpath "$DATA")/$class" -name '*.jpg' | sort | head -$((IMAGES / 2)) | xargs -I{} ln -s {} "$SUB/data/$class/"
+  done
+  for round in $(seq "$ROUNDS"); do
+    for layout in "--threads $THREADS --batch-size 32" "--threads 1 --batch-size $((32 / THREADS)) --nproc $THREADS"; do
+      start=$(date +%s.%N)
+      build/catdog train --model scratch --epochs 1 --cache memory $layout --data "$SUB/data" \
+          --out "$SUB/run" --exist-ok 2> "$SUB/log" > /dev/null
+      echo "catdog train $layout: $(echo "$(date +%s.%N) - $start" | bc) s wall," \
+           "$(grep -o 'epoch 1: .*' "$SUB/log" | head -1)"
+    done
+  done
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
