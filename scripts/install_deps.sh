@@ -14,6 +14,8 @@ packages=(
   libjpeg62-turbo-dev
   # zlib's crc32: checkpoints carry a checksum of every tensor (src/checkpoint.cpp)
   zlib1g-dev
+  # Gloo's headers: c10d's ProcessGroupGloo.hpp includes them (src/distributed.cpp)
+  libgloo-dev
   # LibTorch's dense layers go through libblas.so.3: without this Debian links
   # the reference BLAS (several times slower). The OpenMP flavour shares
   # LibTorch's OpenMP thread pool instead of adding its own threads

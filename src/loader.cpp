@@ -29,6 +29,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
+size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+LoaderOptions checked(LoaderOptions options) {
+  if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count)
+    throw Error("loader shard " + std::to_string(options.shard_index) + " of " + std::to_string(options.shard_count) +
+                " does not exist: the index must be in 0..count-1");
+  return options;
+}
+
 constexpr size_t kImageBytes = size_t{kImageSize} * kImageSize * 3;  // one decoded 160x160 RGB image
 constexpr size_t kInputFloats = 3 * size_t{kImageSize} * kImageSize;        // one image's input tensor
 constexpr size_t kMinPrefetchBatches = 4;
@@ -128,6 +137,13 @@ std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch) {
   return shuffled_indices(n, seed ^ (static_cast<uint64_t>(epoch) + 1) * 0x9E3779B97F4A7C15ULL);
 }
 
+std::vector<size_t> shard(const std::vector<size_t>& order, int index, int count) {
+  std::vector<size_t> share;
+  share.reserve(order.size() / count + 1);
+  for (size_t position = index; position < order.size(); position += count) share.push_back(order[position]);
+  return share;
+}
+
 // Workers claim positions of the epoch's order one image at a time, at most
 // `prefetch_batches` batches ahead of the consumer, and write each image into
 // its slot of its batch; next() hands batches out strictly in order, so thread
@@ -138,7 +154,7 @@ struct BatchLoader::State {
         samples(std::move(all_samples)),
         options(std::move(loader_options)),
         batch_size(static_cast<size_t>(std::max(options.batch_size, 1))),
-        num_batches((samples.size() + batch_size - 1) / batch_size),
+        num_batches(ceil_div(samples.size(), batch_size * static_cast<size_t>(std::max(options.shard_count, 1)))),
         cache(options.cache, samples.size(), options.cache_dir),
         image_states(samples.size()) {
     const size_t workers = static_cast<size_t>(options.workers > 0 ? options.workers : available_cores());
@@ -246,7 +262,7 @@ struct BatchLoader::State {
 };
 
 BatchLoader::BatchLoader(fs::path root, std::vector<Sample> samples, LoaderOptions options)
-    : state_(std::make_unique<State>(std::move(root), std::move(samples), std::move(options))) {}
+    : state_(std::make_unique<State>(std::move(root), std::move(samples), checked(std::move(options)))) {}
 
 BatchLoader::~BatchLoader() = default;
 
@@ -261,6 +277,7 @@ void BatchLoader::start_epoch(int epoch) {
     order = epoch_order(order.size(), s.options.seed, epoch);
   else
     std::iota(order.begin(), order.end(), size_t{0});
+  if (s.options.shard_count > 1) order = shard(order, s.options.shard_index, s.options.shard_count);
   {
     std::unique_lock<std::mutex> lock(s.mutex);
     s.claimed = s.order.size();  // an unfinished epoch: no new claims, let the running ones end
@@ -280,6 +297,10 @@ std::optional<Batch> BatchLoader::next() {
     std::unique_lock<std::mutex> lock(s.mutex);
     if (s.consumed >= s.pending.size()) return std::nullopt;
     batch_index = s.consumed;
+    if (batch_index * s.batch_size >= s.order.size()) {  // past the end of a short shard
+      ++s.consumed;
+      return Batch{torch::empty({0, 3, kImageSize, kImageSize}), torch::empty({0}, torch::kInt64), {}};
+    }
     s.progress.wait(lock, [&] { return s.pending[batch_index] && s.pending[batch_index]->remaining == 0; });
     ready = std::move(s.pending[batch_index]);
     ++s.consumed;

@@ -154,6 +154,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "memory", "disk", "off"}))
       ->capture_default_str();
   train->add_flag("--json", train_command.json, "print the run folder, best epoch and final metrics as JSON");
+  int nproc = 1;
+  train->add_option("--nproc", nproc,
+                    "data-parallel on this machine: start N ranks of this training, batch size and --threads per rank")
+      ->check(CLI::Range(1, 256));
   add_precision_flag(*train, flags);
 
   app::EvalCommand eval_command;
@@ -195,6 +199,8 @@ int main(int argc, char** argv) {
 
   try {
     configure_logging(flags);
+    if (train->parsed() && nproc > 1)
+      return app::run_train_ranks(nproc, std::vector<std::string>(argv + 1, argv + argc), flags.runtime.threads > 0);
     flags.runtime.precision = catdog::parse_precision(flags.precision);
     const catdog::Runtime runtime = catdog::configure_runtime(flags.runtime);
     if (data->parsed()) return app::run_data(data_command, runtime, std::cout);

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "catdog/atomic_file.h"
+#include "catdog/distributed.h"
 #include "catdog/error.h"
 #include "catdog/inference.h"
 #include "catdog/optimizer.h"
@@ -39,12 +40,21 @@ struct Tally {
     correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
     images += n;
   }
+  // Every rank's sums: all ranks then report the whole split's numbers.
+  void sum_over(ProcessGroup* group) {
+    if (!group) return;
+    const auto sums = all_reduce_sum(*group, {loss_sum, static_cast<double>(correct), static_cast<double>(images)});
+    loss_sum = sums[0];
+    correct = static_cast<int64_t>(sums[1]);
+    images = static_cast<int64_t>(sums[2]);
+  }
   double loss() const { return images ? loss_sum / static_cast<double>(images) : 0.0; }
   double accuracy() const { return images ? static_cast<double>(correct) / static_cast<double>(images) : 0.0; }
 };
 
-// Loss and accuracy over the first `max_images` images of `source` (all when 0).
-Tally validate(Classifier& model, BatchSource& source, int64_t max_images = 0) {
+// Loss and accuracy over the first `max_images` images of `source` (all when
+// 0), summed over the ranks of `group` (each with its share of the split).
+Tally validate(Classifier& model, BatchSource& source, ProcessGroup* group, int64_t max_images = 0) {
   model->eval();
   Tally tally;
   run_inference(
@@ -59,6 +69,7 @@ Tally validate(Classifier& model, BatchSource& source, int64_t max_images = 0) {
         tally.add(torch::nn::functional::cross_entropy(logits, batch_labels), logits, batch_labels);
         return max_images <= 0 || tally.images < max_images;
       });
+  tally.sum_over(group);
   return tally;
 }
 
@@ -69,13 +80,24 @@ std::string metrics_text(const Tally& tally) {
 // One pass over the training batches with RMSprop; returns the epoch's tally.
 // A loss that is no longer finite ends the run: every later step would only
 // spread NaN through the weights.
-Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, BatchSource& source, int epoch, ProgressBar& bar) {
+// With `averager` (data-parallel), every batch is a step, an empty one too:
+// the ranks' gradient all-reduces pair up step by step.
+Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, GradientAverager* averager, BatchSource& source,
+                  int epoch, ProgressBar& bar) {
   model->train();
   Tally tally;
   size_t step = 0;
   source.for_each_batch(epoch - 1, [&](const torch::Tensor& inputs, const torch::Tensor& labels,
                                        const std::vector<size_t>&) {
+    if (labels.numel() == 0 && !averager) return true;
     optimizer.zero_grad();
+    if (labels.numel() == 0) {
+      averager->average(0);
+      optimizer.step();
+      ++step;
+      bar.advance(0, metrics_text(tally));
+      return true;
+    }
     const auto logits = logits_of(model, source, inputs);
     // Sparse categorical cross-entropy on the softmax output = cross-entropy on the logits.
     const auto loss = torch::nn::functional::cross_entropy(logits, labels);
@@ -85,12 +107,14 @@ Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, BatchSource& sourc
                               "with a lower learning rate (the run's last checkpoint holds epoch {})",
                               value, epoch, step + 1, epoch - 1));
     loss.backward();
+    if (averager) averager->average(labels.size(0));
     optimizer.step();
     tally.add(loss.detach(), logits.detach(), labels);
     ++step;
     bar.advance(static_cast<size_t>(labels.size(0)), metrics_text(tally));
     return true;
   });
+  if (averager) tally.sum_over(&averager->group());
   return tally;
 }
 
@@ -136,16 +160,47 @@ void write_feature_cache(const fs::path& file, const std::string& fingerprint, M
   write_file_atomically(file, bytes.str());
 }
 
-// One pass of the frozen backbone over `samples` (or the cached result of an earlier one).
+// Features and a last column saying which rows are usable (1) or not (0):
+// one tensor for the collectives.
+torch::Tensor pack(const CachedFeatures& cached) {
+  const std::vector<float> usable(cached.usable.begin(), cached.usable.end());
+  return torch::cat({cached.features, torch::tensor(usable).unsqueeze(1)}, 1);
+}
+
+CachedFeatures unpack(const torch::Tensor& packed) {
+  const auto flags = packed.select(1, packed.size(1) - 1).gt(0.5).contiguous();
+  const bool* data = flags.data_ptr<bool>();
+  return {packed.narrow(1, 0, packed.size(1) - 1).contiguous(), std::vector<bool>(data, data + flags.numel())};
+}
+
+// Data-parallel: only rank 0 keeps feature files. Every rank gets its
+// cached features when it has them (true), else none does (false).
+bool share_rank0_cache(ProcessGroup& group, std::optional<CachedFeatures>& cached) {
+  auto shape = torch::zeros({2}, torch::kInt64);
+  if (group.rank() == 0 && cached) shape = torch::tensor({cached->features.size(0), cached->features.size(1) + 1});
+  group.broadcast(shape, 0);
+  if (shape[0].item<int64_t>() == 0) return false;
+  auto packed = group.rank() == 0 ? pack(*cached) : torch::empty({shape[0].item<int64_t>(), shape[1].item<int64_t>()});
+  group.broadcast(packed, 0);
+  cached = unpack(packed);
+  return true;
+}
+
+// One pass of the frozen backbone over `samples` (or the cached result of an
+// earlier one). Data-parallel, each rank computes its share (samples rank,
+// rank + N, ...) and an all-gather gives every rank all of them.
 CachedFeatures backbone_features(Classifier& model, const fs::path& root, const std::vector<Sample>& samples,
                                  const fs::path& cache_file, const TrainOptions& options, const Runtime& runtime) {
   // Features computed in bf16 differ from fp32's: the precision is part of the cache's identity.
   const auto dtype = inference_dtype(runtime.precision, runtime.device);
   const auto fingerprint = samples_fingerprint(samples) + "-" + c10::toString(dtype);
-  if (auto cached = read_feature_cache(cache_file, fingerprint, model->kind())) {
+  ProcessGroup* group = options.group;
+  auto cached = read_feature_cache(cache_file, fingerprint, model->kind());
+  if (group ? share_rank0_cache(*group, cached) : cached.has_value()) {
     spdlog::info("features: reusing {}", cache_file.string());
     return *cached;
   }
+  const int rank = group ? group->rank() : 0, ranks = group ? group->world_size() : 1;
   spdlog::info("features: one {} backbone pass over {} images in {}", model_name(model->kind()), samples.size(),
                c10::toString(dtype));
   LoaderOptions loader_options;
@@ -153,8 +208,12 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
   loader_options.batch_size = kInferenceBatchSize;
   loader_options.cache = CacheMode::Off;  // each image is decoded exactly once
   loader_options.workers = runtime.threads;
+  loader_options.shard_index = rank;
+  loader_options.shard_count = ranks;
   ImageBatches images(root, samples, loader_options, runtime.device);
-  CachedFeatures result{torch::Tensor(), std::vector<bool>(samples.size(), false)};
+  // Row i / ranks holds sample i: the rows of this rank's share, in order.
+  const size_t share = (samples.size() + ranks - 1 - rank) / ranks;
+  CachedFeatures result{torch::Tensor(), std::vector<bool>(share, false)};
   model->eval();
   ProgressBar bar("features", images.num_batches(), options.progress);
   run_inference(
@@ -163,15 +222,24 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
         return forward_in(dtype, runtime.device, [&] { return model->features(batch); }).to(torch::kCPU);
       },
       [&](const torch::Tensor& features, const torch::Tensor&, const std::vector<size_t>& indices) {
-        if (!result.features.defined())
-          result.features = torch::zeros({static_cast<int64_t>(samples.size()), features.size(1)});
-        const auto rows = torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kInt64);
-        result.features.index_copy_(0, rows, features);
-        for (size_t index : indices) result.usable[index] = true;
+        if (!result.features.defined()) result.features = torch::zeros({static_cast<int64_t>(share), features.size(1)});
+        std::vector<int64_t> rows;
+        for (size_t index : indices) {
+          rows.push_back(static_cast<int64_t>(index / ranks));
+          result.usable[index / ranks] = true;
+        }
+        result.features.index_copy_(0, torch::tensor(rows, torch::kInt64), features);
         bar.advance(indices.size());
         return true;
       });
   bar.finish();
+  if (group) {
+    // A rank whose whole share failed to decode learns the width from the others.
+    const auto widths = group->all_gather(torch::tensor({result.features.defined() ? result.features.size(1) : 0}));
+    const int64_t width = widths.max().item<int64_t>();
+    if (width > 0 && !result.features.defined()) result.features = torch::zeros({static_cast<int64_t>(share), width});
+    if (width > 0) result = unpack(gather_shards(*group, pack(result), samples.size()));
+  }
   if (!result.features.defined()) throw Error("no image of " + root.string() + " could be decoded: check the dataset");
   if (!cache_file.empty()) write_feature_cache(cache_file, fingerprint, model->kind(), result);
   return result;
@@ -226,6 +294,15 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
   KerasRMSprop optimizer(model->trainable_parameters(), options.learning_rate);
   if (resume) optimizer.load_state(resume->optimizer_state);
   const int epochs_done = static_cast<int>(history.size());
+  ProcessGroup* group = options.group;
+  const int rank = group ? group->rank() : 0, ranks = group ? group->world_size() : 1;
+  std::optional<GradientAverager> averager;
+  if (group) {
+    broadcast_parameters(*group, model->trainable_parameters());
+    averager.emplace(*group, model->trainable_parameters());
+    spdlog::info("data-parallel: rank {} of {}, batch {} per rank ({} in all)", rank, ranks, options.batch_size,
+                 options.batch_size * ranks);
+  }
 
   // Training batches follow BatchLoader's per-epoch order in both forms.
   std::unique_ptr<BatchSource> train_batches, validation_batches;
@@ -236,10 +313,10 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
         backbone_features(model, data.root, split.validation, options.validation_features_file, options, runtime);
     train_batches = std::make_unique<FeatureBatches>(train_features.features.to(device),
                                                      labels_of(split.train).to(device), train_features.usable,
-                                                     options.batch_size, true, runtime.seed);
+                                                     options.batch_size, true, runtime.seed, rank, ranks);
     validation_batches = std::make_unique<FeatureBatches>(
         validation_features.features.to(device), labels_of(split.validation).to(device), validation_features.usable,
-        kInferenceBatchSize, false, runtime.seed);
+        kInferenceBatchSize, false, runtime.seed, rank, ranks);
   } else {
     LoaderOptions loader_options;
   loader_options.decode_limits = runtime.decode_limits;
@@ -249,6 +326,8 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
     loader_options.workers = runtime.threads;
     loader_options.cache = options.cache;
     loader_options.cache_dir = options.image_cache_dir;
+    loader_options.shard_index = rank;
+    loader_options.shard_count = ranks;
     auto images = std::make_unique<ImageBatches>(data.root, split.train, loader_options, device);
     spdlog::info("decoded-image cache: {}", images->cache_description());
     train_batches = std::move(images);
@@ -258,8 +337,10 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
   }
 
   if (epochs_done == 0 && options.initial_eval_batches > 0) {
-    const auto initial = validate(model, *validation_batches,
-                                  static_cast<int64_t>(options.initial_eval_batches) * options.batch_size);
+    // The first `checked` validation images in all, whatever the number of ranks: this rank's share of them.
+    const int64_t checked = static_cast<int64_t>(options.initial_eval_batches) * options.batch_size;
+    const auto initial =
+        validate(model, *validation_batches, group, std::max<int64_t>(1, (checked + ranks - 1 - rank) / ranks));
     spdlog::info("initial: val_loss {:.4f} val_accuracy {:.4f} ({} validation images)", initial.loss(),
                  initial.accuracy(), initial.images);
   }
@@ -271,8 +352,10 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
     // One bar per epoch, finished with the validation metrics: one line per epoch in a log file.
     ProgressBar bar(fmt::format("epoch {}/{}", epoch, options.epochs), train_batches->num_batches(),
                     options.progress);
-    const auto trained = train_epoch(model, optimizer, *train_batches, epoch, bar);
-    const auto validated = validate(model, *validation_batches);
+    const double communication_before = group ? group->communication_seconds() : 0;
+    const auto trained =
+        train_epoch(model, optimizer, averager ? &*averager : nullptr, *train_batches, epoch, bar);
+    const auto validated = validate(model, *validation_batches, group);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const EpochRecord* best_before = best_epoch(history);
     const bool is_best = !best_before || validated.accuracy() > best_before->val_accuracy;
@@ -282,6 +365,11 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
                     trained.accuracy(), validated.loss(), validated.accuracy(), seconds);
     bar.finish(summary);
     if (!options.progress) spdlog::info("epoch {}/{} - {}", epoch, options.epochs, summary);
+    if (group)
+      spdlog::info("epoch {}: {:.2f} s in collectives ({:.0f}%), {:.1f} MB all-reduced per step", epoch,
+                   group->communication_seconds() - communication_before,
+                   100 * (group->communication_seconds() - communication_before) / seconds,
+                   static_cast<double>(averager->bytes_per_step()) / 1e6);
     on_epoch_end(EpochEnd{history, model, optimizer.state(), is_best});
   }
   model->eval();

@@ -173,6 +173,44 @@ TEST(Loader, RestartingAnUnfinishedEpochAndManyWorkersGiveTheSameBatches) {
   expect_identical(one_epoch(wide, 4), one_epoch(single, 4));
 }
 
+TEST(Loader, ShardsStepTogetherAndTheirBatchesMakeUpTheWholeBatches) {
+  TempDir dir;
+  const auto samples = synthetic_samples(dir.path(), 5);  // 10 images: shards of 4 x 2 per step
+  BatchLoader whole(dir.path(), samples, options_with(8, true, CacheMode::Off));
+  auto first_options = options_with(4, true, CacheMode::Off), second_options = first_options;
+  first_options.shard_count = second_options.shard_count = 2;
+  second_options.shard_index = 1;
+  BatchLoader first(dir.path(), samples, first_options), second(dir.path(), samples, second_options);
+  EXPECT_EQ(first.num_batches(), whole.num_batches());
+  EXPECT_EQ(second.num_batches(), whole.num_batches());
+  const auto all = one_epoch(whole, 1), mine = one_epoch(first, 1), theirs = one_epoch(second, 1);
+  ASSERT_EQ(mine.size(), all.size());
+  ASSERT_EQ(theirs.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    std::multiset<size_t> together(mine[i].indices.begin(), mine[i].indices.end());
+    together.insert(theirs[i].indices.begin(), theirs[i].indices.end());
+    EXPECT_EQ(together, std::multiset<size_t>(all[i].indices.begin(), all[i].indices.end())) << "batch " << i;
+  }
+
+  // A shard that runs out first still yields its (empty) last batches.
+  auto three = options_with(4, false, CacheMode::Off);
+  three.shard_count = 3;
+  three.shard_index = 2;
+  BatchLoader short_shard(dir.path(), samples, three);
+  const auto batches = one_epoch(short_shard, 0);
+  ASSERT_EQ(batches.size(), 1u);  // ceil(10 / 12)
+  EXPECT_EQ(batches[0].indices, (std::vector<size_t>{2, 5, 8}));
+  three.batch_size = 1;  // 4 steps of 3 images for shards holding 4, 3 and 3
+  BatchLoader stepped(dir.path(), samples, three);
+  const auto steps = one_epoch(stepped, 0);
+  ASSERT_EQ(steps.size(), 4u);
+  EXPECT_EQ(steps[3].labels.numel(), 0);
+  EXPECT_EQ(steps[3].images.size(0), 0);
+
+  three.shard_index = 3;
+  EXPECT_THROW(BatchLoader(dir.path(), samples, three), Error);
+}
+
 TEST(Loader, EmptySampleListGivesNoBatches) {
   TempDir dir;
   BatchLoader loader(dir.path(), {}, options_with(8, true, CacheMode::Auto));

@@ -17,7 +17,10 @@ namespace catdog {
 using BatchVisitor =
     std::function<bool(const torch::Tensor& inputs, const torch::Tensor& labels, const std::vector<size_t>& indices)>;
 
-// The batches of one split, from images or from precomputed backbone features.
+// The batches of one split, from images or from precomputed backbone
+// features. A batch may be empty (all its files failed to decode, or a
+// rank's share ran out): every batch is visited, so that data-parallel ranks
+// step together.
 class BatchSource {
  public:
   virtual ~BatchSource() = default;
@@ -47,11 +50,13 @@ class ImageBatches : public BatchSource {
 };
 
 // Rows of a feature matrix (one per sample), batched in the same per-epoch
-// order as BatchLoader's, leaving out the samples that are not `usable`.
+// order as BatchLoader's, leaving out the samples that are not `usable`;
+// with shard_count > 1 only share shard_index of each epoch's order, as a
+// sharded BatchLoader does.
 class FeatureBatches : public BatchSource {
  public:
   FeatureBatches(torch::Tensor features, torch::Tensor labels, std::vector<bool> usable, int batch_size,
-                 bool shuffle, uint64_t seed);
+                 bool shuffle, uint64_t seed, int shard_index = 0, int shard_count = 1);
   size_t num_batches() const override;
   bool yields_features() const override { return true; }
   void for_each_batch(int epoch, const BatchVisitor& visit) override;
@@ -62,6 +67,7 @@ class FeatureBatches : public BatchSource {
   size_t batch_size_;
   bool shuffle_;
   uint64_t seed_;
+  int shard_index_, shard_count_;
 };
 
 // outputs = forward(inputs) of one batch; return false to stop early.
@@ -70,7 +76,7 @@ using InferenceVisitor =
 
 // The one inference loop of catdog: evaluation, the trainer's validation and
 // the backbone feature extraction all run through it. Runs `forward` without
-// gradients over the batches of `source` in order (epoch 0). Putting the
+// gradients over the non-empty batches of `source` in order (epoch 0). Putting the
 // model in eval mode is the caller's.
 void run_inference(BatchSource& source, const std::function<torch::Tensor(const torch::Tensor&)>& forward,
                    const InferenceVisitor& visit);

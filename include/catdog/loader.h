@@ -30,12 +30,23 @@ struct LoaderOptions {
   CacheMode cache = CacheMode::Auto;
   std::filesystem::path cache_dir;  // needed for Disk (and Auto when memory is short)
   DecodeLimits decode_limits;       // a file over them is a failure (SkipReason::TooLarge)
+  // Distributed training: this rank's strided share (positions shard_index,
+  // shard_index + shard_count, ...) of every epoch's order. All shards have
+  // the same num_batches(), so ranks step together; a short shard's last
+  // batches are empty.
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 // The order a shuffling BatchLoader visits its n samples in epoch `epoch`
 // (0-based): a permutation that depends on (seed, epoch) only. Exposed so the
 // trainer's cached-feature path forms exactly the same batches.
 std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch);
+
+// Share `index` of `count` of an order: positions index, index + count, ...
+// (strided, as PyTorch's DistributedSampler, but nothing padded or dropped:
+// the first n % count shares hold one sample more).
+std::vector<size_t> shard(const std::vector<size_t>& order, int index, int count);
 
 struct Batch {
   torch::Tensor images;         // N x 3 x 160 x 160 float32 in [-1, 1]

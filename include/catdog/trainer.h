@@ -8,6 +8,7 @@
 #include <torch/types.h>
 
 #include "catdog/dataset.h"
+#include "catdog/distributed.h"
 #include "catdog/history.h"
 #include "catdog/loader.h"
 #include "catdog/models.h"
@@ -34,6 +35,11 @@ struct TrainOptions {
   bool feature_cache = true;
   std::filesystem::path train_features_file, validation_features_file;
   bool progress = true;  // progress bars on stderr
+  // Data-parallel training (distributed.h): this rank's process group, or
+  // null for one process. Each rank then trains on its share of every batch
+  // (batch_size is per rank), gradients and metrics are summed over ranks,
+  // and the feature files above should be named for one rank only.
+  ProcessGroup* group = nullptr;
 };
 
 // Where a resumed run continues from (a checkpoint's content).

@@ -1,4 +1,5 @@
 // `catdog train`: the run folder around the library's training loop.
+#include <memory>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 #include "catdog/app/run_folder.h"
 #include "catdog/checkpoint.h"
 #include "catdog/dataset.h"
+#include "catdog/distributed.h"
 #include "catdog/error.h"
 #include "catdog/json_text.h"
 #include "catdog/trainer.h"
@@ -66,16 +68,17 @@ void adopt_run_settings(const CheckpointMeta& meta, TrainOptions& options, Runti
 }
 
 nlohmann::json settings_json(const TrainCommand& command, const TrainOptions& options, const Runtime& runtime,
-                             const RunFolder& folder, const DatasetIndex& data) {
+                             const fs::path& folder, const DatasetIndex& data, int world_size) {
   return {{"model", model_name(options.model)},
           {"data_dir", json_text(data.root.string())},
           {"dataset_fingerprint", samples_fingerprint(data.samples)},
           {"dataset_images", data.samples.size()},
           {"epochs", options.epochs},
-          {"batch_size", options.batch_size},
+          {"batch_size", options.batch_size},  // per rank
+          {"world_size", world_size},
           {"learning_rate", options.learning_rate},
           {"weights", json_text(options.weights.string())},
-          {"out_dir", json_text(folder.path().string())},
+          {"out_dir", json_text(folder.string())},
           {"resume", command.resume},
           {"seed", runtime.seed},
           {"split_seed", options.split_seed},
@@ -110,13 +113,26 @@ void report_result(const History& history, const RunFolder& folder, bool json, s
         << fmt::format("{:.4f}", best->val_accuracy) << " (" << (folder.path() / kBestCheckpoint).string() << ")\n";
 }
 
+// A distributed launch (torchrun, Slurm, --nproc) in the environment: this
+// rank joins the job's process group, on its own GPU when there are GPUs.
+std::unique_ptr<ProcessGroup> join_launch(Runtime& runtime) {
+  const auto launch = detect_launch();
+  if (!launch || launch->world_size < 2) return nullptr;
+  if (runtime.device.is_cuda()) runtime.device = torch::Device(torch::kCUDA, launch->local_rank);
+  return std::make_unique<ProcessGroup>(*launch, runtime.device);
+}
+
 }  // namespace
 
 int run_train(const TrainCommand& command, const Runtime& given_runtime, std::ostream& out) {
   const fs::path data_dir = dataset_folder(command.data);
-  RunFolder folder = open_run_folder(command);
+  Runtime runtime = given_runtime;
+  const std::unique_ptr<ProcessGroup> group = join_launch(runtime);
+  // Only rank 0 writes the run folder; the other ranks read it to resume.
+  const bool writes_run = !group || group->rank() == 0;
+  std::optional<RunFolder> folder;
+  if (writes_run) folder.emplace(open_run_folder(command));
   try {
-    Runtime runtime = given_runtime;
     TrainOptions options;
     options.model = parse_model_kind(command.model);
     options.batch_size = command.batch_size;
@@ -125,25 +141,32 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
     options.cache = command.cache;
     options.initial_eval_batches = command.initial_eval_batches;
     options.feature_cache = command.feature_cache;
-    options.progress = command.progress;
+    options.progress = command.progress && writes_run;
+    options.group = group.get();
 
     std::optional<TrainState> resume;
     if (command.resume) {
-      Checkpoint last = load_checkpoint(folder.file(kLastCheckpoint), runtime.device);
-      folder.repair(last);
+      if (command.out.empty()) throw Error("--resume needs --out RUN_FOLDER: the run to continue");
+      Checkpoint last = load_checkpoint(fs::path(command.out) / kLastCheckpoint, runtime.device);
+      if (folder) folder->repair(last);
       adopt_run_settings(last.meta, options, runtime);
       resume = TrainState{last.model, last.optimizer_state, last.meta.history};
     }
     const ModelSpec& spec = model_spec(options.model);
     options.epochs = command.epochs.value_or(spec.default_epochs);
     if (spec.make_backbone && !resume) options.weights = backbone_weights_file(command, spec);
-    options.image_cache_dir = folder.file(kImageCacheDir);
-    options.train_features_file = folder.file(kFeaturesDir) / "train.pt";
-    options.validation_features_file = folder.file(kFeaturesDir) / "validation.pt";
+    if (folder) {
+      options.image_cache_dir = folder->file(kImageCacheDir);
+      options.train_features_file = folder->file(kFeaturesDir) / "train.pt";
+      options.validation_features_file = folder->file(kFeaturesDir) / "validation.pt";
+    } else if (options.cache == CacheMode::Disk) {
+      options.cache = CacheMode::Auto;  // no disk cache outside the run folder: memory when it fits
+    }
 
     const DatasetIndex data = scan_dataset(data_dir, /*decode_all=*/false, runtime.threads, runtime.decode_limits);
-    const auto settings = settings_json(command, options, runtime, folder, data);
-    folder.write_settings(settings);
+    const fs::path run_path = folder ? folder->path() : fs::path(command.out);
+    const auto settings = settings_json(command, options, runtime, run_path, data, group ? group->world_size() : 1);
+    if (folder) folder->write_settings(settings);
 
     CheckpointMeta meta;
     meta.kind = options.model;
@@ -155,17 +178,37 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
     const TrainResult result =
         train(data, options, runtime,
               [&](const EpochEnd& end) {
+                if (!folder) return;
                 meta.epochs_done = end.history.back().epoch;
                 meta.history = end.history;
-                folder.commit_epoch(end.model, end.optimizer_state, meta, end.is_best);
+                folder->commit_epoch(end.model, end.optimizer_state, meta, end.is_best);
               },
               resume ? &*resume : nullptr);
-    report_result(result.history, folder, command.json, out);
+    if (folder) report_result(result.history, *folder, command.json, out);
   } catch (...) {
-    folder.discard_if_unused();
+    if (folder) folder->discard_if_unused();
     throw;
   }
   return kExitOk;
+}
+
+int run_train_ranks(int nproc, const std::vector<std::string>& arguments, bool threads_given) {
+  if (detect_launch()) throw Error("--nproc inside a distributed launch: drop --nproc, the launcher started the ranks");
+  std::vector<std::string> command{"/proc/self/exe"};
+  for (size_t i = 0; i < arguments.size(); ++i) {
+    if (arguments[i] == "--nproc") {
+      ++i;  // and its value
+      continue;
+    }
+    if (arguments[i].rfind("--nproc=", 0) == 0) continue;
+    command.push_back(arguments[i]);
+  }
+  // The cores shared out: N ranks of all cores each would only contend.
+  if (!threads_given) {
+    command.push_back("--threads");
+    command.push_back(std::to_string(std::max(1, available_cores() / nproc)));
+  }
+  return launch_local(nproc, command) == 0 ? kExitOk : kExitFailure;
 }
 
 }  // namespace catdog::app

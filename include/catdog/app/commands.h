@@ -59,6 +59,10 @@ struct TrainCommand {
   std::string command_line;  // recorded in the run folder
 };
 int run_train(const TrainCommand& command, const Runtime& runtime, std::ostream& out);
+// `catdog train --nproc N`: N local ranks of the same command (`arguments`:
+// argv after the program name, --nproc included), each with the variables
+// torchrun sets; --threads defaults to the cores shared out among them.
+int run_train_ranks(int nproc, const std::vector<std::string>& arguments, bool threads_given);
 
 struct EvalCommand {
   std::string checkpoint;  // file, run folder or "" (runs/latest)
