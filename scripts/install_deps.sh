@@ -16,8 +16,14 @@ packages=(
   # LibTorch's OpenMP thread pool instead of adding its own threads
   # (bench/blas_flavour.sh measures the three).
   libopenblas0-openmp
+  # catdog serve: the HTTP server library (header + shared library)
+  libcpp-httplib-dev
+  # tests: OpenCV's sample photos (messi5.jpg has a face) and a headless browser for the page
+  opencv-doc chromium chromium-driver
 )
-[ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine)
+[ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine
+  # bench/serve_bench.sh: the Flask reference service and the load generator
+  python3-flask python3-opencv wrk)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

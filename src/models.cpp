@@ -66,6 +66,9 @@ class Vgg16BackboneImpl : public BackboneImpl {
   }
 
   torch::Tensor forward(const torch::Tensor& images) override { return layers_->forward(images); }
+  torch::Tensor forward_tapped(const torch::Tensor& images, const std::string& layer, const LayerTap& tap) override {
+    return layers_->forward_tapped(images, layer, tap);
+  }
   int64_t feature_size() const override { return 512; }
 
   std::vector<KerasLayerTarget> keras_layers() override {
@@ -127,6 +130,16 @@ torch::Tensor LayerStackImpl::run(Layer& layer, const torch::Tensor& x) {
 
 torch::Tensor LayerStackImpl::forward(torch::Tensor x) {
   for (auto& layer : layers_) x = run(layer, x);
+  return x;
+}
+
+torch::Tensor LayerStackImpl::forward_tapped(torch::Tensor x, const std::string& name, const LayerTap& tap) {
+  const auto tapped = std::find_if(layers_.begin(), layers_.end(), [&](const Layer& layer) { return layer.name == name; });
+  if (tapped == layers_.end()) throw Error("the network has no layer called '" + name + "'");
+  for (auto layer = layers_.begin(); layer != layers_.end(); ++layer) {
+    x = run(*layer, x);
+    if (layer == tapped) x = tap(x);
+  }
   return x;
 }
 
@@ -199,6 +212,13 @@ torch::Tensor ClassifierImpl::features(const torch::Tensor& images) {
   if (!backbone_) return input;
   torch::NoGradGuard no_grad;
   return backbone_->forward(input);
+}
+
+torch::Tensor ClassifierImpl::forward_tapped(const torch::Tensor& images, const std::string& layer,
+                                             const LayerTap& tap) {
+  const auto input = images.is_cpu() ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images;
+  if (!backbone_) return head_->forward_tapped(input, layer, tap);
+  return classify(backbone_->forward_tapped(input, layer, tap));
 }
 
 torch::Tensor ClassifierImpl::classify(const torch::Tensor& features) { return head_->forward(features); }
