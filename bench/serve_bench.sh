@@ -40,34 +40,40 @@ wait_healthy() {  # port
   echo "server on port $1 did not start" >&2; exit 1
 }
 
-# One row: requests/s, p50, p99 (ms), errors at each concurrency.
-measure() {  # name port
+# CPU time (user + system, all threads) of a process so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# One row per concurrency: requests/s, p50, p99 (ms), the server's CPU milliseconds per
+# request (what a loaded machine distorts least), errors.
+measure() {  # name port pid
   for clients in 1 4 16; do
+    local before; before=$(cpu_ticks "$3")
     wrk -t1 -c"$clients" -d"${SECONDS_PER_RUN}s" --latency --timeout 30s -s bench/serve_post.lua \
         "http://127.0.0.1:$2/api/predict" > "$OUT/wrk.txt"
-    awk -v name="$1" -v clients="$clients" '
+    awk -v name="$1" -v clients="$clients" -v ticks=$(( $(cpu_ticks "$3") - before )) -v hz="$(getconf CLK_TCK)" '
       function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
       /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } /^Requests\/sec/ { rps = $2 }
-      /Non-2xx/ { errors = $NF } /Socket errors/ { socket = $0 }
-      END { printf "| %s | %d | %.1f | %.0f | %.0f | %d %s |\n", name, clients, rps, p50, p99, errors, socket }' "$OUT/wrk.txt"
+      / requests in / { n = $1 } /Non-2xx/ { errors = $NF } /Socket errors/ { socket = $0 }
+      END { printf "| %s | %d | %.1f | %.0f | %.0f | %.0f | %d %s |\n", name, clients, rps, p50, p99,
+                   n ? 1000 * ticks / hz / n : 0, errors, socket }' "$OUT/wrk.txt"
   done
 }
 
-echo "image $IMAGE ($(identify -format '%wx%h' "$IMAGE" 2>/dev/null || echo '?')), threads $THREADS, $SECONDS_PER_RUN s per run, $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
-echo "| server | clients | requests/s | p50 ms | p99 ms | errors |"
-echo "|---|---|---|---|---|---|"
+echo "image $IMAGE ($(file -b "$IMAGE" | grep -o '[0-9]*x[0-9]*' | tail -1)), threads $THREADS, $SECONDS_PER_RUN s per run, $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
+echo "| server | clients | requests/s | p50 ms | p99 ms | CPU ms/request | errors |"
+echo "|---|---|---|---|---|---|---|"
 for model in $MODELS; do
   given=SCRATCH_CKPT; [ "$model" = mobilenetv2 ] && given=MOBILENET_CKPT
   ckpt=$(checkpoint "$model" "${!given:-}")
   "$CATDOG" serve -q --threads "$THREADS" --checkpoint "$ckpt" --port 8089 --queue 64 2>"$OUT/serve.log" &
   SERVER=$!
   wait_healthy 8089
-  measure "catdog $model" 8089
+  measure "catdog $model" 8089 "$SERVER"
   kill -INT "$SERVER"; wait "$SERVER" || true; SERVER=
 
-  $PY bench/serve_reference.py --model "$model" --threads "$THREADS" --port 8090 2>"$OUT/reference.log" &
+  $PY bench/serve_reference.py --model "$model" --threads "$THREADS" --port 8090 >"$OUT/reference.log" 2>&1 &
   SERVER=$!
   wait_healthy 8090
-  measure "Flask $model" 8090
+  measure "Flask $model" 8090 "$SERVER"
   kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
 done

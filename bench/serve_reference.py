@@ -3,9 +3,9 @@
 python3-opencv): the same POST /api/predict written the usual Python way, for
 bench/serve_bench.sh.
 
-  per request: raw body -> PIL decode + EXIF transpose + RGB, largest face (OpenCV's Haar
+  per request (Flask's threads share the model): raw body -> PIL decode + EXIF transpose + RGB, largest face (OpenCV's Haar
   cascade, the settings of src/face.cpp), bilinear resize to 160x160 (torch interpolate),
-  x / 127.5 - 1, forward with Grad-CAM on the last conv layer (a forward hook, autograd.grad),
+  x / 127.5 - 1, forward with Grad-CAM on the last conv layer (autograd.grad),
   softmax, the heat map resized to <= 256 px, jet-coloured RGBA PNG, base64, JSON.
   Flask's threaded server, torch.set_num_threads(THREADS). Random weights of the same
   architecture (bench/train_reference.py's classes): the work, not the verdict, is measured.
@@ -61,13 +61,26 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    # Grad-CAM's layer split from the rest, so that concurrent requests (Flask's threads)
+    # share the model without hooks or a lock: activations(x) -> A, rest(A) -> logits.
     if args.model == "scratch":
         model = Scratch().eval()
-        layer = model.conv3
+
+        def activations(x):
+            x = F.max_pool2d(F.relu(model.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(model.conv2(x)), 2)
+            return F.relu(model.conv3(x))
+
+        def rest(a):
+            return model.dense2(F.relu(model.dense1(F.max_pool2d(a, 2).flatten(1))))
     else:
         model = FrozenBackbone(*backbone_and_width("mobilenetv2")).eval()
-        model.forward = lambda x: model.dense2(F.relu(model.dense1(model.backbone(x).mean((2, 3)))))
-        layer = model.backbone[18]  # the final 1x1 conv block (Keras' Conv_1)
+
+        def activations(x):
+            return model.backbone(x)  # ends with the final 1x1 conv block (Keras' Conv_1)
+
+        def rest(a):
+            return model.dense2(F.relu(model.dense1(a.mean((2, 3)))))
     cascade_file = next(f for f in CASCADES if os.path.exists(f))
     cascades = queue.SimpleQueue()  # one per concurrent request: not shareable across threads
     app = Flask(__name__)
@@ -85,21 +98,15 @@ def main():
         chw = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float()
         x = F.interpolate(chw, size=(160, 160), mode="bilinear", align_corners=False).round().clamp(0, 255) / 127.5 - 1
 
-        captured = {}
-
-        def hook(_module, _inputs, output):
-            captured["a"] = output.detach().requires_grad_(True)
-            return captured["a"]
-
-        handle = layer.register_forward_hook(hook)
+        with torch.no_grad():
+            a = activations(x)
+        a.requires_grad_(True)
         with torch.enable_grad():
-            logits = model(x)
-        handle.remove()
+            logits = rest(a)
         probabilities = torch.softmax(logits.detach(), 1)[0].tolist()
         label = 1 if probabilities[1] > probabilities[0] else 0
-        gradient, = torch.autograd.grad(logits[0, label], captured["a"])
-        activations = captured["a"].detach()
-        cam = F.relu((gradient.mean((2, 3), keepdim=True) * activations).sum(1))[0]
+        gradient, = torch.autograd.grad(logits[0, label], a)
+        cam = F.relu((gradient.mean((2, 3), keepdim=True) * a.detach()).sum(1))[0]
         peak = cam.max()
         cam = cam / peak if peak > 0 else torch.zeros_like(cam)
         height, width = rgb.shape[:2]

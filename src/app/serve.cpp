@@ -232,17 +232,36 @@ class ImageServer::Impl {
       http_.Patch(path, refuse);
     }
     // Statuses httplib sets itself (404, 413, 400 for a malformed request) get a JSON body too.
-    http_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& response) {
+    http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& request,
+                                                                         httplib::Response& response) {
       if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-      const std::string message = response.status == 413   ? "the upload is too large"
-                                  : response.status == 404 ? "no such page: try / or /api/predict"
-                                                           : "bad request";
+      // httplib caps URL-encoded forms at 8 KB whatever the upload cap: curl's default for --data.
+      const bool url_encoded_form =
+          request.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+      const std::string message =
+          response.status == 413 && url_encoded_form
+              ? "send the image as the body with Content-Type image/jpeg (or any image type), or as a multipart form"
+          : response.status == 413 ? "the upload is larger than this server's cap of " +
+                                         std::to_string(options_.max_upload / 1024) + " KiB"
+          : response.status == 404 ? "no such page: try / or /api/predict"
+                                    : "bad request";
       send_json(response, response.status, {{"error", message}});
       return httplib::Server::HandlerResponse::Handled;
     }));
-    http_.set_exception_handler([](const httplib::Request& request, httplib::Response& response, std::exception_ptr) {
-      spdlog::error("{} {}: internal error", request.method, request.path);
-      send_json(response, 500, {{"error", "internal error"}});
+    http_.set_exception_handler([](const httplib::Request& request, httplib::Response& response,
+                                   std::exception_ptr error) {
+      std::string what = "unknown error";
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        what = first_line(e.what());
+      } catch (...) {
+      }
+      spdlog::error("{} {}: {}", request.method, request.path, what);
+      send_json(response, 500, {{"error", "internal error: " + what}});
+    });
+    http_.set_logger([](const httplib::Request& request, const httplib::Response& response) {
+      spdlog::debug("{} {} -> {}", request.method, request.path, response.status);
     });
   }
 
@@ -264,12 +283,13 @@ class ImageServer::Impl {
                                                                : "the server is busy: the request waited too long"}});
       return;
     }
+    // Leaves the gate however the request ends (httplib answers other exceptions with 500).
+    const std::unique_ptr<RequestGate, void (*)(RequestGate*)> admitted(&gate_, [](RequestGate* gate) { gate->leave(); });
     try {
       send_json(response, 200, predict_upload(request));
     } catch (const HttpError& e) {
       send_json(response, e.status, {{"error", e.message}});
     }
-    gate_.leave();
   }
 
   nlohmann::json predict_upload(const httplib::Request& request) {
@@ -374,6 +394,11 @@ int run_serve(const ServeOptions& options, torch::Device device) {
   if (options.host != "127.0.0.1" && options.host != "localhost" && options.host != "::1")
     std::cerr << "catdog: warning: serving on " << options.host
               << ": other machines can reach this server; it has no password and no encryption\n";
+  // --threads is shared by the workers: each model run gets its part (OpenMP
+  // threads beyond the cores spin against each other).
+  const int threads_per_worker = std::max(1, torch::get_num_threads() / options.workers);
+  torch::set_num_threads(threads_per_worker);
+  spdlog::info("{} workers, {} LibTorch threads each", options.workers, threads_per_worker);
   ImageServer server(options, device);
   std::cerr << "catdog: serving on http://" << (options.host == "0.0.0.0" ? "127.0.0.1" : options.host) << ":"
             << server.port() << "/ (Ctrl+C stops)\n";
@@ -383,7 +408,6 @@ int run_serve(const ServeOptions& options, torch::Device device) {
     sigwait(&signals, &signal);
     server.stop();
   });
-  int code = 0;
   try {
     server.run();
   } catch (...) {
@@ -393,7 +417,7 @@ int run_serve(const ServeOptions& options, torch::Device device) {
   }
   signal_waiter.join();
   std::cerr << "catdog: stopped\n";
-  return code;
+  return 0;
 }
 
 }  // namespace catdog
