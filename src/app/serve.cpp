@@ -198,6 +198,12 @@ class ImageServer::Impl {
     const size_t threads = static_cast<size_t>(options_.workers + options_.queue + 4);
     http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     http_.set_payload_max_length(options_.max_upload);
+    // httplib's default adds SO_REUSEPORT: a second server on a taken port would
+    // silently share it. SO_REUSEADDR alone still allows a quick restart.
+    http_.set_socket_options([](socket_t socket) {
+      const int yes = 1;
+      setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     const auto timeout = static_cast<time_t>(options_.request_timeout.count());
     http_.set_read_timeout(timeout);
     http_.set_write_timeout(timeout);
@@ -310,6 +316,7 @@ class ImageServer::Impl {
     const std::string type = sniff_image_type(*bytes);
     if (type.empty()) throw HttpError{415, "not an image catdog reads: send a JPEG, PNG, BMP, WebP or TIFF"};
 
+    const auto received = std::chrono::steady_clock::now();
     cv::Mat rgb;
     try {
       rgb = decode_rgb(std::vector<uchar>(bytes->begin(), bytes->end()), file_name);
@@ -318,10 +325,16 @@ class ImageServer::Impl {
     }
     if (!options_.save_dir.empty()) save_upload(*bytes, type);
 
+    const auto decoded = std::chrono::steady_clock::now();
     const auto face = faces_.largest_face(rgb);
     const bool crop_to_face = request.get_param_value("crop") == "face" && face;
     const cv::Rect region = crop_to_face ? add_margin(*face, rgb.size()) : cv::Rect(0, 0, rgb.cols, rgb.rows);
+    const auto face_searched = std::chrono::steady_clock::now();
     const auto explanation = explain(checkpoint_.model, rgb(region), -1, heat_map_size(region.size()));
+    const auto explained = std::chrono::steady_clock::now();
+    const auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
+    spdlog::debug("{}x{} image: decode {:.1f} ms, face {:.1f} ms, model and Grad-CAM {:.1f} ms", rgb.cols, rgb.rows,
+                  ms(received, decoded), ms(decoded, face_searched), ms(face_searched, explained));
 
     const auto& names = checkpoint_.meta.class_names;
     const auto label_name = [&](size_t label) { return label < names.size() ? names[label] : kClassNames[label]; };
