@@ -2,8 +2,8 @@
 // (features) and the scratch network (whole forward), eval mode, no grad.
 // Prints one number per run; bench/backbones_reference.py alternates it with
 // the same networks in PyTorch and reports medians and ratios.
-//   bench_backbones MODEL [BATCH] [ITERATIONS] [THREADS]
-//   MODEL: mobilenetv2 | mobilenetv2-unfolded | vgg16 | scratch
+//   bench_backbones MODEL [BATCH] [ITERATIONS] [THREADS] [PRECISION]
+//   MODEL: mobilenetv2 | mobilenetv2-unfolded | vgg16 | scratch; PRECISION: fp32 (default) | bf16 | auto
 #include <chrono>
 #include <iostream>
 #include <string>
@@ -12,7 +12,9 @@
 
 #include "catdog/mobilenet_v2.h"
 #include "catdog/models.h"
+#include "catdog/precision.h"
 #include "catdog/runtime.h"
+#include "catdog/vgg16.h"
 
 namespace {
 
@@ -40,7 +42,8 @@ std::function<torch::Tensor(const torch::Tensor&)> network(const std::string& mo
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_backbones mobilenetv2|mobilenetv2-unfolded|vgg16|scratch [BATCH] [ITERATIONS] [THREADS]\n";
+    std::cerr << "usage: bench_backbones mobilenetv2|mobilenetv2-unfolded|vgg16|scratch [BATCH] [ITERATIONS] [THREADS] "
+                 "[fp32|bf16|auto]\n";
     return 2;
   }
   const std::string model = argv[1];
@@ -50,9 +53,12 @@ int main(int argc, char** argv) {
   runtime.device = "cpu";
   runtime.threads = argc > 4 ? std::stoi(argv[4]) : 0;
   catdog::configure_runtime(runtime);
+  const auto dtype = catdog::inference_dtype(catdog::parse_precision(argc > 5 ? argv[5] : "fp32"),
+                                             torch::Device(torch::kCPU));
 
   auto forward = network(model);
   torch::NoGradGuard no_grad;
+  catdog::AutocastGuard autocast(torch::Device(torch::kCPU), dtype);
   const auto images = torch::rand({batch, 3, 160, 160}) * 2 - 1;
   forward(images);  // warm-up: oneDNN primitive creation, allocator
   const auto start = std::chrono::steady_clock::now();

@@ -10,7 +10,8 @@ architecture: asymmetric padding, BN eps 1e-3, BN not folded) with that file's I
 
   /usr/bin/python3 bench/backbones_reference.py [--binary build/bench/bench_backbones]
       [--models mobilenetv2,vgg16,scratch] [--rounds 5] [--batch 32] [--iterations 3] [--threads N]
-      [--weights mobilenet_v2_1.0_no_top.h5] [--reference-channels-last]
+      [--weights mobilenet_v2_1.0_no_top.h5] [--reference-channels-last] [--precision fp32|bf16]
+--precision bf16: catdog with its bf16 autocast, PyTorch inside torch.autocast("cpu", torch.bfloat16).
 """
 import argparse
 import os
@@ -40,12 +41,12 @@ def reference(model, weights=None):
     raise ValueError(model)
 
 
-def reference_images_per_second(network, batch, iterations, channels_last):
+def reference_images_per_second(network, batch, iterations, channels_last, precision):
     images = torch.rand(batch, 3, 160, 160) * 2 - 1
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
         network = network.to(memory_format=torch.channels_last)
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
         network(images)  # warm-up, as the C++ side does
         start = time.perf_counter()
         for _ in range(iterations):
@@ -64,6 +65,7 @@ def main():
     parser.add_argument("--weights", help="mobilenetv2: Keras no-top .h5 for the PyTorch side (see above)")
     parser.add_argument("--reference-channels-last", action="store_true",
                         help="run the PyTorch reference channels-last too (default: its NCHW default)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -71,18 +73,20 @@ def main():
     print(f"threads {args.threads}, batch {args.batch}, {args.iterations} timed forwards per run, "
           f"{args.rounds} rounds; torch {torch.__version__}; PyTorch mobilenetv2: "
           f"{'Keras re-implementation, ' + args.weights if args.weights else 'torchvision, random weights'}"
-          f"{', channels_last' if args.reference_channels_last else ''}")
+          f"{', channels_last' if args.reference_channels_last else ''}, precision {args.precision}")
     print("| model | catdog img/s (median) | PyTorch img/s (median) | catdog / PyTorch | catdog runs | PyTorch runs |")
     print("| --- | ---: | ---: | ---: | --- | --- |")
     for model in args.models.split(","):
         network = reference(model, args.weights).eval()
         catdog_runs, reference_runs = [], []
         for _ in range(args.rounds):
-            output = subprocess.run([args.binary, model, str(args.batch), str(args.iterations), str(args.threads)],
+            output = subprocess.run([args.binary, model, str(args.batch), str(args.iterations), str(args.threads),
+                                     args.precision],
                                     check=True, capture_output=True, text=True).stdout
             catdog_runs.append(float(output.strip()))
             reference_runs.append(
-                reference_images_per_second(network, args.batch, args.iterations, args.reference_channels_last))
+                reference_images_per_second(network, args.batch, args.iterations, args.reference_channels_last,
+                                            args.precision))
         a, b = statistics.median(catdog_runs), statistics.median(reference_runs)
         runs = lambda values: " ".join(f"{v:.1f}" for v in values)
         print(f"| {model} | {a:.1f} | {b:.1f} | {a / b:.2f} | {runs(catdog_runs)} | {runs(reference_runs)} |",

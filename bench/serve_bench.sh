@@ -32,9 +32,13 @@ checkpoint() {  # model given -> checkpoint file
   echo "$OUT/run-$1/best.ckpt"
 }
 
+# Waits for /healthz, then sends one warm-up request (lazy initialisation is not measured).
 wait_healthy() {  # port
-  for _ in $(seq 600); do
-    curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
+  for _ in $(seq 1200); do
+    if curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1; then
+      curl -sf -o /dev/null -H 'Content-Type: image/jpeg' --data-binary "@$IMAGE" "http://127.0.0.1:$1/api/predict"
+      return 0
+    fi
     sleep 0.1
   done
   echo "server on port $1 did not start" >&2; exit 1

@@ -16,12 +16,19 @@ packages=(
   # LibTorch's OpenMP thread pool instead of adding its own threads
   # (bench/blas_flavour.sh measures the three).
   libopenblas0-openmp
+  # tcmalloc, linked into catdog: glibc's malloc returns every freed tensor to
+  # the kernel (CMakeLists.txt, bench/allocator_bench.sh)
+  libgoogle-perftools-dev
+  # the man page is generated from `catdog --help` at build time
+  help2man
+  # OpenCV's sample photos: the face-mode test (messi5.jpg) and bench/face_cascades.sh
+  opencv-doc
   # catdog serve: the HTTP server library (header + shared library)
   libcpp-httplib-dev
-  # tests: OpenCV's sample photos (messi5.jpg has a face) and a headless browser for the page
-  opencv-doc chromium chromium-driver
+  # test_serve: a headless browser for the page
+  chromium chromium-driver
 )
-[ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine
+[ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine libjemalloc2
   # bench/serve_bench.sh: the Flask reference service and the load generator
   python3-flask python3-opencv wrk)
 

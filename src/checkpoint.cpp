@@ -134,16 +134,4 @@ Checkpoint load_checkpoint(const fs::path& file, torch::Device device) {
   return checkpoint;
 }
 
-fs::path resolve_checkpoint(const std::string& from_flag) {
-  const fs::path given = from_flag.empty() ? fs::path("runs") / "latest" : fs::path(from_flag);
-  const fs::path file = fs::is_directory(given) ? given / kBestCheckpoint : given;
-  if (fs::is_regular_file(file)) return file;
-  if (from_flag.empty())
-    throw Error("no checkpoint given and " + file.string() +
-                " does not exist: run `catdog train` first, or pass --checkpoint FILE|RUN_FOLDER");
-  throw Error("checkpoint " + file.string() +
-              " does not exist: pass a best.ckpt / last.ckpt or a run folder written by `catdog train` "
-              "(run `catdog train` first)");
-}
-
 }  // namespace catdog

@@ -1,7 +1,6 @@
 #include "catdog/dataset.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -9,13 +8,13 @@
 #include <mutex>
 #include <optional>
 #include <regex>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "catdog/error.h"
 #include "catdog/preprocess.h"
 #include "catdog/runtime.h"
+#include "catdog/thread_pool.h"
 
 namespace catdog {
 
@@ -73,7 +72,7 @@ std::optional<ClassFolders> find_class_folders(const fs::path& dir) {
 std::string no_dataset_message(const fs::path& dir) {
   return "no cats_vs_dogs dataset in " + (dir / "").string() +
          " (expected PetImages/Cat and PetImages/Dog, or a cat/ and a dog/ folder: cat, cats, Cat, ...): "
-         "run scripts/download_cats_vs_dogs.sh, or point --data DIR (or CATDOG_DATA) at a folder with cat/ and "
+         "run scripts/download_cats_vs_dogs.sh, or point the data folder (or CATDOG_DATA) at a folder with cat/ and "
          "dog/ subfolders";
 }
 
@@ -103,27 +102,6 @@ std::optional<SkipReason> cheap_check(const fs::path& file, bool jfif_rule) {
   return std::nullopt;
 }
 
-// Decodes every sample on all cores; returns the ones OpenCV cannot read.
-std::vector<bool> find_undecodable(const fs::path& root, const std::vector<Sample>& samples) {
-  std::vector<bool> undecodable(samples.size(), false);
-  std::atomic<size_t> next{0};
-  std::mutex mutex;
-  const auto work = [&] {
-    for (size_t i = next++; i < samples.size(); i = next++) {
-      try {
-        decode_rgb(root / samples[i].path);
-      } catch (const Error&) {
-        std::lock_guard<std::mutex> lock(mutex);  // vector<bool> shares bytes between elements
-        undecodable[i] = true;
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int t = 0; t < available_cores(); ++t) threads.emplace_back(work);
-  for (auto& thread : threads) thread.join();
-  return undecodable;
-}
-
 void log_skipped(const DatasetIndex& index) {
   for (const auto& [reason, count] : index.skipped_by_reason())
     spdlog::info("skipped {} file(s): {} (-v lists them)", count, to_string(reason));
@@ -131,6 +109,21 @@ void log_skipped(const DatasetIndex& index) {
 }
 
 }  // namespace
+
+// Decodes every sample on `threads` threads; returns the ones OpenCV cannot read.
+std::vector<bool> find_undecodable(const fs::path& root, const std::vector<Sample>& samples, int threads) {
+  std::vector<bool> undecodable(samples.size(), false);
+  std::mutex mutex;
+  parallel_for(samples.size(), threads, [&](size_t, size_t i) {
+    try {
+      decode_rgb(root / samples[i].path);
+    } catch (const Error&) {
+      std::lock_guard<std::mutex> lock(mutex);  // vector<bool> shares bytes between elements
+      undecodable[i] = true;
+    }
+  });
+  return undecodable;
+}
 
 const char* to_string(SkipReason reason) {
   switch (reason) {
@@ -148,7 +141,7 @@ std::map<SkipReason, int> DatasetIndex::skipped_by_reason() const {
   return counts;
 }
 
-DatasetIndex scan_dataset(const fs::path& dir, bool decode_all) {
+DatasetIndex scan_dataset(const fs::path& dir, bool decode_all, int threads) {
   const auto folders = find_class_folders(dir);
   if (!folders) throw Error(no_dataset_message(dir));
   DatasetIndex index;
@@ -178,7 +171,7 @@ DatasetIndex scan_dataset(const fs::path& dir, bool decode_all) {
   std::sort(index.samples.begin(), index.samples.end(), by_path);
 
   if (decode_all) {
-    const auto undecodable = find_undecodable(dir, index.samples);
+    const auto undecodable = find_undecodable(dir, index.samples, threads > 0 ? threads : available_cores());
     std::vector<Sample> decodable;
     for (size_t i = 0; i < index.samples.size(); ++i) {
       if (undecodable[i])

@@ -4,16 +4,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
 
-#include "catdog/checkpoint.h"
 #include "catdog/dataset.h"
 #include "catdog/error.h"
-#include "catdog/loader.h"
+#include "catdog/inference.h"
+#include "catdog/json_text.h"
 #include "catdog/plot.h"
 #include "catdog/preprocess.h"
 #include "catdog/progress.h"
@@ -46,109 +45,103 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
-void write_mistakes_csv(const EvalReport& report, const fs::path& file) {
-  std::ofstream csv(file);
+}  // namespace
+
+EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const EvalOptions& options,
+                    const Runtime& runtime) {
+  const Split split = split_dataset(data.samples, checkpoint.meta.split_seed);
+  const std::vector<Sample>& samples = split_part(split, options.split);
+  if (samples.empty())
+    throw Error("the " + options.split + " split of " + data.root.string() +
+                " is empty: give a dataset folder with more images");
+
+  EvalReport report;
+  report.split = options.split;
+  report.class_names = checkpoint.meta.class_names;
+  report.data_root = data.root;
+  report.samples = samples;
+  // NaN until predicted: files that fail to decode keep it.
+  report.dog_probability.assign(samples.size(), std::numeric_limits<float>::quiet_NaN());
+
+  LoaderOptions loader_options;
+  loader_options.batch_size = options.batch_size;
+  loader_options.cache = CacheMode::Off;  // every image is read once
+  loader_options.workers = runtime.threads;
+  ImageBatches images(data.root, samples, loader_options, runtime.device);
+  ProgressBar progress("eval " + options.split, images.num_batches(), static_cast<size_t>(options.batch_size),
+                       options.progress);
+
+  double loss_sum = 0;
+  size_t done = 0;
+  const auto start = std::chrono::steady_clock::now();
+  checkpoint.model->eval();
+  const auto dtype = inference_dtype(runtime.precision, runtime.device);
+  run_inference(
+      images,
+      [&](const torch::Tensor& inputs) {
+        return forward_in(dtype, runtime.device, [&] { return checkpoint.model->forward(inputs); });
+      },
+      [&](const torch::Tensor& logits, const torch::Tensor& labels, const std::vector<size_t>& indices) {
+        loss_sum += torch::nn::functional::cross_entropy(
+                        logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                        .item<double>();
+        const torch::Tensor probabilities = torch::softmax(logits, 1).to(torch::kCPU, torch::kFloat64).contiguous();
+        const auto p = probabilities.accessor<double, 2>();
+        for (size_t row = 0; row < indices.size(); ++row) {
+          const size_t sample = indices[row];
+          const int64_t truth = samples[sample].label;
+          const auto r = static_cast<int64_t>(row);
+          const int64_t predicted = p[r][kDogLabel] > p[r][kCatLabel] ? kDogLabel : kCatLabel;
+          report.dog_probability[sample] = static_cast<float>(p[r][kDogLabel]);
+          report.confusion.add(truth, predicted);
+          if (predicted != truth)
+            report.mistakes.push_back({samples[sample].path, truth, predicted, p[r][predicted]});
+        }
+        progress.update(++done, "acc " + fixed(report.confusion.accuracy(), 4));
+        return true;
+      });
+  progress.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  report.images = report.confusion.total();
+  report.skipped = static_cast<int>(images.failures().size());
+  if (report.images == 0)
+    throw Error("none of the " + std::to_string(samples.size()) + " images of the " + options.split +
+                " split could be decoded: check the files under " + data.root.string());
+  report.loss = loss_sum / static_cast<double>(report.images);
+  report.images_per_second = static_cast<double>(report.images) / std::max(seconds, 1e-9);
+  std::stable_sort(report.mistakes.begin(), report.mistakes.end(),
+                   [](const Misclassified& a, const Misclassified& b) { return a.confidence > b.confidence; });
+  spdlog::info("evaluated {} images in {:.2f} s ({:.0f} images/s, {})", report.images, seconds,
+               report.images_per_second, c10::toString(dtype));
+  return report;
+}
+
+std::string mistakes_csv(const EvalReport& report) {
+  std::ostringstream csv;
   csv << "file,true,predicted,confidence\n";
   csv.precision(6);
   for (const auto& mistake : report.mistakes)
     csv << csv_field(mistake.file) << ',' << csv_field(class_name(report, mistake.truth)) << ','
         << csv_field(class_name(report, mistake.predicted)) << ',' << mistake.confidence << '\n';
-  if (!csv) throw Error("cannot write " + file.string() + ": check that the folder is writable");
+  return csv.str();
 }
 
-// The first images of the split with what the model said: blue when right, red when wrong.
-void write_prediction_grid(const EvalReport& report, const fs::path& root, const std::vector<Sample>& samples,
-                           const std::vector<float>& dog_probability, const fs::path& png) {
+void write_prediction_grid(const EvalReport& report, const fs::path& png) {
   const cv::Scalar kRight(31, 119, 180), kWrong(214, 39, 40);  // matplotlib's blue and red (RGB)
   std::vector<GridCell> cells;
-  for (size_t i = 0; i < samples.size() && cells.size() < kGridRows * kGridCols; ++i) {
-    if (std::isnan(dog_probability[i])) continue;  // failed to decode
-    const int64_t predicted = dog_probability[i] > 0.5f ? kDogLabel : kCatLabel;
-    const double confidence = predicted == kDogLabel ? dog_probability[i] : 1.0 - dog_probability[i];
-    const std::string title = "real: " + class_name(report, samples[i].label) + " / pred: " +
+  for (size_t i = 0; i < report.samples.size() && cells.size() < kGridRows * kGridCols; ++i) {
+    const float dog = report.dog_probability[i];
+    if (std::isnan(dog)) continue;  // failed to decode
+    const Sample& sample = report.samples[i];
+    const int64_t predicted = dog > 0.5f ? kDogLabel : kCatLabel;
+    const double confidence = predicted == kDogLabel ? dog : 1.0 - dog;
+    const std::string title = "real: " + class_name(report, sample.label) + " / pred: " +
                               class_name(report, predicted) + " (" + fixed(100 * confidence, 0) + "%)";
-    cells.push_back({resize_to_input(decode_rgb(root / samples[i].path)), title,
-                     predicted == samples[i].label ? kRight : kWrong});
+    cells.push_back({resize_to_input(decode_rgb(report.data_root / sample.path)), title,
+                     predicted == sample.label ? kRight : kWrong});
   }
   plot_image_grid(cells, kGridRows, kGridCols, png);
-}
-
-}  // namespace
-
-EvalReport evaluate(const EvalOptions& options, torch::Device device) {
-  if (options.batch_size < 1) throw Error("--batch-size must be at least 1");
-  const fs::path checkpoint_file = resolve_checkpoint(options.checkpoint);
-  Checkpoint checkpoint = load_checkpoint(checkpoint_file, device);
-  const DatasetIndex index = scan_dataset(options.data_dir);
-  const Split split = split_dataset(index.samples, checkpoint.meta.split_seed);
-  const std::vector<Sample>& samples = split_part(split, options.split);
-  if (samples.empty())
-    throw Error("the " + options.split + " split of " + options.data_dir.string() +
-                " is empty: give a folder with more images (--data)");
-
-  EvalReport report;
-  report.checkpoint = checkpoint_file.string();
-  report.split = options.split;
-  report.class_names = checkpoint.meta.class_names;
-
-  LoaderOptions loader_options;
-  loader_options.batch_size = options.batch_size;
-  loader_options.cache = CacheMode::Off;  // every image is read once
-  BatchLoader loader(index.root, samples, loader_options);
-  loader.start_epoch(0);
-  ProgressBar progress("eval " + options.split, loader.num_batches(), static_cast<size_t>(options.batch_size),
-                       options.progress);
-
-  // Per sample: the dog probability, NaN for files that failed to decode.
-  std::vector<float> dog_probability(samples.size(), std::numeric_limits<float>::quiet_NaN());
-  double loss_sum = 0;
-  size_t done = 0;
-  const auto start = std::chrono::steady_clock::now();
-  torch::NoGradGuard no_grad;
-  while (auto batch = loader.next()) {
-    if (!batch->indices.empty()) {
-      const torch::Tensor logits = checkpoint.model->forward(batch->images.to(device));
-      const torch::Tensor labels = batch->labels.to(device);
-      loss_sum += torch::nn::functional::cross_entropy(
-                      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                      .item<double>();
-      const torch::Tensor probabilities = torch::softmax(logits, 1).to(torch::kCPU, torch::kFloat64).contiguous();
-      const auto p = probabilities.accessor<double, 2>();
-      for (size_t row = 0; row < batch->indices.size(); ++row) {
-        const size_t sample = batch->indices[row];
-        const int64_t truth = samples[sample].label;
-        const auto r = static_cast<int64_t>(row);
-        const int64_t predicted = p[r][kDogLabel] > p[r][kCatLabel] ? kDogLabel : kCatLabel;
-        dog_probability[sample] = static_cast<float>(p[r][kDogLabel]);
-        report.confusion.add(truth, predicted);
-        if (predicted != truth) report.mistakes.push_back({samples[sample].path, truth, predicted, p[r][predicted]});
-      }
-    }
-    progress.update(++done, "acc " + fixed(report.confusion.accuracy(), 4));
-  }
-  progress.finish();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-  report.images = report.confusion.total();
-  report.skipped = static_cast<int>(loader.failures().size());
-  if (report.images == 0)
-    throw Error("none of the " + std::to_string(samples.size()) + " images of the " + options.split +
-                " split could be decoded: check the files under " + options.data_dir.string());
-  report.loss = loss_sum / static_cast<double>(report.images);
-  report.images_per_second = static_cast<double>(report.images) / std::max(seconds, 1e-9);
-  std::stable_sort(report.mistakes.begin(), report.mistakes.end(),
-                   [](const Misclassified& a, const Misclassified& b) { return a.confidence > b.confidence; });
-  spdlog::info("evaluated {} images in {:.2f} s ({:.0f} images/s)", report.images, seconds, report.images_per_second);
-
-  if (!options.grid_png.empty()) {
-    write_prediction_grid(report, index.root, samples, dog_probability, options.grid_png);
-    const fs::path folder = options.grid_png.parent_path();
-    plot_confusion_matrix(report.confusion, report.class_names, folder / "confusion.png");
-    write_mistakes_csv(report, folder / "misclassified.csv");
-    spdlog::info("wrote {}, {} and {}", options.grid_png.string(), (folder / "confusion.png").string(),
-                 (folder / "misclassified.csv").string());
-  }
-  return report;
 }
 
 std::string format_report(const EvalReport& report) {
@@ -200,11 +193,11 @@ nlohmann::json report_to_json(const EvalReport& report) {
     confusion.push_back(row);
   }
   for (const auto& mistake : report.mistakes)
-    mistakes.push_back({{"file", mistake.file},
+    mistakes.push_back({{"file", json_text(mistake.file)},
                         {"true", class_name(report, mistake.truth)},
                         {"predicted", class_name(report, mistake.predicted)},
                         {"confidence", mistake.confidence}});
-  return {{"checkpoint", report.checkpoint},
+  return {{"checkpoint", json_text(report.checkpoint)},
           {"split", report.split},
           {"images", report.images},
           {"skipped", report.skipped},

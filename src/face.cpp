@@ -11,20 +11,20 @@
 
 namespace catdog {
 
-std::filesystem::path find_face_cascade() {
-  constexpr const char* kFile = "haarcascade_frontalface_default.xml";
+std::filesystem::path find_face_cascade(const std::string& file_name) {
   if (const char* from_env = std::getenv("CATDOG_FACE_CASCADE"); from_env && *from_env) {
     if (std::filesystem::is_regular_file(from_env)) return from_env;
     throw Error(std::string("CATDOG_FACE_CASCADE points to ") + from_env +
-                ", which is not a file: set it to OpenCV's " + kFile + " or unset it");
+                ", which is not a file: set it to OpenCV's " + file_name + " or unset it");
   }
   for (const std::filesystem::path folder : {"/usr/share/opencv4/haarcascades", "/usr/share/opencv/haarcascades",
                                              "/usr/local/share/opencv4/haarcascades"})
-    if (std::filesystem::is_regular_file(folder / kFile)) return folder / kFile;
-  throw Error("OpenCV's face cascade is missing: apt-get install opencv-data (or set CATDOG_FACE_CASCADE)");
+    if (std::filesystem::is_regular_file(folder / file_name)) return folder / file_name;
+  throw Error("OpenCV's face cascade " + file_name +
+              " is missing: apt-get install opencv-data (or set CATDOG_FACE_CASCADE)");
 }
 
-FaceFinder::FaceFinder(const std::filesystem::path& cascade_xml) {
+FaceFinder::FaceFinder(const std::filesystem::path& cascade_xml, FaceSearch search) : search_(search) {
   bool loaded = false;
   try {
     loaded = cascade_.load(cascade_xml.string());
@@ -35,8 +35,8 @@ FaceFinder::FaceFinder(const std::filesystem::path& cascade_xml) {
                 ": reinstall opencv-data or point CATDOG_FACE_CASCADE at a valid Haar cascade XML");
 }
 
-std::optional<cv::Rect> FaceFinder::largest_face(const cv::Mat& rgb) {
-  if (rgb.empty()) return std::nullopt;
+std::vector<cv::Rect> FaceFinder::faces(const cv::Mat& rgb) {
+  if (rgb.empty()) return {};
   cv::Mat gray;
   if (rgb.channels() == 1)
     gray = rgb.clone();
@@ -49,16 +49,24 @@ std::optional<cv::Rect> FaceFinder::largest_face(const cv::Mat& rgb) {
   if (shrink < 1.0) cv::resize(gray, gray, cv::Size(), shrink, shrink, cv::INTER_AREA);
   cv::equalizeHist(gray, gray);
 
-  // Faces smaller than 1/12 of the shorter side are background people, not the subject.
-  const int min_side = std::max(24, std::min(gray.cols, gray.rows) / 12);
-  std::vector<cv::Rect> faces;
-  cascade_.detectMultiScale(gray, faces, 1.1, 5, cv::CASCADE_SCALE_IMAGE, cv::Size(min_side, min_side));
-  if (faces.empty()) return std::nullopt;
-  const cv::Rect largest = *std::max_element(faces.begin(), faces.end(),
-                                             [](const cv::Rect& a, const cv::Rect& b) { return a.area() < b.area(); });
+  // The cascades' own window is 20-24 px: nothing smaller can be found anyway.
+  const int min_side =
+      std::max(24, static_cast<int>(std::lround(std::min(gray.cols, gray.rows) * search_.min_size_fraction)));
+  std::vector<cv::Rect> found;
+  cascade_.detectMultiScale(gray, found, 1.1, search_.min_neighbors, cv::CASCADE_SCALE_IMAGE,
+                            cv::Size(min_side, min_side));
   const auto back = [&](int v) { return static_cast<int>(std::lround(v / shrink)); };
-  return cv::Rect(back(largest.x), back(largest.y), back(largest.width), back(largest.height)) &
-         cv::Rect(0, 0, rgb.cols, rgb.rows);
+  for (auto& face : found)
+    face = cv::Rect(back(face.x), back(face.y), back(face.width), back(face.height)) &
+           cv::Rect(0, 0, rgb.cols, rgb.rows);
+  return found;
+}
+
+std::optional<cv::Rect> FaceFinder::largest_face(const cv::Mat& rgb) {
+  const auto found = faces(rgb);
+  if (found.empty()) return std::nullopt;
+  return *std::max_element(found.begin(), found.end(),
+                           [](const cv::Rect& a, const cv::Rect& b) { return a.area() < b.area(); });
 }
 
 cv::Rect add_margin(const cv::Rect& face, const cv::Size& image, double margin) {
@@ -66,6 +74,11 @@ cv::Rect add_margin(const cv::Rect& face, const cv::Size& image, double margin) 
   const int grow_y = static_cast<int>(std::lround(face.height * margin));
   const cv::Rect grown(face.x - grow_x, face.y - grow_y, face.width + 2 * grow_x, face.height + 2 * grow_y);
   return grown & cv::Rect(cv::Point(0, 0), image);
+}
+
+std::string describe_face(const cv::Rect& face) {
+  return "face at " + std::to_string(face.x) + "," + std::to_string(face.y) + " " + std::to_string(face.width) +
+         "x" + std::to_string(face.height);
 }
 
 }  // namespace catdog

@@ -1,22 +1,42 @@
 #include "catdog/history.h"
 
-#include <fstream>
+#include <cmath>
 #include <iomanip>
 #include <limits>
+#include <sstream>
 
 #include "catdog/error.h"
 
 namespace catdog {
 
+namespace {
+
+nlohmann::json number_json(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
+  return value;
+}
+
+double number_from_json(const nlohmann::json& value, const char* key) {
+  if (value.is_number()) return value.get<double>();
+  if (value.is_null() || value == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  if (value == "Infinity") return std::numeric_limits<double>::infinity();
+  if (value == "-Infinity") return -std::numeric_limits<double>::infinity();
+  throw Error(std::string("training history: '") + key + "' is " + value.dump() +
+              ", not a number: pass a history written by catdog");
+}
+
+}  // namespace
+
 nlohmann::json history_to_json(const History& history) {
   auto rows = nlohmann::json::array();
   for (const auto& record : history)
     rows.push_back({{"epoch", record.epoch},
-                    {"loss", record.loss},
-                    {"accuracy", record.accuracy},
-                    {"val_loss", record.val_loss},
-                    {"val_accuracy", record.val_accuracy},
-                    {"seconds", record.seconds}});
+                    {"loss", number_json(record.loss)},
+                    {"accuracy", number_json(record.accuracy)},
+                    {"val_loss", number_json(record.val_loss)},
+                    {"val_accuracy", number_json(record.val_accuracy)},
+                    {"seconds", number_json(record.seconds)}});
   return rows;
 }
 
@@ -27,11 +47,11 @@ History history_from_json(const nlohmann::json& json) {
     for (const auto& row : json) {
       EpochRecord record;
       record.epoch = row.at("epoch").get<int>();
-      record.loss = row.at("loss").get<double>();
-      record.accuracy = row.at("accuracy").get<double>();
-      record.val_loss = row.at("val_loss").get<double>();
-      record.val_accuracy = row.at("val_accuracy").get<double>();
-      record.seconds = row.at("seconds").get<double>();
+      record.loss = number_from_json(row.at("loss"), "loss");
+      record.accuracy = number_from_json(row.at("accuracy"), "accuracy");
+      record.val_loss = number_from_json(row.at("val_loss"), "val_loss");
+      record.val_accuracy = number_from_json(row.at("val_accuracy"), "val_accuracy");
+      record.seconds = number_from_json(row.at("seconds"), "seconds");
       history.push_back(record);
     }
   } catch (const nlohmann::json::exception& e) {
@@ -40,34 +60,21 @@ History history_from_json(const nlohmann::json& json) {
   return history;
 }
 
-namespace {
-
-// Writes through FILE.tmp so a reader never sees half a file.
-template <typename Writer>
-void write_file_atomically(const std::filesystem::path& file, Writer&& write) {
-  const auto temporary = std::filesystem::path(file.string() + ".tmp");
-  {
-    std::ofstream out(temporary);
-    if (!out) throw Error("cannot write " + temporary.string() + ": check that the run folder is writable");
-    write(out);
-    out.flush();
-    if (!out) throw Error("writing " + temporary.string() + " failed: check the free disk space");
-  }
-  std::filesystem::rename(temporary, file);
+std::string history_csv(const History& history) {
+  std::ostringstream out;
+  out << std::setprecision(std::numeric_limits<double>::max_digits10);
+  out << "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n";
+  for (const auto& record : history)
+    out << record.epoch << ',' << record.loss << ',' << record.accuracy << ',' << record.val_loss << ','
+        << record.val_accuracy << ',' << record.seconds << '\n';
+  return out.str();
 }
 
-}  // namespace
-
-void write_history_files(const History& history, const std::filesystem::path& run_dir) {
-  write_file_atomically(run_dir / "history.json", [&](std::ostream& out) { out << history_to_json(history).dump(2) << "\n"; });
-  write_file_atomically(run_dir / "history.csv", [&](std::ostream& out) {
-    // max_digits10: the CSV reads back to the very same doubles.
-    out << std::setprecision(std::numeric_limits<double>::max_digits10);
-    out << "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n";
-    for (const auto& record : history)
-      out << record.epoch << ',' << record.loss << ',' << record.accuracy << ',' << record.val_loss << ','
-          << record.val_accuracy << ',' << record.seconds << '\n';
-  });
+const EpochRecord* best_epoch(const History& history) {
+  const EpochRecord* best = nullptr;
+  for (const auto& record : history)
+    if (!std::isnan(record.val_accuracy) && (!best || record.val_accuracy > best->val_accuracy)) best = &record;
+  return best;
 }
 
 }  // namespace catdog

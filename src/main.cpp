@@ -1,38 +1,61 @@
-// catdog: the command line. Only wiring: every subcommand's flags are declared
-// here once (CLI11 generates --help from them) and handed to one library call.
+// catdog: the command line. Declares every flag once (CLI11 generates --help
+// and validates values here, nowhere else), builds the one Runtime, and hands
+// each subcommand to the application layer (src/app/).
+#include <cmath>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "catdog/checkpoint.h"
-#include "catdog/dataset.h"
+#include "catdog/app/commands.h"
+#include "catdog/app/serve.h"
 #include "catdog/error.h"
-#include "catdog/evaluate.h"
 #include "catdog/models.h"
-#include "catdog/predict.h"
 #include "catdog/runtime.h"
-#include "catdog/trainer.h"
 
 namespace {
 
+namespace app = catdog::app;
+
 struct GlobalFlags {
   catdog::RuntimeOptions runtime;
+  std::string precision = "auto";
   bool verbose = false;
   bool quiet = false;
 };
 
-// The flags every subcommand takes.
-void add_global_flags(CLI::App& command, GlobalFlags& flags) {
-  command.add_option("--device", flags.runtime.device, "auto (CUDA when available), cpu or cuda")
+constexpr int kMaxCount = std::numeric_limits<int>::max();
+
+// --lr: a finite number above zero (nan, inf, 0 and negatives are usage errors).
+const CLI::Validator kPositiveFinite(
+    [](std::string& text) -> std::string {
+      std::istringstream in(text);
+      double value = 0;
+      in >> value;
+      if (in.fail() || !in.eof() || !std::isfinite(value) || value <= 0)
+        return "must be a finite number above 0, not " + text;
+      return "";
+    },
+    "POSITIVE");
+
+// Flags every subcommand takes, accepted before or after the subcommand's name.
+void add_global_flags(CLI::App& app, GlobalFlags& flags) {
+  app.add_option("--device", flags.runtime.device, "auto (CUDA when available), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  command.add_option("--threads", flags.runtime.threads, "CPU threads (default: all cores)");
-  command.add_option("--seed", flags.runtime.seed, "random seed (weights, shuffling)")->capture_default_str();
-  command.add_flag("-v,--verbose", flags.verbose, "debug logging (e.g. names of skipped files)");
-  command.add_flag("-q,--quiet", flags.quiet, "warnings and errors only, no progress bars");
+  app.add_option("--threads", flags.runtime.threads, "CPU threads for LibTorch and every decoding pool (default: all cores)")
+      ->check(CLI::Range(1, catdog::max_threads()));
+  app.add_flag("-v,--verbose", flags.verbose, "debug logging (e.g. names of skipped files)");
+  app.add_flag("-q,--quiet", flags.quiet, "warnings and errors only, no progress bars");
+}
+
+void add_precision_flag(CLI::App& command, GlobalFlags& flags) {
+  command.add_option("--precision", flags.precision, "number format of the model's arithmetic: auto, fp32 or bf16")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+      ->capture_default_str();
 }
 
 void add_data_flag(CLI::App& command, std::string& data) {
@@ -44,9 +67,16 @@ void add_checkpoint_flag(CLI::App& command, std::string& checkpoint) {
                      "checkpoint file or run folder (default: best checkpoint of runs/latest)");
 }
 
+CLI::Option* add_batch_size_flag(CLI::App& command, int& batch_size) {
+  return command.add_option("--batch-size", batch_size, "images per batch")
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
+}
+
 std::string joined_command_line(int argc, char** argv) {
   std::ostringstream line;
-  for (int i = 0; i < argc; ++i) line << (i ? " " : "") << argv[i];
+  line << "catdog";
+  for (int i = 1; i < argc; ++i) line << " " << argv[i];
   return line.str();
 }
 
@@ -59,116 +89,153 @@ void configure_logging(const GlobalFlags& flags) {
   spdlog::set_default_logger(logger);
 }
 
+catdog::CacheMode parse_cache_mode(const std::string& name) {
+  return name == "memory" ? catdog::CacheMode::Memory
+         : name == "disk" ? catdog::CacheMode::Disk
+         : name == "off"  ? catdog::CacheMode::Off
+                          : catdog::CacheMode::Auto;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"catdog: train, evaluate and run cat-vs-dog image classifiers.\n"
-               "Mirror, mirror: do I look more like a dog or a cat?"};
-  app.set_version_flag("--version", std::string("catdog ") + CATDOG_VERSION);
-  app.require_subcommand(1);
+  CLI::App cli{"catdog: train, evaluate and run cat-vs-dog image classifiers.\n"
+               "Mirror, mirror: do I look more like a dog or a cat?",
+               "catdog"};
+  cli.set_version_flag("--version", std::string("catdog ") + CATDOG_VERSION);
+  cli.require_subcommand(1);
   GlobalFlags flags;
+  add_global_flags(cli, flags);
+  const auto model_choice = CLI::IsMember(catdog::model_names());
+  std::string model_names;
+  for (const auto& name : catdog::model_names()) model_names += (model_names.empty() ? "" : ", ") + name;
 
-  std::string data_dir, grid_png;
-  uint64_t split_seed = catdog::kDefaultSplitSeed;
-  auto* data = app.add_subcommand("data", "count the images of a dataset, per class and split");
-  add_data_flag(*data, data_dir);
-  data->add_option("--split-seed", split_seed, "seed of the train/validation/test split")->capture_default_str();
-  data->add_option("--grid", grid_png, "write 10 sample training images with labels to this PNG");
+  app::DataCommand data_command;
+  auto* data = cli.add_subcommand("data", "count the images of a dataset, per class and split");
+  add_data_flag(*data, data_command.data);
+  data->add_option("--split-seed", data_command.split_seed, "seed of the train/validation/test split")
+      ->capture_default_str();
+  data->add_option("--grid", data_command.grid_png, "write 10 sample training images with labels to this PNG");
+  data->add_flag("--json", data_command.json, "print the counts as one JSON object");
 
-  std::string summary_model = "scratch";
-  auto* summary = app.add_subcommand("summary", "print a model's layers and parameter counts");
-  summary->add_option("--model", summary_model, "scratch, vgg16 or mobilenetv2")->capture_default_str();
+  app::SummaryCommand summary_command;
+  auto* summary = cli.add_subcommand("summary", "print a model's layers and parameter counts");
+  summary->add_option("--model", summary_command.model, model_names)->check(model_choice)->capture_default_str();
+  summary->add_flag("--json", summary_command.json, "print the table as one JSON object");
 
-  catdog::TrainOptions train_options;
-  std::string train_model = "scratch", train_data, train_weights, train_out, cache = "auto";
-  auto* train = app.add_subcommand("train", "train a model (RMSprop, per-epoch validation, checkpoints)");
-  train->add_option("--model", train_model, "scratch, vgg16 or mobilenetv2")->capture_default_str();
-  add_data_flag(*train, train_data);
-  train->add_option("--epochs", train_options.epochs, "epochs (default: scratch 10, vgg16/mobilenetv2 5)");
-  train->add_option("--batch-size", train_options.batch_size, "images per batch")->capture_default_str();
-  train->add_option("--lr", train_options.learning_rate, "RMSprop learning rate")->capture_default_str();
-  train->add_option("--weights", train_weights, "Keras ImageNet no-top .h5 for vgg16/mobilenetv2 "
-                                                "(default: data/weights/<Keras file name>)");
-  train->add_option("--out", train_out, "run folder (default: runs/<model>-<timestamp>)");
-  train->add_flag("--resume", train_options.resume, "continue the run in --out from its last checkpoint");
-  train->add_option("--split-seed", train_options.split_seed, "seed of the train/validation/test split")
+  app::TrainCommand train_command;
+  int epochs = 0;
+  std::string cache = "auto";
+  auto* train = cli.add_subcommand("train", "train a model (RMSprop, per-epoch validation, checkpoints)");
+  train->add_option("--model", train_command.model, model_names)->check(model_choice)->capture_default_str();
+  add_data_flag(*train, train_command.data);
+  auto* epochs_option = train->add_option("--epochs", epochs, "epochs (default: scratch 10, vgg16/mobilenetv2 5)")
+                            ->check(CLI::Range(1, kMaxCount));
+  add_batch_size_flag(*train, train_command.batch_size);
+  train->add_option("--lr", train_command.learning_rate, "RMSprop learning rate")
+      ->check(kPositiveFinite)
+      ->capture_default_str();
+  train->add_option("--weights", train_command.weights,
+                    "Keras ImageNet no-top .h5 for vgg16/mobilenetv2 (default: data/weights/<Keras file name>)");
+  train->add_option("--out", train_command.out, "run folder (default: runs/<model>-<timestamp>)");
+  train->add_flag("--resume", train_command.resume, "continue the run in --out from its last checkpoint");
+  train->add_flag("--exist-ok", train_command.exist_ok, "train into an --out folder that holds a run, replacing it");
+  train->add_option("--seed", flags.runtime.seed, "random seed (initial weights, shuffling)")->capture_default_str();
+  train->add_option("--split-seed", train_command.split_seed, "seed of the train/validation/test split")
       ->capture_default_str();
   train->add_option("--cache", cache, "decoded-image cache: auto, memory, disk or off")
       ->check(CLI::IsMember({"auto", "memory", "disk", "off"}))
       ->capture_default_str();
+  train->add_flag("--json", train_command.json, "print the run folder, best epoch and final metrics as JSON");
+  add_precision_flag(*train, flags);
 
-  catdog::EvalOptions eval_options;
-  std::string eval_data, eval_grid;
-  bool eval_json = false;
-  auto* eval = app.add_subcommand("eval", "evaluate a checkpoint on the test split");
-  add_checkpoint_flag(*eval, eval_options.checkpoint);
-  add_data_flag(*eval, eval_data);
-  eval->add_option("--split", eval_options.split, "test, validation or train")
+  app::EvalCommand eval_command;
+  auto* eval = cli.add_subcommand("eval", "evaluate a checkpoint on the test split");
+  add_checkpoint_flag(*eval, eval_command.checkpoint);
+  add_data_flag(*eval, eval_command.data);
+  eval->add_option("--split", eval_command.split, "test, validation or train")
       ->check(CLI::IsMember({"test", "validation", "train"}))
       ->capture_default_str();
-  eval->add_flag("--json", eval_json, "print the metrics as one JSON object");
-  eval->add_option("--grid", eval_grid, "write a 4x8 grid of predictions (plus confusion.png and "
-                                        "misclassified.csv beside it)");
-  eval->add_option("--batch-size", eval_options.batch_size, "images per batch")->capture_default_str();
+  eval->add_flag("--json", eval_command.json, "print the metrics as one JSON object");
+  eval->add_option("--grid", eval_command.grid_png,
+                   "write a 4x8 grid of predictions (plus confusion.png and misclassified.csv beside it)");
+  add_batch_size_flag(*eval, eval_command.batch_size);
+  add_precision_flag(*eval, flags);
 
-  catdog::PredictOptions predict_options;
-  std::string save_crop, annotate;
-  auto* predict = app.add_subcommand("predict", "say how much dog and how much cat an image is");
-  add_checkpoint_flag(*predict, predict_options.checkpoint);
-  predict->add_option("images", predict_options.inputs, "image files or folders")->required();
-  predict->add_flag("--json", predict_options.json, "one JSON object per image");
-  predict->add_flag("--face", predict_options.face, "classify the largest human face (mirror, mirror)");
-  predict->add_option("--save-crop", save_crop, "face mode: write the crop that was classified");
-  predict->add_option("--annotate", annotate, "write each image with its verdict drawn on into this folder");
-  predict->add_option("--batch-size", predict_options.batch_size, "images per batch")->capture_default_str();
+  app::PredictCommand predict_command;
+  auto* predict = cli.add_subcommand("predict", "say how much dog and how much cat an image is");
+  add_checkpoint_flag(*predict, predict_command.checkpoint);
+  predict->add_option("images", predict_command.inputs, "image files or folders")->required();
+  predict->add_flag("--json", predict_command.json, "one JSON object per input (failed ones with an \"error\")");
+  predict->add_flag("--face", predict_command.face, "classify the largest human face (mirror, mirror)");
+  predict->add_option("--save-crop", predict_command.save_crop, "face mode: write the crop that was classified");
+  predict->add_option("--annotate", predict_command.annotate_dir,
+                      "write each image with its verdict drawn on into this folder (never over an input)");
+  predict->add_option("--explain", predict_command.explain_dir,
+                      "write each image with its Grad-CAM heat map (what made it say dog or cat) into this folder");
+  add_batch_size_flag(*predict, predict_command.batch_size);
+  add_precision_flag(*predict, flags);
 
-  for (auto* command : {data, summary, train, eval, predict}) add_global_flags(*command, flags);
+  app::ServeOptions serve_options;
+  double max_upload_mb = 10;
+  int timeout_seconds = static_cast<int>(serve_options.request_timeout.count());
+  auto* serve = cli.add_subcommand("serve", "a web page (and JSON API) that says dog or cat, with a heat map");
+  add_checkpoint_flag(*serve, serve_options.checkpoint);
+  serve->add_option("--host", serve_options.host, "address to listen on (not 127.0.0.1: reachable from other machines)")
+      ->capture_default_str();
+  serve->add_option("--port", serve_options.port, "port (0: any free one)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  serve->add_option("--max-upload", max_upload_mb, "largest upload, MB")
+      ->check(CLI::Range(0.001, 1024.0))
+      ->capture_default_str();
+  serve->add_option("--workers", serve_options.workers, "requests processed at once (they share --threads)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  serve->add_option("--queue", serve_options.queue, "requests waiting beyond those; more get 503")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+  serve->add_option("--timeout", timeout_seconds, "seconds a request may wait for a worker or a slow client")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve->add_option("--save-dir", serve_options.save_dir, "keep every upload in this folder (default: nothing is written)");
+
+  for (auto* command : {data, summary, train, eval, predict, serve}) command->fallthrough();
 
   try {
-    app.parse(argc, argv);
+    cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return cli.exit(e);  // --help, --version
+    std::cerr << "catdog: error: " << catdog::first_line(e.what()) << " (see catdog --help)\n";
+    return app::kExitUsage;
   }
 
   try {
     configure_logging(flags);
-    const torch::Device device = catdog::configure_runtime(flags.runtime);
-    if (data->parsed()) {
-      catdog::report_dataset(catdog::resolve_data_dir(data_dir), split_seed, grid_png, std::cout);
-    } else if (summary->parsed()) {
-      catdog::Classifier model(catdog::parse_model_kind(summary_model));
-      std::cout << catdog::format_summary(model);
-    } else if (train->parsed()) {
-      train_options.model = catdog::parse_model_kind(train_model);
-      train_options.data_dir = catdog::resolve_data_dir(train_data);
-      train_options.weights = train_weights;
-      train_options.out_dir = train_out;
-      train_options.seed = flags.runtime.seed;
-      train_options.cache = cache == "memory" ? catdog::CacheMode::Memory
-                            : cache == "disk" ? catdog::CacheMode::Disk
-                            : cache == "off"  ? catdog::CacheMode::Off
-                                              : catdog::CacheMode::Auto;
-      train_options.progress = !flags.quiet;
-      train_options.command_line = joined_command_line(argc, argv);
-      const auto result = catdog::train(train_options, device);
-      std::cout << "run folder: " << result.run_dir.string() << "\n";
-    } else if (eval->parsed()) {
-      eval_options.data_dir = catdog::resolve_data_dir(eval_data);
-      eval_options.grid_png = eval_grid;
-      eval_options.progress = !flags.quiet && !eval_json;
-      const auto report = catdog::evaluate(eval_options, device);
-      std::cout << (eval_json ? catdog::report_to_json(report).dump() + "\n" : catdog::format_report(report));
-    } else if (predict->parsed()) {
-      predict_options.save_crop = save_crop;
-      predict_options.annotate_dir = annotate;
-      return catdog::run_predict(predict_options, device, std::cout);
+    flags.runtime.precision = catdog::parse_precision(flags.precision);
+    const catdog::Runtime runtime = catdog::configure_runtime(flags.runtime);
+    if (data->parsed()) return app::run_data(data_command, runtime, std::cout);
+    if (summary->parsed()) return app::run_summary(summary_command, std::cout);
+    if (train->parsed()) {
+      if (epochs_option->count() > 0) train_command.epochs = epochs;
+      train_command.cache = parse_cache_mode(cache);
+      train_command.progress = !flags.quiet;
+      train_command.command_line = joined_command_line(argc, argv);
+      return app::run_train(train_command, runtime, std::cout);
     }
-  } catch (const catdog::Error& e) {
-    std::cerr << "catdog: error: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {  // LibTorch's c10::Error included
+    if (eval->parsed()) {
+      eval_command.progress = !flags.quiet;
+      return app::run_eval(eval_command, runtime, std::cout);
+    }
+    if (predict->parsed()) return app::run_predict(predict_command, runtime, std::cout, std::cerr);
+    if (serve->parsed()) {
+      serve_options.max_upload = static_cast<size_t>(max_upload_mb * 1024 * 1024);
+      serve_options.request_timeout = std::chrono::seconds(timeout_seconds);
+      return app::run_serve(serve_options, runtime);
+    }
+  } catch (const std::exception& e) {  // catdog::Error, and LibTorch's c10::Error
     std::cerr << "catdog: error: " << catdog::first_line(e.what()) << "\n";
-    return 1;
+    return app::kExitFailure;
   }
-  return 0;
+  return app::kExitOk;
 }

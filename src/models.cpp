@@ -7,6 +7,8 @@
 
 #include "catdog/error.h"
 #include "catdog/mobilenet_v2.h"
+#include "catdog/preprocess.h"
+#include "catdog/vgg16.h"
 
 namespace catdog {
 
@@ -14,27 +16,11 @@ namespace {
 
 namespace nn = torch::nn;
 
-constexpr int64_t kImageSize = 160;
+const std::string kWeightsBase = "https://storage.googleapis.com/tensorflow/keras-applications/";
 
-// Weights and floating-point buffers (BatchNorm statistics), as Keras counts
-// them; BatchNorm's integer step counter is not a weight.
-int64_t weight_count(const nn::Module& module) {
-  int64_t count = 0;
-  for (const auto& parameter : module.parameters()) count += parameter.numel();
-  for (const auto& buffer : module.buffers())
-    if (buffer.is_floating_point()) count += buffer.numel();
-  return count;
-}
-
-// "(None, 80, 80, 16)": Keras' channels-last shape with a free batch size.
-std::string keras_output_shape(const torch::Tensor& x) {
-  std::vector<int64_t> shape(x.sizes().begin() + 1, x.sizes().end());
-  if (shape.size() == 3) std::rotate(shape.begin(), shape.begin() + 1, shape.end());  // CHW -> HWC
-  std::ostringstream text;
-  text << "(None";
-  for (const auto size : shape) text << ", " << size;
-  text << ")";
-  return text.str();
+std::string preprocessing_text() {
+  const std::string side = std::to_string(kImageSize);
+  return "RGB, bilinear resize to " + side + "x" + side + ", x / 127.5 - 1";
 }
 
 std::string with_thousands_separators(int64_t value) {
@@ -43,52 +29,8 @@ std::string with_thousands_separators(int64_t value) {
   return digits;
 }
 
-nn::Conv2d same_conv3x3(int64_t in, int64_t out) { return nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1)); }
-
-class Vgg16BackboneImpl : public BackboneImpl {
- public:
-  Vgg16BackboneImpl() {
-    const std::vector<std::vector<int64_t>> blocks = {
-        {64, 64}, {128, 128}, {256, 256, 256}, {512, 512, 512}, {512, 512, 512}};
-    int64_t channels = 3;
-    for (size_t block = 0; block < blocks.size(); ++block) {
-      const std::string prefix = "block" + std::to_string(block + 1);
-      for (size_t conv = 0; conv < blocks[block].size(); ++conv) {
-        const std::string name = prefix + "_conv" + std::to_string(conv + 1);
-        convs_.push_back(
-            layers_->add(name, "Conv2D", same_conv3x3(channels, blocks[block][conv]), Activation::Relu));
-        names_.push_back(name);
-        channels = blocks[block][conv];
-      }
-      layers_->add(prefix + "_pool", "MaxPooling2D", nn::MaxPool2d(2));
-    }
-    layers_->add("global_average_pooling2d", "GlobalAveragePooling2D", global_average_pooling());
-  }
-
-  torch::Tensor forward(const torch::Tensor& images) override { return layers_->forward(images); }
-  torch::Tensor forward_tapped(const torch::Tensor& images, const std::string& layer, const LayerTap& tap) override {
-    return layers_->forward_tapped(images, layer, tap);
-  }
-  int64_t feature_size() const override { return 512; }
-
-  std::vector<KerasLayerTarget> keras_layers() override {
-    std::vector<KerasLayerTarget> targets;
-    for (size_t i = 0; i < convs_.size(); ++i)
-      targets.push_back({names_[i],
-                         {{convs_[i]->weight, KerasLayout::Conv2DKernel}, {convs_[i]->bias, KerasLayout::Vector}}});
-    return targets;
-  }
-
-  std::vector<LayerSummary> summarize(torch::Tensor& images) override { return layers_->summarize(images, false); }
-
- private:
-  LayerStack layers_ = register_module("layers", LayerStack());
-  std::vector<nn::Conv2d> convs_;
-  std::vector<std::string> names_;
-};
-
 // The recipe's small CNN; layer names as Keras' Sequential gives them.
-LayerStack scratch_network() {
+LayerStack scratch_network(int64_t input_size) {
   LayerStack network;
   network->add("conv2d", "Conv2D", same_conv3x3(3, 16), Activation::Relu);
   network->add("max_pooling2d", "MaxPooling2D", nn::MaxPool2d(2));
@@ -97,7 +39,7 @@ LayerStack scratch_network() {
   network->add("conv2d_2", "Conv2D", same_conv3x3(32, 64), Activation::Relu);
   network->add("max_pooling2d_2", "MaxPooling2D", nn::MaxPool2d(2));
   network->add("flatten", "Flatten", nn::Flatten());
-  const int64_t flattened = 64 * (kImageSize / 8) * (kImageSize / 8);
+  const int64_t flattened = 64 * (input_size / 8) * (input_size / 8);
   network->add("dense", "Dense", nn::Linear(flattened, 512), Activation::Relu);
   network->add("dense_1", "Dense", nn::Linear(512, 2));
   return network;
@@ -123,84 +65,58 @@ void keras_initialise(nn::Module& module) {
 
 }  // namespace
 
-torch::Tensor LayerStackImpl::run(Layer& layer, const torch::Tensor& x) {
-  auto y = layer.module.forward(x);
-  return layer.activation == Activation::Relu ? torch::relu(y) : y;
+const std::vector<ModelSpec>& model_registry() {
+  // Weight files, sizes and hashes as scripts/download_weights.sh fetches them.
+  // Unfreeze points: the TensorFlow transfer-learning tutorial fine-tunes
+  // MobileNetV2 from layer 100 on; VGG16's usual choice is its last block.
+  static const std::vector<ModelSpec> registry = {
+      {ModelKind::Scratch, "scratch", 10, kImageSize, preprocessing_text(), "", "", "", 0, {}, nullptr},
+      {ModelKind::Vgg16, "vgg16", 5, kImageSize, preprocessing_text(),
+       "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+       kWeightsBase + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+       "6d6bbae143d832006294945121d1f1fc", 58889256, {"block5_conv1", 15}, &make_vgg16_backbone},
+      {ModelKind::MobileNetV2, "mobilenetv2", 5, kImageSize, preprocessing_text(),
+       "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+       kWeightsBase + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", "",
+       9406464, {"block_11_expand_relu", 100}, [] { return make_mobilenet_v2_backbone(); }},
+  };
+  return registry;
 }
 
-torch::Tensor LayerStackImpl::forward(torch::Tensor x) {
-  for (auto& layer : layers_) x = run(layer, x);
-  return x;
+const ModelSpec& model_spec(ModelKind kind) {
+  for (const auto& spec : model_registry())
+    if (spec.kind == kind) return spec;
+  throw Error("model kind " + std::to_string(static_cast<int>(kind)) + " is not in the registry");
 }
 
-torch::Tensor LayerStackImpl::forward_tapped(torch::Tensor x, const std::string& name, const LayerTap& tap) {
-  const auto tapped = std::find_if(layers_.begin(), layers_.end(), [&](const Layer& layer) { return layer.name == name; });
-  if (tapped == layers_.end()) throw Error("the network has no layer called '" + name + "'");
-  for (auto layer = layers_.begin(); layer != layers_.end(); ++layer) {
-    x = run(*layer, x);
-    if (layer == tapped) x = tap(x);
-  }
-  return x;
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const auto& spec : model_registry()) names.push_back(spec.name);
+  return names;
 }
 
-std::vector<LayerSummary> LayerStackImpl::summarize(torch::Tensor& x, bool trainable) {
-  std::vector<LayerSummary> rows;
-  for (auto& layer : layers_) {
-    x = run(layer, x);
-    rows.push_back({layer.name + " (" + layer.keras_type + ")", keras_output_shape(x),
-                    weight_count(*layer.module.ptr()), trainable});
-  }
-  return rows;
+const ModelSpec& model_spec(const std::string& name) {
+  for (const auto& spec : model_registry())
+    if (spec.name == name) return spec;
+  const auto names = model_names();
+  std::string choices = names.front();
+  for (size_t i = 1; i < names.size(); ++i) choices += (i + 1 < names.size() ? ", " : " or ") + names[i];
+  throw Error("unknown model '" + name + "': choose " + choices);
 }
 
-nn::Functional global_average_pooling() {
-  return nn::Functional([](const torch::Tensor& x) { return x.mean({2, 3}); });
-}
+ModelKind parse_model_kind(const std::string& name) { return model_spec(name).kind; }
 
-ModelKind parse_model_kind(const std::string& name) {
-  if (name == "scratch") return ModelKind::Scratch;
-  if (name == "vgg16") return ModelKind::Vgg16;
-  if (name == "mobilenetv2") return ModelKind::MobileNetV2;
-  throw Error("unknown model '" + name + "': choose scratch, vgg16 or mobilenetv2");
-}
-
-std::string model_name(ModelKind kind) {
-  switch (kind) {
-    case ModelKind::Vgg16:
-      return "vgg16";
-    case ModelKind::MobileNetV2:
-      return "mobilenetv2";
-    case ModelKind::Scratch:
-      break;
-  }
-  return "scratch";
-}
-
-int default_epochs(ModelKind kind) { return kind == ModelKind::Scratch ? 10 : 5; }
-
-std::string keras_weights_file_name(ModelKind kind) {
-  switch (kind) {
-    case ModelKind::Vgg16:
-      return "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
-    case ModelKind::MobileNetV2:
-      return "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5";
-    case ModelKind::Scratch:
-      break;
-  }
-  return "";
-}
-
-std::shared_ptr<BackboneImpl> make_vgg16_backbone() { return std::make_shared<Vgg16BackboneImpl>(); }
+std::string model_name(ModelKind kind) { return model_spec(kind).name; }
 
 ClassifierImpl::ClassifierImpl(ModelKind kind, bool keras_init) : kind_(kind) {
-  if (kind == ModelKind::Vgg16) backbone_ = make_vgg16_backbone();
-  if (kind == ModelKind::MobileNetV2) backbone_ = make_mobilenet_v2_backbone();
+  if (const auto make_backbone = model_spec(kind).make_backbone) backbone_ = make_backbone();
   if (backbone_) {
     register_module("backbone", backbone_);
     for (auto& parameter : backbone_->parameters()) parameter.set_requires_grad(false);
     backbone_->eval();
   }
-  head_ = register_module("head", backbone_ ? transfer_head(backbone_->feature_size()) : scratch_network());
+  head_ = register_module("head", backbone_ ? transfer_head(backbone_->feature_size())
+                                            : scratch_network(model_spec(kind).input_size));
   if (keras_init) keras_initialise(*head_);
 }
 
@@ -231,7 +147,7 @@ void ClassifierImpl::load_backbone_weights(const std::filesystem::path& keras_h5
   if (!std::filesystem::exists(keras_h5))
     throw Error("no " + model_name(kind_) + " ImageNet weights at " + keras_h5.string() +
                 ": run scripts/download_weights.sh " + model_name(kind_) + " (it saves data/weights/" +
-                keras_weights_file_name(kind_) + ") or give a Keras no-top .h5 with --weights FILE");
+                model_spec(kind_).keras_weights_file + ") or give another Keras no-top .h5 file");
   assign_keras_weights(read_keras_weights(keras_h5), backbone_->keras_layers(), keras_h5.string());
   weights_changed();
 }
@@ -248,7 +164,8 @@ void ClassifierImpl::train(bool on) {
 std::vector<LayerSummary> ClassifierImpl::summary() {
   torch::NoGradGuard no_grad;
   const auto device = parameters().front().device();
-  auto x = torch::zeros({1, 3, kImageSize, kImageSize}, torch::TensorOptions().device(device));
+  const int64_t side = model_spec(kind_).input_size;
+  auto x = torch::zeros({1, 3, side, side}, torch::TensorOptions().device(device));
   std::vector<LayerSummary> rows;
   if (backbone_) rows = backbone_->summarize(x);
   for (auto& row : head_->summarize(x, true)) rows.push_back(std::move(row));

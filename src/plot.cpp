@@ -8,6 +8,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "catdog/atomic_file.h"
 #include "catdog/error.h"
 
 namespace catdog {
@@ -28,11 +29,21 @@ const cv::Scalar kTabOrange(255, 127, 14);
 
 enum class Align { Start, Center, End };
 
-// A white RGB canvas in logical pixels; fractional coordinates allowed.
+int font(bool bold) { return bold ? cv::FONT_HERSHEY_DUPLEX : cv::FONT_HERSHEY_SIMPLEX; }
+// A capital of FONT_HERSHEY_SIMPLEX at scale 1 is 21 pixels tall.
+double hershey_scale(double capital_height) { return capital_height / 21.0; }
+int hershey_thickness(double capital_height, bool bold) {
+  return std::max(1, static_cast<int>(std::lround(capital_height / (bold ? 9.0 : 11.0))));
+}
+
+// A white RGB canvas in logical pixels, `scale` device pixels each (fonts and
+// lines grow with it); fractional coordinates allowed.
 class Painter {
  public:
-  Painter(int width, int height)
-      : canvas_(height * kSupersample, width * kSupersample, CV_8UC3, kWhite) {}
+  Painter(int width, int height, double scale = 1)
+      : scale_(scale),
+        canvas_(static_cast<int>(std::lround(height * scale)) * kSupersample,
+                static_cast<int>(std::lround(width * scale)) * kSupersample, CV_8UC3, kWhite) {}
 
   void line(cv::Point2d from, cv::Point2d to, const cv::Scalar& color, double width = 1) {
     cv::line(canvas_, device(from), device(to), color, thickness(width), cv::LINE_AA, kShift);
@@ -43,7 +54,7 @@ class Painter {
   }
 
   void disc(cv::Point2d center, double radius, const cv::Scalar& color) {
-    cv::circle(canvas_, device(center), static_cast<int>(std::lround(radius * kSupersample * kOne)), color,
+    cv::circle(canvas_, device(center), static_cast<int>(std::lround(radius * scale_ * kSupersample * kOne)), color,
                cv::FILLED, cv::LINE_AA, kShift);
   }
 
@@ -58,10 +69,7 @@ class Painter {
 
   // `size` is the height of a capital letter in logical pixels.
   double text_width(const std::string& text, double size, bool bold = false) const {
-    int baseline = 0;
-    const cv::Size extent =
-        cv::getTextSize(text, font(bold), font_scale(size), text_thickness(size, bold), &baseline);
-    return static_cast<double>(extent.width) / kSupersample;
+    return catdog::text_width(text, size * scale_, bold) / scale_;
   }
 
   void text(const std::string& text, cv::Point2d anchor, double size, const cv::Scalar& color,
@@ -76,10 +84,10 @@ class Painter {
 
   // Text turned a quarter left (read bottom to top), centred on `center`.
   void vertical_text(const std::string& text, cv::Point2d center, double size, const cv::Scalar& color) {
-    const int width = static_cast<int>(std::ceil(text_width(text, size) * kSupersample)) + 4;
-    const int height = static_cast<int>(std::ceil(size * 1.6 * kSupersample)) + 4;
+    const int width = static_cast<int>(std::ceil(text_width(text, size) * scale_ * kSupersample)) + 4;
+    const int height = static_cast<int>(std::ceil(size * scale_ * 1.6 * kSupersample)) + 4;
     cv::Mat ink(height, width, CV_8UC1, cv::Scalar(0));
-    cv::putText(ink, text, {2, static_cast<int>(std::lround(size * 1.2 * kSupersample))}, font(false),
+    cv::putText(ink, text, {2, static_cast<int>(std::lround(size * scale_ * 1.2 * kSupersample))}, font(false),
                 font_scale(size), cv::Scalar(255), text_thickness(size, false), cv::LINE_AA);
     cv::rotate(ink, ink, cv::ROTATE_90_COUNTERCLOCKWISE);
     const cv::Point top_left = device_int(center) - cv::Point(ink.cols / 2, ink.rows / 2);
@@ -98,26 +106,23 @@ class Painter {
   static constexpr int kShift = 4;  // fractional bits of cv::line/circle coordinates
   static constexpr double kOne = 1 << kShift;
 
-  static cv::Point device(cv::Point2d p) {
-    return {static_cast<int>(std::lround(p.x * kSupersample * kOne)),
-            static_cast<int>(std::lround(p.y * kSupersample * kOne))};
+  cv::Point device(cv::Point2d p) const {
+    return {static_cast<int>(std::lround(p.x * scale_ * kSupersample * kOne)),
+            static_cast<int>(std::lround(p.y * scale_ * kSupersample * kOne))};
   }
-  static cv::Point device_int(cv::Point2d p) {
-    return {static_cast<int>(std::lround(p.x * kSupersample)), static_cast<int>(std::lround(p.y * kSupersample))};
+  cv::Point device_int(cv::Point2d p) const {
+    return {static_cast<int>(std::lround(p.x * scale_ * kSupersample)),
+            static_cast<int>(std::lround(p.y * scale_ * kSupersample))};
   }
-  static cv::Rect scaled(const cv::Rect2d& box) {
+  cv::Rect scaled(const cv::Rect2d& box) const {
     const cv::Point tl = device_int(box.tl()), br = device_int(box.br());
     return {tl, br};
   }
-  static int thickness(double width) { return std::max(1, static_cast<int>(std::lround(width * kSupersample))); }
-  static int font(bool bold) { return bold ? cv::FONT_HERSHEY_DUPLEX : cv::FONT_HERSHEY_SIMPLEX; }
-  static double font_scale(double size) {
-    // A capital of FONT_HERSHEY_SIMPLEX at scale 1 is 21 pixels tall.
-    return size * kSupersample / 21.0;
+  int thickness(double width) const {
+    return std::max(1, static_cast<int>(std::lround(width * scale_ * kSupersample)));
   }
-  static int text_thickness(double size, bool bold) {
-    return std::max(1, static_cast<int>(std::lround(size * kSupersample / (bold ? 9.0 : 11.0))));
-  }
+  double font_scale(double size) const { return hershey_scale(size * scale_ * kSupersample); }
+  int text_thickness(double size, bool bold) const { return hershey_thickness(size * scale_ * kSupersample, bold); }
 
   void blend_mask(const cv::Mat& mask, cv::Point top_left, const cv::Scalar& color) {
     const cv::Rect wanted(top_left, mask.size());
@@ -131,6 +136,7 @@ class Painter {
       }
   }
 
+  double scale_;
   cv::Mat canvas_;
 };
 
@@ -149,8 +155,9 @@ struct Axis {
 };
 
 // matplotlib-like automatic limits: the data range plus 5% on each side,
-// ticks at 1, 2, 2.5 or 5 times a power of ten inside it.
-Axis auto_axis(double data_min, double data_max, bool integer_ticks, int max_ticks = 7) {
+// ticks at 1, 2, 2.5 or 5 times a power of ten inside it (no 2.5 between
+// whole numbers: epochs 3, 6, 9 read oddly), at most about `max_ticks`.
+Axis auto_axis(double data_min, double data_max, bool integer_ticks, int max_ticks) {
   if (!(data_min <= data_max)) data_min = 0, data_max = 1;  // no finite data
   double span = data_max - data_min;
   if (span <= 0) {
@@ -161,22 +168,65 @@ Axis auto_axis(double data_min, double data_max, bool integer_ticks, int max_tic
   axis.low = data_min - 0.05 * span;
   axis.high = data_max + 0.05 * span;
 
-  const double rough = (axis.high - axis.low) / (max_ticks - 1);
+  const double rough = (axis.high - axis.low) / std::max(1, max_ticks - 1);
   const double magnitude = std::pow(10.0, std::floor(std::log10(rough)));
   double step = 10 * magnitude;
-  for (double factor : {1.0, 2.0, 2.5, 5.0, 10.0})
+  for (double factor : {1.0, 2.0, 2.5, 5.0, 10.0}) {
+    if (integer_ticks && factor == 2.5 && magnitude < 10) continue;
     if (factor * magnitude >= rough) {
       step = factor * magnitude;
       break;
     }
+  }
   if (integer_ticks) step = std::max(1.0, std::round(step));
   for (double tick = std::ceil(axis.low / step - 1e-9) * step; tick <= axis.high + 1e-9 * step; tick += step)
     axis.ticks.push_back(std::abs(tick) < 1e-12 * step ? 0.0 : tick);
   // Enough decimals to tell neighbouring ticks apart (2.5 steps need one more).
+  const double step_magnitude = std::pow(10.0, std::floor(std::log10(step) + 1e-9));
   const double digits = -std::floor(std::log10(step) + 1e-9);
-  axis.decimals = std::max(0, static_cast<int>(digits) + (std::fmod(step / magnitude, 1.0) > 1e-9 ? 1 : 0));
+  axis.decimals =
+      std::max(0, static_cast<int>(digits) + (std::fmod(step / step_magnitude, 1.0) > 1e-9 ? 1 : 0));
   return axis;
 }
+
+// Where each tick's label goes, in the axis' frame (see AxisTick).
+std::vector<AxisTick> place_labels(const Axis& axis, double length, double font_size, bool horizontal) {
+  std::vector<AxisTick> placed;
+  for (double value : axis.ticks) {
+    const std::string label = axis.label(value);
+    const double width = text_width(label, font_size), along = axis.fraction(value) * length;
+    placed.push_back({value, label,
+                      horizontal ? cv::Rect2d(along - width / 2, 0, width, font_size)
+                                 : cv::Rect2d(-width, along - font_size / 2, width, font_size)});
+  }
+  return placed;
+}
+
+bool labels_apart(const std::vector<AxisTick>& ticks, double font_size, bool horizontal) {
+  // Neighbours need a gap: a letter's width side by side, half a line stacked.
+  const double gap = horizontal ? font_size : font_size / 2;
+  for (size_t i = 1; i < ticks.size(); ++i) {
+    const cv::Rect2d &a = ticks[i - 1].label_box, &b = ticks[i].label_box;
+    if (horizontal ? a.x + a.width + gap > b.x : a.y + a.height + gap > b.y) return false;
+  }
+  return true;
+}
+
+// The axis with the most ticks (up to `max_ticks`) whose labels stay apart.
+Axis fit_axis(double data_min, double data_max, bool integer_ticks, double length, double font_size,
+              bool horizontal, int max_ticks) {
+  Axis axis;
+  for (int wanted = max_ticks; wanted >= 2; --wanted) {
+    axis = auto_axis(data_min, data_max, integer_ticks, wanted);
+    if (labels_apart(place_labels(axis, length, font_size, horizontal), font_size, horizontal)) break;
+  }
+  return axis;
+}
+
+// The curves' tick labels: this size at the reference width (kCurvesWidth).
+constexpr double kTickSize = 11;
+constexpr int kCurvesPanelWidth = kCurvesWidth / 2, kCurvesHeight = kCurvesWidth * 5 / 12;
+constexpr int kMaxXTicks = 10, kMaxYTicks = 7;
 
 struct Series {
   std::string label;
@@ -197,14 +247,14 @@ void draw_line_chart(Painter& painter, const cv::Rect2d& area, const std::string
       y_min = std::min(y_min, p.y), y_max = std::max(y_max, p.y);
     }
   if (!(x_min <= x_max)) x_min = 1, x_max = 1;
-  const Axis x_axis = auto_axis(x_min, x_max, true, 10);
-  const Axis y_axis = auto_axis(y_min, y_max, false);
+  const Axis x_axis = fit_axis(x_min, x_max, true, area.width, kTickSize, true, kMaxXTicks);
+  const Axis y_axis = fit_axis(y_min, y_max, false, area.height, kTickSize, false, kMaxYTicks);
   const auto to_pixel = [&](cv::Point2d p) {
     return cv::Point2d(area.x + x_axis.fraction(p.x) * area.width,
                        area.y + area.height - y_axis.fraction(p.y) * area.height);
   };
 
-  constexpr double kTickSize = 11, kTickLength = 5;
+  constexpr double kTickLength = 5;
   for (double tick : y_axis.ticks) {
     const double y = to_pixel({x_axis.low, tick}).y;
     painter.line({area.x, y}, {area.x + area.width, y}, kGridLine);
@@ -303,14 +353,38 @@ cv::Scalar blues(double t) {
           anchors[i][2] + f * (anchors[i + 1][2] - anchors[i][2])};
 }
 
+cv::Rect2d curves_panel(int index) {
+  return {index * kCurvesPanelWidth + 85.0, 50.0, kCurvesPanelWidth - 85.0 - 25.0, kCurvesHeight - 50.0 - 70.0};
+}
+
 }  // namespace
 
-void plot_training_curves(const History& history, const std::filesystem::path& png) {
-  constexpr int kPanelWidth = 600, kHeight = 500;
-  Painter painter(2 * kPanelWidth, kHeight);
-  const auto panel = [&](int index) {
-    return cv::Rect2d(index * kPanelWidth + 85, 50, kPanelWidth - 85 - 25, kHeight - 50 - 70);
-  };
+double text_width(const std::string& text, double size, bool bold) {
+  int baseline = 0;
+  const double device_size = size * kSupersample;
+  const cv::Size extent =
+      cv::getTextSize(text, font(bold), hershey_scale(device_size), hershey_thickness(device_size, bold), &baseline);
+  return static_cast<double>(extent.width) / kSupersample;
+}
+
+std::vector<AxisTick> curves_x_ticks(int epochs, int width) {
+  const double scale = static_cast<double>(width) / kCurvesWidth;
+  const double length = curves_panel(0).width * scale, font_size = kTickSize * scale;
+  const double last = std::max(1, epochs);
+  return place_labels(fit_axis(1, last, true, length, font_size, true, kMaxXTicks), length, font_size, true);
+}
+
+std::vector<AxisTick> curves_y_ticks(double low, double high, int width) {
+  const double scale = static_cast<double>(width) / kCurvesWidth;
+  const double length = curves_panel(0).height * scale, font_size = kTickSize * scale;
+  return place_labels(fit_axis(low, high, false, length, font_size, false, kMaxYTicks), length, font_size, false);
+}
+
+void plot_training_curves(const History& history, const std::filesystem::path& png, int width) {
+  if (width < kCurvesWidth / 4) throw Error("a training-curves picture needs a width of at least " +
+                                            std::to_string(kCurvesWidth / 4) + " pixels");
+  Painter painter(kCurvesWidth, kCurvesHeight, static_cast<double>(width) / kCurvesWidth);
+  const auto panel = curves_panel;
   draw_line_chart(painter, panel(0), "Training and Validation Accuracy", "epoch", "Accuracy",
                   {history_series(history, "Training Accuracy", kTabBlue, &EpochRecord::accuracy),
                    history_series(history, "Validation Accuracy", kTabOrange, &EpochRecord::val_accuracy)},
@@ -353,6 +427,51 @@ void plot_image_grid(const std::vector<GridCell>& cells, int rows, int cols, con
     thumb.copyTo(picture(cv::Rect(thumb_origin(i), cv::Size(kThumb, kThumb))));
   }
   write_rgb_image(picture, png);
+}
+
+std::vector<size_t> top_losses(const std::vector<ScoredImage>& images, size_t count) {
+  const auto truth_probability = [&](size_t i) {
+    const auto& image = images[i];
+    return image.truth >= 0 && static_cast<size_t>(image.truth) < image.probabilities.size()
+               ? image.probabilities[static_cast<size_t>(image.truth)]
+               : 0.0;
+  };
+  std::vector<size_t> wrong;
+  for (size_t i = 0; i < images.size(); ++i) {
+    const auto& p = images[i].probabilities;
+    if (p.empty()) continue;
+    const auto predicted = static_cast<int64_t>(std::max_element(p.begin(), p.end()) - p.begin());
+    if (predicted != images[i].truth) wrong.push_back(i);
+  }
+  // Least probability on the truth = largest loss; ties keep the input order.
+  std::stable_sort(wrong.begin(), wrong.end(),
+                   [&](size_t a, size_t b) { return truth_probability(a) < truth_probability(b); });
+  if (wrong.size() > count) wrong.resize(count);
+  return wrong;
+}
+
+size_t plot_top_losses(const std::vector<ScoredImage>& images, const std::vector<std::string>& class_names,
+                       size_t count, const std::filesystem::path& png) {
+  const auto worst = top_losses(images, count);
+  if (worst.empty()) return 0;
+  const auto name = [&](size_t i) { return i < class_names.size() ? class_names[i] : std::to_string(i); };
+  const cv::Scalar kWrong(214, 39, 40);  // matplotlib's red (RGB)
+  std::vector<GridCell> cells;
+  for (size_t i : worst) {
+    const auto& image = images[i];
+    const auto& p = image.probabilities;
+    const auto predicted = static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
+    const auto truth = static_cast<size_t>(image.truth);
+    char verdict[160];
+    std::snprintf(verdict, sizeof verdict, "%s %.2f, true %s %.2f", name(predicted).c_str(), p[predicted],
+                  name(truth).c_str(), truth < p.size() ? p[truth] : 0.0);
+    // fit_title breaks at the first " / ": the name on one line, the verdict below.
+    cells.push_back({image.rgb, image.name + " / " + verdict, kWrong});
+  }
+  const int cols = static_cast<int>(std::min<size_t>(worst.size(), 5));
+  const int rows = static_cast<int>((worst.size() + 4) / 5);
+  plot_image_grid(cells, rows, cols, png);
+  return worst.size();
 }
 
 void plot_confusion_matrix(const ConfusionMatrix& matrix, const std::vector<std::string>& class_names,
@@ -443,16 +562,19 @@ void write_rgb_image(const cv::Mat& rgb, const std::filesystem::path& file) {
     cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   else
     bgr = rgb;
-  bool written = false;
-  std::string reason = "check that the folder is writable and the extension is .png or .jpg";
+  // Encoded in memory first, then written all or nothing.
+  std::vector<uchar> bytes;
+  bool encoded = false;
+  std::string reason = "use a .png or .jpg name";
   try {
-    std::error_code ignored;  // a missing parent shows up as a failed write below
-    if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ignored);
-    written = cv::imwrite(file.string(), bgr);
+    encoded = cv::imencode(file.extension().string(), bgr, bytes);
   } catch (const cv::Exception& e) {
-    reason = "OpenCV says: " + e.err + " (use a .png or .jpg name in a writable folder)";
+    reason = "OpenCV says: " + e.err + " (use a .png or .jpg name)";
   }
-  if (!written) throw Error("cannot write image " + file.string() + ": " + reason);
+  if (!encoded) throw Error("cannot write image " + file.string() + ": " + reason);
+  std::error_code ignored;  // a missing parent shows up as a failed write below
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ignored);
+  write_file_atomically(file, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace catdog

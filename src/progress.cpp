@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include <spdlog/fmt/fmt.h>
 
@@ -22,7 +24,7 @@ std::string format_duration(double seconds) {
 
 // "[=====>....]" with `done` of `total` filled.
 std::string format_bar(size_t done, size_t total) {
-  const int filled = total ? static_cast<int>(kBarWidth * done / total) : kBarWidth;
+  const int filled = total ? static_cast<int>(kBarWidth * std::min(done, total) / total) : kBarWidth;
   std::string bar(kBarWidth, '.');
   for (int i = 0; i < filled; ++i) bar[i] = '=';
   if (filled < kBarWidth) bar[filled] = '>';
@@ -31,52 +33,75 @@ std::string format_bar(size_t done, size_t total) {
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label, size_t total_steps, size_t items_per_step, bool enabled)
+bool use_colour(int fd) {
+  const char* no_color = std::getenv("NO_COLOR");
+  const char* term = std::getenv("TERM");
+  return isatty(fd) != 0 && !(no_color && *no_color) && !(term && std::strcmp(term, "dumb") == 0);
+}
+
+bool use_colour() { return use_colour(STDERR_FILENO); }
+
+ProgressBar::ProgressBar(std::string label, size_t total_steps, bool enabled)
     : label_(std::move(label)),
       total_(total_steps),
-      items_per_step_(items_per_step),
       enabled_(enabled),
       tty_(isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_ - kRedrawInterval) {}
 
+ProgressBar::ProgressBar(std::string label, size_t total_steps, size_t items_per_step, bool enabled)
+    : ProgressBar(std::move(label), total_steps, enabled) {
+  nominal_items_per_step_ = items_per_step;
+}
+
+ProgressBar::~ProgressBar() {
+  if (enabled_ && tty_ && !finished_ && steps_ > 0) std::fputc('\n', stderr);
+}
+
 double ProgressBar::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
-void ProgressBar::update(size_t done, const std::string& metrics) {
-  if (!enabled_) return;
+void ProgressBar::advance(size_t items, const std::string& metrics) {
+  ++steps_;
+  items_ += items;
+  metrics_ = metrics;
+  if (!enabled_ || !tty_) return;  // off a terminal only the final line is written
   const auto now = std::chrono::steady_clock::now();
-  const bool last = done >= total_;
-  if (tty_) {
-    if (!last && now - last_draw_ < kRedrawInterval) return;
-  } else {
-    // Plain mode: one line per finished tenth (the last step always counts as 10/10).
-    const size_t decile = total_ ? done * 10 / total_ : 10;
-    if (decile <= last_plain_decile_) return;
-    last_plain_decile_ = decile;
-  }
+  if (steps_ < total_ && now - last_draw_ < kRedrawInterval) return;
   last_draw_ = now;
+  draw(false);
+}
 
-  const double seconds = elapsed_seconds();
-  const double rate = seconds > 0 ? static_cast<double>(done * items_per_step_) / seconds : 0.0;
-  const double remaining = done > 0 ? seconds * static_cast<double>(total_ - std::min(done, total_)) / done : 0.0;
-  std::string line = fmt::format("{} {}/{} {} {:.1f} img/s {} {}", label_, done, total_, format_bar(done, total_),
-                                 rate, last ? "in" : "ETA", format_duration(last ? seconds : remaining));
-  if (!metrics.empty()) line += " " + metrics;
-  if (tty_)
-    // \x1b[K clears what a longer previous line left behind.
-    std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
-  else
-    std::fprintf(stderr, "%s\n", line.c_str());
-  std::fflush(stderr);
+void ProgressBar::update(size_t done, const std::string& metrics) {
+  while (steps_ < done) advance(nominal_items_per_step_, metrics);
+}
+
+void ProgressBar::finish(const std::string& metrics) {
+  metrics_ = metrics;
+  finish();
 }
 
 void ProgressBar::finish() {
-  if (enabled_ && tty_) {
-    std::fputc('\n', stderr);
-    std::fflush(stderr);
-  }
+  if (finished_) return;
+  finished_ = true;
+  if (enabled_) draw(true);
+}
+
+void ProgressBar::draw(bool final) {
+  const double seconds = elapsed_seconds();
+  const double rate = seconds > 0 ? static_cast<double>(items_) / seconds : 0.0;
+  const double remaining =
+      steps_ > 0 ? seconds * static_cast<double>(total_ - std::min(steps_, total_)) / static_cast<double>(steps_) : 0.0;
+  std::string line = fmt::format("{} {}/{} {} {:.1f} img/s {} {}", label_, steps_, total_, format_bar(steps_, total_),
+                                 rate, final ? "in" : "ETA", format_duration(final ? seconds : remaining));
+  if (!metrics_.empty()) line += " " + metrics_;
+  if (tty_)
+    // \x1b[K clears what a longer previous line left behind.
+    std::fprintf(stderr, "\r%s\x1b[K%s", line.c_str(), final ? "\n" : "");
+  else
+    std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
 }
 
 }  // namespace catdog

@@ -18,6 +18,8 @@ int available_cores() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+int max_threads() { return 2 * available_cores(); }
+
 namespace {
 
 // LibTorch reaches BLAS through libblas.so.3; when that is OpenBLAS, its own
@@ -30,28 +32,35 @@ void set_blas_threads(int threads) {
   }
 }
 
+torch::Device pick_device(const std::string& name, uint64_t seed) {
+  if (name != "auto" && name != "cpu" && name != "cuda")
+    throw Error("unknown device '" + name + "': choose auto, cpu or cuda");
+  const bool cuda = torch::cuda::is_available();
+  if (name == "cuda" && !cuda)
+    throw Error("no CUDA device is available to this build: run on the cpu device (or auto)");
+  if (name == "cpu" || !cuda) return torch::Device(torch::kCPU);
+  torch::cuda::manual_seed_all(seed);
+  return torch::Device(torch::kCUDA);
+}
+
 }  // namespace
 
-torch::Device configure_runtime(const RuntimeOptions& options) {
-  const int threads = options.threads > 0 ? options.threads : available_cores();
-  torch::set_num_threads(threads);
-  set_blas_threads(threads);
+Runtime configure_runtime(const RuntimeOptions& options) {
+  if (options.threads < 0 || options.threads > max_threads())
+    throw Error("a thread count of " + std::to_string(options.threads) + " is out of range: use 1 to " +
+                std::to_string(max_threads()) + " (twice the " + std::to_string(available_cores()) +
+                " cores here), or 0 for all cores");
+  Runtime runtime;
+  runtime.threads = options.threads > 0 ? options.threads : available_cores();
+  runtime.seed = options.seed;
+  runtime.precision = options.precision;
+  torch::set_num_threads(runtime.threads);
+  set_blas_threads(runtime.threads);
   torch::manual_seed(options.seed);
-
-  const bool cuda = torch::cuda::is_available();
-  if (options.device == "cuda") {
-    if (!cuda) throw Error("--device cuda: no CUDA device is available to this build; use --device cpu or auto");
-    torch::cuda::manual_seed_all(options.seed);
-    return torch::Device(torch::kCUDA);
-  }
-  if (options.device == "auto" && cuda) {
-    torch::cuda::manual_seed_all(options.seed);
-    return torch::Device(torch::kCUDA);
-  }
-  if (options.device != "auto" && options.device != "cpu")
-    throw Error("--device " + options.device + ": use auto, cpu or cuda");
-  spdlog::debug("device cpu, {} threads", threads);
-  return torch::Device(torch::kCPU);
+  runtime.device = pick_device(options.device, options.seed);
+  spdlog::debug("device {}, {} threads, precision {}", runtime.device.str(), runtime.threads,
+                to_string(runtime.precision));
+  return runtime;
 }
 
 }  // namespace catdog

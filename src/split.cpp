@@ -1,6 +1,7 @@
 #include "catdog/split.h"
 
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <random>
 
@@ -35,6 +36,18 @@ const std::vector<Sample>& split_part(const Split& split, const std::string& nam
   if (name == "validation") return split.validation;
   if (name == "test") return split.test;
   throw Error("unknown split '" + name + "': use train, validation or test");
+}
+
+
+std::string samples_fingerprint(const std::vector<Sample>& samples) {
+  uint64_t hash = 1469598103934665603ull;
+  const auto mix = [&](const std::string& text) {
+    for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  };
+  for (const auto& sample : samples) mix(sample.path + '\t' + std::to_string(sample.label) + '\n');
+  char text[40];
+  std::snprintf(text, sizeof text, "%016llx-", static_cast<unsigned long long>(hash));
+  return text + std::to_string(samples.size());
 }
 
 }  // namespace catdog

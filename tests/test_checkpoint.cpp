@@ -17,6 +17,8 @@ catdog::CheckpointMeta sample_meta() {
   meta.kind = catdog::ModelKind::Scratch;
   meta.split_seed = 18446744073709551557ull;  // needs all 64 bits
   meta.seed = 7;
+  meta.image_size = 160;
+  meta.preprocessing = "RGB, bilinear resize to 160x160, x / 127.5 - 1";
   meta.epochs_done = 2;
   meta.history = {{1, 0.7, 0.5, 0.69, 0.55, 3.5}, {2, 0.6, 0.65, 0.62, 0.7, 3.25}};
   meta.settings = {{"batch_size", 32}, {"command_line", "catdog train --epochs 2"}};
@@ -61,20 +63,6 @@ void expect_not_a_checkpoint(const fs::path& file) {
   EXPECT_NE(message.find(file.string() + " is not a catdog checkpoint ("), std::string::npos) << message;
   EXPECT_NE(message.find("pass a file written by `catdog train` (best.ckpt / last.ckpt)"), std::string::npos)
       << message;
-}
-
-// Runs `body` with the working directory set to `dir`.
-template <typename Body>
-void in_directory(const fs::path& dir, Body&& body) {
-  const auto previous = fs::current_path();
-  fs::current_path(dir);
-  try {
-    body();
-  } catch (...) {
-    fs::current_path(previous);
-    throw;
-  }
-  fs::current_path(previous);
 }
 
 }  // namespace
@@ -196,32 +184,4 @@ TEST(Checkpoint, WrongModelIsAnError) {
   EXPECT_NE(message.find("checkpoint " + (dir / "wrong.ckpt").string() + " does not match model mobilenetv2"),
             std::string::npos)
       << message;
-}
-
-TEST(Checkpoint, ResolvesFileFolderAndLatestRun) {
-  TempDir dir;
-  fs::create_directories(dir / "runs" / "scratch-1");
-  save_sample(dir / "runs" / "scratch-1" / "best.ckpt");
-  fs::create_directory_symlink("scratch-1", dir / "runs" / "latest");
-
-  EXPECT_EQ(catdog::resolve_checkpoint((dir / "runs" / "scratch-1" / "best.ckpt").string()),
-            dir / "runs" / "scratch-1" / "best.ckpt");
-  EXPECT_EQ(catdog::resolve_checkpoint((dir / "runs" / "scratch-1").string()),
-            dir / "runs" / "scratch-1" / "best.ckpt");
-  in_directory(dir.path(), [] {
-    EXPECT_EQ(catdog::resolve_checkpoint(""), fs::path("runs") / "latest" / "best.ckpt");
-  });
-  EXPECT_THROW(catdog::resolve_checkpoint((dir / "runs" / "nope.ckpt").string()), catdog::Error);
-}
-
-TEST(Checkpoint, NoRunYetSaysToTrainFirst) {
-  TempDir dir;
-  in_directory(dir.path(), [] {
-    try {
-      catdog::resolve_checkpoint("");
-      FAIL() << "expected an Error";
-    } catch (const catdog::Error& e) {
-      EXPECT_NE(std::string(e.what()).find("run `catdog train` first"), std::string::npos) << e.what();
-    }
-  });
 }

@@ -1,5 +1,6 @@
 // CLI-level tests: the built `catdog` binary run as a user would, stdout and
 // stderr captured to files.
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "catdog/checkpoint.h"
+#include "catdog/dataset.h"
+#include "catdog/split.h"
 #include "test_support.h"
 
 namespace catdog {
@@ -39,17 +43,24 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 const std::regex kSentence(R"(This image seems (\d+)% dog, and (\d+)% cat\.)");
+const std::regex kSentenceLine(R"(This image seems \d+% dog, and \d+% cat\.\n)");
 
 class Cli : public ::testing::Test {
  protected:
-  // One tiny scratch model for every test of this binary.
+  // One checkpoint for every test of this binary, written by the library:
+  // the tests need a model, not a training run (TrainCommitsARun trains one).
   static void SetUpTestSuite() {
     dir_ = new TempDir;
     testing::write_synthetic_dataset(data(), 20);
-    const CommandResult train = run("train --epochs 1 --batch-size 16 --data " + data().string() + " --out " +
-                          (dir_->path() / "run").string() + " -q --threads 2");
-    ASSERT_EQ(train.code, 0) << train.err;
-    ASSERT_TRUE(fs::exists(checkpoint())) << train.out << train.err;
+    fs::create_directories(checkpoint().parent_path());
+    torch::manual_seed(1);
+    Classifier model(ModelKind::Scratch);
+    CheckpointMeta meta;
+    meta.image_size = 160;
+    meta.split_seed = kDefaultSplitSeed;
+    meta.settings = {{"dataset_fingerprint", samples_fingerprint(scan_dataset(data()).samples)},
+                     {"dataset_images", 40}};
+    save_checkpoint(checkpoint(), model, {}, meta);
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -61,12 +72,14 @@ class Cli : public ::testing::Test {
   static fs::path cat_image(int i) { return data() / "cat" / ("cat." + std::to_string(i) + ".jpg"); }
   static fs::path dog_image(int i) { return data() / "dog" / ("dog." + std::to_string(i) + ".jpg"); }
 
-  static CommandResult run(const std::string& arguments) {
+  // Runs catdog with `arguments` in the folder `cwd` (default: the test's own).
+  static CommandResult run(const std::string& arguments, const fs::path& cwd = {}) {
     static int counter = 0;
     const fs::path out = dir_->path() / ("out" + std::to_string(counter)), err = dir_->path() / ("err" + std::to_string(counter));
     ++counter;
-    const std::string command =
-        "'" + testing::catdog_binary().string() + "' " + arguments + " >'" + out.string() + "' 2>'" + err.string() + "'";
+    const std::string command = (cwd.empty() ? "" : "cd '" + cwd.string() + "' && ") + "'" +
+                                testing::catdog_binary().string() + "' " + arguments + " >'" + out.string() + "' 2>'" +
+                                err.string() + "'";
     const int status = std::system(command.c_str());
     CommandResult result;
     result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -82,16 +95,36 @@ class Cli : public ::testing::Test {
 };
 TempDir* Cli::dir_ = nullptr;
 
+// The README's main job trains with --out and then predicts without
+// --checkpoint: runs/latest must lead to that run.
+TEST_F(Cli, TrainCommitsARunThatPredictFindsThroughLatest) {
+  TempDir work;
+  const CommandResult train = run("train -q --threads 2 --epochs 1 --batch-size 16 --data '" + data().string() +
+                                      "' --out elsewhere/run",
+                                  work.path());
+  ASSERT_EQ(train.code, 0) << train.err;
+  const auto lines = lines_of(train.out);
+  ASSERT_EQ(lines.size(), 2u) << train.out;
+  EXPECT_EQ(lines[0], "run folder: elsewhere/run");
+  EXPECT_TRUE(std::regex_match(lines[1], std::regex(R"(best epoch: 1 of 1, val_accuracy [01]\.\d{4} \(.*best\.ckpt\))")))
+      << lines[1];
+  EXPECT_EQ(fs::canonical(work / "runs" / "latest"), fs::canonical(work / "elsewhere" / "run"));
+  const CommandResult prediction = run("predict -q --threads 2 '" + cat_image(0).string() + "'", work.path());
+  EXPECT_EQ(prediction.code, 0) << prediction.err;
+  EXPECT_TRUE(std::regex_match(prediction.out, kSentenceLine)) << prediction.out;
+}
+
 TEST_F(Cli, HelpAndVersion) {
   const CommandResult help = run("--help");
   EXPECT_EQ(help.code, 0);
-  for (const char* command : {"data", "summary", "train", "eval", "predict"})
+  for (const char* command : {"data", "summary", "train", "eval", "predict", "serve"})
     EXPECT_NE(help.out.find(command), std::string::npos) << command;
   const CommandResult version = run("--version");
   EXPECT_EQ(version.code, 0);
   EXPECT_EQ(version.out, std::string("catdog ") + CATDOG_VERSION + "\n");
   const std::vector<std::pair<std::string, std::string>> flags = {
-      {"data", "--split-seed"}, {"summary", "--model"}, {"train", "--epochs"}, {"eval", "--grid"}, {"predict", "--face"}};
+      {"data", "--split-seed"}, {"summary", "--model"}, {"train", "--epochs"}, {"eval", "--grid"}, {"predict", "--face"},
+      {"serve", "--max-upload"}};
   for (const auto& [command, flag] : flags) {
     const CommandResult sub = run(command + " --help");
     EXPECT_EQ(sub.code, 0) << command;
@@ -99,10 +132,29 @@ TEST_F(Cli, HelpAndVersion) {
   }
 }
 
-TEST_F(Cli, UnknownFlagsAndMissingArgumentsFail) {
-  EXPECT_NE(run("predict --no-such-flag x.jpg").code, 0);
-  EXPECT_NE(run("predict").code, 0);  // no image
-  EXPECT_NE(run("").code, 0);         // no subcommand
+// Usage errors: exit code 2 and one line in the form of every other error.
+TEST_F(Cli, UsageErrorsExitWithTwoAndOneLine) {
+  for (const char* arguments :
+       {"predict --no-such-flag x.jpg", "predict", "", "train --epochs 0", "train --epochs -3", "train --lr nan",
+        "train --lr inf", "train --lr -1", "train --lr 0", "train --batch-size 0", "train --model resnet50",
+        "--threads 1000 data", "data --threads 0", "eval --seed 3", "predict --precision fp16 x.jpg"}) {
+    const CommandResult result = run(arguments);
+    EXPECT_EQ(result.code, 2) << arguments << ": " << result.err;
+    EXPECT_EQ(lines_of(result.err).size(), 1u) << arguments << ": " << result.err;
+    EXPECT_EQ(result.err.rfind("catdog: error: ", 0), 0u) << arguments << ": " << result.err;
+    EXPECT_EQ(result.out, "") << arguments;
+  }
+  const CommandResult help = run("train --help");
+  EXPECT_NE(help.out.find("Usage: catdog train"), std::string::npos) << help.out;  // not the build path
+}
+
+TEST_F(Cli, GlobalFlagsGoBeforeOrAfterTheSubcommand) {
+  for (const std::string& arguments : {"--threads 1 -q data --data '" + data().string() + "'",
+                                       "data --data '" + data().string() + "' --threads 1 -q"}) {
+    const CommandResult result = run(arguments);
+    EXPECT_EQ(result.code, 0) << arguments << ": " << result.err;
+    EXPECT_NE(result.out.find("usable: 40"), std::string::npos) << result.out;
+  }
 }
 
 TEST_F(Cli, PredictOneFilePrintsExactlyTheSentence) {
@@ -252,11 +304,124 @@ TEST_F(Cli, AnnotateWritesOnePicturePerImage) {
   }
 }
 
+TEST_F(Cli, ExplainWritesAHeatMapOverlayPerImage) {
+  TempDir out;
+  const CommandResult result = predict("--explain '" + out.path().string() + "' '" + cat_image(6).string() + "' '" +
+                                       dog_image(6).string() + "'");
+  EXPECT_EQ(result.code, 0) << result.err;
+  for (const char* name : {"cat.6.jpg", "dog.6.jpg"}) {
+    const cv::Mat overlay = cv::imread((out / name).string());
+    ASSERT_FALSE(overlay.empty()) << name;
+    EXPECT_EQ(overlay.size(), cv::Size(200, 150)) << "the photo's own size, no banner";
+    const cv::Mat photo = cv::imread((name[0] == 'c' ? cat_image(6) : dog_image(6)).string());
+    EXPECT_GT(cv::norm(overlay, photo, cv::NORM_L1) / overlay.total(), 10.0) << "the heat map is blended in";
+  }
+}
+
 TEST_F(Cli, DataCountsAGeneratedDataset) {
   const CommandResult result = run("data -q --data '" + data().string() + "'");
   EXPECT_EQ(result.code, 0) << result.err;
   EXPECT_NE(result.out.find("usable: 40"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("train"), std::string::npos) << result.out;
+}
+
+TEST_F(Cli, DataAndSummaryJson) {
+  const CommandResult data_json = run("data -q --json --data '" + data().string() + "'");
+  EXPECT_EQ(data_json.code, 0) << data_json.err;
+  EXPECT_EQ(nlohmann::json::parse(data_json.out)["usable"], 40);
+  const CommandResult summary = run("summary --json --model scratch");
+  EXPECT_EQ(summary.code, 0) << summary.err;
+  EXPECT_EQ(nlohmann::json::parse(summary.out)["total_parameters"], 13132322);
+}
+
+TEST_F(Cli, PredictJsonHasALineForEveryInputFailedOnesWithAnError) {
+  TempDir bad;
+  const fs::path missing = bad / "missing.jpg";
+  const CommandResult result = predict("--json '" + cat_image(7).string() + "' '" + missing.string() + "'");
+  EXPECT_EQ(result.code, 1);
+  const auto lines = lines_of(result.out);
+  ASSERT_EQ(lines.size(), 2u) << result.out;
+  EXPECT_FALSE(nlohmann::json::parse(lines[0]).contains("error"));
+  const auto failed = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(failed["file"], missing.string());
+  EXPECT_NE(failed["error"].get<std::string>().find("no such file"), std::string::npos) << lines[1];
+}
+
+// Issue 10 item 10: file names are bytes; JSON output must not fail on them.
+TEST_F(Cli, PredictJsonEscapesFileNamesThatAreNotUtf8) {
+  TempDir dir;
+  const fs::path odd = dir / "caf\xe9-\xff.jpg";
+  fs::copy_file(cat_image(8), odd);
+  const CommandResult result = predict("--json '" + odd.string() + "'");
+  EXPECT_EQ(result.code, 0) << result.err;
+  const auto json = nlohmann::json::parse(result.out);
+  EXPECT_EQ(json["file"], (dir / "caf\\xE9-\\xFF.jpg").string());
+  EXPECT_EQ(json["file_escaped"], true);
+}
+
+// Issue 10 item 11: a FIFO would block a read forever.
+TEST_F(Cli, PredictRefusesFilesThatAreNotRegular) {
+  TempDir dir;
+  const fs::path fifo = dir / "pipe.jpg";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const CommandResult result = predict("'" + fifo.string() + "' '" + cat_image(9).string() + "'");
+  EXPECT_EQ(result.code, 1);
+  EXPECT_NE(result.err.find("not a regular file"), std::string::npos) << result.err;
+  EXPECT_EQ(lines_of(result.out).size(), 1u);
+}
+
+// Issue 10 item 7: --annotate never writes over an input, and keeps the paths under a folder.
+TEST_F(Cli, AnnotateNeverOverwritesAnInputAndKeepsRelativePaths) {
+  TempDir dir;
+  fs::create_directories(dir / "photos" / "a");
+  fs::create_directories(dir / "photos" / "b");
+  fs::copy_file(cat_image(10), dir / "photos" / "a" / "x.jpg");
+  fs::copy_file(dog_image(10), dir / "photos" / "b" / "x.jpg");
+  const std::string original = read_text(dir / "photos" / "a" / "x.jpg");
+
+  const CommandResult beside = predict("--annotate '" + (dir / "photos" / "a").string() + "' '" +
+                                       (dir / "photos" / "a" / "x.jpg").string() + "'");
+  EXPECT_EQ(beside.code, 0) << beside.err;
+  EXPECT_EQ(read_text(dir / "photos" / "a" / "x.jpg"), original);
+  EXPECT_TRUE(fs::exists(dir / "photos" / "a" / "x-2.jpg"));
+
+  const CommandResult folder =
+      predict("--annotate '" + (dir / "out").string() + "' '" + (dir / "photos").string() + "'");
+  EXPECT_EQ(folder.code, 0) << folder.err;
+  EXPECT_TRUE(fs::exists(dir / "out" / "a" / "x.jpg"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "b" / "x.jpg"));
+}
+
+TEST_F(Cli, EvalWarnsWhenTheDatasetIsNotTheTrainingOne) {
+  const CommandResult same = run("eval --threads 2 --checkpoint '" + checkpoint().string() + "' --data '" +
+                                 data().string() + "'");
+  EXPECT_EQ(same.code, 0) << same.err;
+  EXPECT_EQ(same.err.find("is not the dataset"), std::string::npos) << same.err;
+  TempDir other;
+  testing::write_synthetic_dataset(other.path(), 15);
+  const CommandResult different = run("eval -q --threads 2 --checkpoint '" + checkpoint().string() + "' --data '" +
+                                      other.path().string() + "'");
+  EXPECT_EQ(different.code, 0) << different.err;
+  EXPECT_NE(different.err.find("is not the dataset this checkpoint was trained on"), std::string::npos)
+      << different.err;
+}
+
+TEST_F(Cli, TrainRefusesAnExistingRunAndAnEmptyClass) {
+  const CommandResult existing = run("train -q --threads 2 --epochs 1 --data '" + data().string() + "' --out '" +
+                                     (dir_->path() / "run").string() + "'");
+  EXPECT_EQ(existing.code, 1);
+  EXPECT_NE(existing.err.find("--resume"), std::string::npos) << existing.err;
+  EXPECT_NE(existing.err.find("--exist-ok"), std::string::npos) << existing.err;
+
+  TempDir cats_only;
+  testing::write_synthetic_dataset(cats_only.path(), 10);
+  fs::remove_all(cats_only / "dog");
+  fs::create_directories(cats_only / "dog");
+  const CommandResult empty = run("train -q --threads 2 --epochs 1 --data '" + cats_only.path().string() +
+                                  "' --out '" + (cats_only / "run").string() + "'");
+  EXPECT_EQ(empty.code, 1);
+  EXPECT_NE(empty.err.find("no usable dog images"), std::string::npos) << empty.err;
+  EXPECT_FALSE(fs::exists(cats_only / "run"));  // a failed start leaves no run behind
 }
 
 TEST_F(Cli, MissingDataFolderIsOneClearLine) {
@@ -265,6 +430,7 @@ TEST_F(Cli, MissingDataFolderIsOneClearLine) {
   EXPECT_EQ(result.out, "");
   EXPECT_EQ(lines_of(result.err).size(), 1u) << result.err;
   EXPECT_NE(result.err.find("no-such-folder"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("--data DIR"), std::string::npos) << result.err;
 }
 
 }  // namespace

@@ -145,7 +145,6 @@ TEST(Dataset, MissingOrAmbiguousFoldersAreErrorsThatSayWhatToDo) {
       const std::string message = e.what();
       EXPECT_NE(message.find((folder / "").string()), std::string::npos) << message;
       EXPECT_NE(message.find("PetImages/Cat"), std::string::npos) << message;
-      EXPECT_NE(message.find("--data DIR"), std::string::npos) << message;
       EXPECT_NE(message.find("CATDOG_DATA"), std::string::npos) << message;
       EXPECT_NE(message.find("scripts/download_cats_vs_dogs.sh"), std::string::npos) << message;
       EXPECT_EQ(message.find('\n'), std::string::npos) << "one line";
@@ -184,32 +183,6 @@ TEST(Dataset, SkipReasonNames) {
   EXPECT_STREQ(to_string(SkipReason::NotAnImage), "not an image");
   EXPECT_STREQ(to_string(SkipReason::NoJfifMarker), "no JFIF marker (TFDS rule)");
   EXPECT_STREQ(to_string(SkipReason::Undecodable), "undecodable");
-}
-
-TEST(Dataset, ReportCountsFilesSkipsSplitsAndDrawsTheGrid) {
-  TempDir dir;
-  testing::write_synthetic_dataset(dir.path(), 10);
-  testing::write_bytes(dir / "cat" / "empty.jpg", {});
-  testing::write_bytes(dir / "dog" / "readme.jpg", {'h', 'i'});
-  std::ostringstream out;
-  report_dataset(dir.path(), 5, dir / "grid.png", out);
-
-  const auto split = split_dataset(scan_dataset(dir.path()).samples, 5);
-  const auto row = [](const char* name, const std::vector<Sample>& part) {
-    const auto dogs = std::count_if(part.begin(), part.end(), [](const Sample& s) { return s.label == kDogLabel; });
-    std::ostringstream line;
-    line << std::left << std::setw(12) << name << std::right << std::setw(8) << part.size() - dogs << std::setw(8)
-         << dogs << std::setw(8) << part.size() << "\n";
-    return line.str();
-  };
-  EXPECT_EQ(out.str(), "dataset: " + dir.path().string() + "\n" +
-                           "images found: 22\nusable: 20\nskipped: 2\n  empty file: 1\n  not an image: 1\n"
-                           "split (seed 5)\n                 cat     dog   total\n" +
-                           row("train", split.train) + row("validation", split.validation) + row("test", split.test) +
-                           "sample grid: " + (dir / "grid.png").string() + "\n");
-  EXPECT_EQ(split.train.size() + split.validation.size() + split.test.size(), 20u);
-  const auto grid = cv::imread((dir / "grid.png").string());
-  EXPECT_EQ(grid.size(), cv::Size(5 * kGridCellWidth, 2 * kGridCellHeight));
 }
 
 // The shared development set: 1,500 real cat and 1,500 real dog JPEGs.

@@ -60,6 +60,69 @@ TEST(Face, FindsGraceHoppersFace) {
   EXPECT_EQ(*face & cv::Rect(0, 0, rgb.cols, rgb.rows), *face);
 }
 
+// OpenCV's sample photos from Debian's opencv-doc (scripts/install_deps.sh).
+const std::filesystem::path kOpencvSamples = "/usr/share/doc/opencv-doc/examples/data";
+
+cv::Mat sample_photo_rgb(const std::string& name) {
+  cv::Mat rgb;
+  const cv::Mat bgr = cv::imread((kOpencvSamples / name).string());
+  if (!bgr.empty()) cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  return rgb;
+}
+
+double overlap(const cv::Rect& a, const cv::Rect& b) {
+  const double shared = (a & b).area();
+  return shared / (a.area() + b.area() - shared);
+}
+
+#define SKIP_WITHOUT_OPENCV_DOC(photo)                                                                          \
+  if ((photo).empty())                                                                                          \
+  GTEST_SKIP() << "OpenCV's sample photos are missing (" << kOpencvSamples.string()                            \
+               << "): apt-get install opencv-doc, or run scripts/install_deps.sh"
+
+TEST(Face, FindsTheSubjectNotTheBackground) {
+  // Face boxes labelled by eye (bench/face_photos.tsv). messi5: a 39 px face
+  // before a crowd; basketball1: two people, one facing the camera, where the
+  // old default cascade (frontalface_default) picked a patch of the other's shirt.
+  const std::pair<const char*, cv::Rect> photos[] = {{"messi5.jpg", {226, 93, 39, 39}},
+                                                     {"basketball1.png", {71, 90, 42, 42}}};
+  SKIP_WITHOUT_OPENCV_DOC(sample_photo_rgb(photos[0].first));
+  FaceFinder finder(find_face_cascade());
+  for (const auto& [name, subject] : photos) {
+    const auto face = finder.largest_face(sample_photo_rgb(name));
+    ASSERT_TRUE(face.has_value()) << name;
+    EXPECT_GE(overlap(*face, subject), 0.4) << name << ": " << describe_face(*face);
+  }
+}
+
+TEST(Face, EveryCascadeOfOpencvDataCanBeNamed) {
+  for (const char* name : {"haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt.xml",
+                           "haarcascade_frontalface_alt2.xml", "haarcascade_frontalface_alt_tree.xml"})
+    EXPECT_EQ(find_face_cascade(name).filename(), name);
+  EXPECT_EQ(find_face_cascade().filename(), kDefaultFaceCascade);
+  try {
+    find_face_cascade("no_such_cascade.xml");
+    ADD_FAILURE() << "a missing cascade was found";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("opencv-data"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Face, SearchSettingsAreHonoured) {
+  const cv::Mat rgb = sample_photo_rgb("messi5.jpg");
+  SKIP_WITHOUT_OPENCV_DOC(rgb);
+  const auto cascade = find_face_cascade("haarcascade_frontalface_default.xml");
+  FaceFinder lenient(cascade, {1, 1.0 / 40}), strict(cascade, {8, 1.0 / 40}), large_only(cascade, {1, 1.0 / 4});
+  const auto lenient_faces = lenient.faces(rgb);
+  EXPECT_GT(lenient_faces.size(), strict.faces(rgb).size());
+  for (const auto& face : lenient_faces) EXPECT_EQ(face & cv::Rect(0, 0, rgb.cols, rgb.rows), face);
+  // The smallest face size is a share of the shorter side (342 px here).
+  for (const auto& face : large_only.faces(rgb)) EXPECT_GE(face.width, 342 / 4 - 1) << describe_face(face);
+  EXPECT_LT(large_only.faces(rgb).size(), lenient_faces.size());
+}
+
+TEST(Face, DescribeSaysWhere) { EXPECT_EQ(describe_face({120, 40, 90, 91}), "face at 120,40 90x91"); }
+
 TEST(Face, AddMarginGrowsAndClipsToTheImage) {
   const cv::Size image(200, 100);
   EXPECT_EQ(add_margin({50, 30, 20, 10}, image, 0.5), cv::Rect(40, 25, 40, 20));

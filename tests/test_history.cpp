@@ -1,21 +1,16 @@
-#include <fstream>
+#include <cmath>
+#include <limits>
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "catdog/error.h"
 #include "catdog/history.h"
-#include "test_support.h"
 
 namespace {
 
 catdog::History sample_history() {
   return {{1, 0.6931471805599453, 0.5, 0.69, 0.51, 12.5}, {2, 0.1 + 0.2, 1.0 / 3.0, 0.25, 0.875, 11.0}};
-}
-
-std::string read_text(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 }  // namespace
@@ -38,12 +33,8 @@ TEST(History, MalformedJsonIsAnError) {
   EXPECT_THROW(catdog::history_from_json(nlohmann::json::parse(R"([{"epoch": 1}])")), catdog::Error);
 }
 
-TEST(History, WritesCsvAndJsonFiles) {
-  catdog::testing::TempDir dir;
-  const auto history = sample_history();
-  catdog::write_history_files(history, dir.path());
-
-  std::istringstream csv(read_text(dir / "history.csv"));
+TEST(History, CsvHasFullPrecision) {
+  std::istringstream csv(catdog::history_csv(sample_history()));
   std::string header, row1, row2, extra;
   std::getline(csv, header);
   std::getline(csv, row1);
@@ -59,23 +50,36 @@ TEST(History, WritesCsvAndJsonFiles) {
   EXPECT_EQ(values[1], 0.1 + 0.2);
   EXPECT_EQ(values[2], 1.0 / 3.0);
   EXPECT_FALSE(std::getline(csv, extra));
-
-  const auto json_back = catdog::history_from_json(nlohmann::json::parse(read_text(dir / "history.json")));
-  ASSERT_EQ(json_back.size(), 2u);
-  EXPECT_EQ(json_back[1].val_accuracy, 0.875);
-  EXPECT_FALSE(std::filesystem::exists(dir / "history.csv.tmp"));
 }
 
-TEST(History, RewritingReplacesOldRows) {
-  catdog::testing::TempDir dir;
-  catdog::write_history_files(sample_history(), dir.path());
-  catdog::write_history_files({sample_history()[0]}, dir.path());
-  EXPECT_EQ(catdog::history_from_json(nlohmann::json::parse(read_text(dir / "history.json"))).size(), 1u);
-  const auto csv = read_text(dir / "history.csv");
-  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 2);
+TEST(History, NonFiniteValuesSurviveJson) {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const catdog::History history = {{1, nan, 0.5, inf, 0.5, 1.0}, {2, 0.3, 0.6, -inf, 0.7, 1.0}};
+  const std::string text = catdog::history_to_json(history).dump();  // would throw or write null for NaN
+  EXPECT_NE(text.find("\"NaN\""), std::string::npos) << text;
+  const auto back = catdog::history_from_json(nlohmann::json::parse(text));
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_TRUE(std::isnan(back[0].loss));
+  EXPECT_EQ(back[0].val_loss, inf);
+  EXPECT_EQ(back[1].val_loss, -inf);
+  EXPECT_EQ(back[1].loss, 0.3);
 }
 
-TEST(History, UnwritableFolderIsAnError) {
-  catdog::testing::TempDir dir;
-  EXPECT_THROW(catdog::write_history_files(sample_history(), dir / "missing" / "run"), catdog::Error);
+TEST(History, NullFromOlderFilesReadsAsNaN) {
+  const auto back = catdog::history_from_json(nlohmann::json::parse(
+      R"([{"epoch": 1, "loss": null, "accuracy": 0.5, "val_loss": null, "val_accuracy": 0.5, "seconds": 2}])"));
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_TRUE(std::isnan(back[0].loss));
+  EXPECT_THROW(catdog::history_from_json(nlohmann::json::parse(
+                   R"([{"epoch": 1, "loss": "x", "accuracy": 0.5, "val_loss": 1, "val_accuracy": 0.5, "seconds": 2}])")),
+               catdog::Error);
+}
+
+TEST(History, BestEpochIsTheFirstHighestAndSkipsNaN) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(catdog::best_epoch({}), nullptr);
+  const catdog::History history = {{1, 0, 0, 0, 0.5, 0}, {2, 0, 0, 0, nan, 0}, {3, 0, 0, 0, 0.8, 0}, {4, 0, 0, 0, 0.8, 0}};
+  ASSERT_NE(catdog::best_epoch(history), nullptr);
+  EXPECT_EQ(catdog::best_epoch(history)->epoch, 3);
+  EXPECT_EQ(catdog::best_epoch({{1, 0, 0, 0, nan, 0}}), nullptr);
 }

@@ -1,12 +1,15 @@
 // The three classifiers: sizes as Keras counts them, shapes, freezing,
 // initialisation, summary and names.
 #include <cmath>
+#include <fstream>
 
 #include <gmock/gmock.h>
 #include <torch/torch.h>
 
 #include "catdog/error.h"
 #include "catdog/models.h"
+#include "catdog/preprocess.h"
+#include "catdog/vgg16.h"
 #include "test_support.h"
 
 namespace {
@@ -166,12 +169,40 @@ TEST(Models, NamesRoundTripAndUnknownNamesAreErrors) {
     EXPECT_THAT(e.what(), HasSubstr("scratch, vgg16 or mobilenetv2"));
   }
   EXPECT_THROW(catdog::parse_model_kind("VGG16"), catdog::Error);
-  EXPECT_EQ(catdog::default_epochs(ModelKind::Scratch), 10);
-  EXPECT_EQ(catdog::default_epochs(ModelKind::Vgg16), 5);
-  EXPECT_EQ(catdog::keras_weights_file_name(ModelKind::Vgg16), "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
-  EXPECT_EQ(catdog::keras_weights_file_name(ModelKind::MobileNetV2),
+  EXPECT_EQ(catdog::model_names(), (std::vector<std::string>{"scratch", "vgg16", "mobilenetv2"}));
+}
+
+TEST(Models, RegistryHoldsTheRecipeAndTheWeightFiles) {
+  using catdog::model_spec;
+  EXPECT_EQ(model_spec(ModelKind::Scratch).default_epochs, 10);
+  EXPECT_EQ(model_spec(ModelKind::Vgg16).default_epochs, 5);
+  EXPECT_EQ(model_spec(ModelKind::MobileNetV2).default_epochs, 5);
+  EXPECT_EQ(model_spec(ModelKind::Vgg16).keras_weights_file, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
+  EXPECT_EQ(model_spec(ModelKind::MobileNetV2).keras_weights_file,
             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5");
-  EXPECT_EQ(catdog::keras_weights_file_name(ModelKind::Scratch), "");
+  EXPECT_EQ(model_spec(ModelKind::Scratch).keras_weights_file, "");
+  EXPECT_EQ(model_spec(ModelKind::Scratch).make_backbone, nullptr);
+  EXPECT_EQ(model_spec(ModelKind::Vgg16).unfreeze_from.keras_layer, "block5_conv1");
+  EXPECT_EQ(model_spec(ModelKind::MobileNetV2).unfreeze_from.keras_index, 100);
+
+  // The download script fetches what the table names: same file, URL, size and hash.
+  std::ifstream script(std::string(CATDOG_SOURCE_DIR) + "/scripts/download_weights.sh");
+  const std::string text((std::istreambuf_iterator<char>(script)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty());
+  for (const auto& spec : catdog::model_registry()) {
+    EXPECT_EQ(spec.input_size, catdog::kImageSize) << spec.name;
+    EXPECT_THAT(spec.preprocessing, HasSubstr("160x160")) << spec.name;
+    if (!spec.make_backbone) continue;
+    EXPECT_THAT(text, HasSubstr("name=" + spec.keras_weights_file)) << spec.name;
+    EXPECT_THAT(text, HasSubstr("size=" + std::to_string(spec.weights_bytes))) << spec.name;
+    EXPECT_THAT(text, HasSubstr("md5=" + spec.weights_md5)) << spec.name;
+    EXPECT_THAT(spec.weights_url, testing::EndsWith("/" + spec.keras_weights_file)) << spec.name;
+    // The Keras layer where fine-tuning may start exists in the backbone.
+    const auto layers = spec.make_backbone()->keras_layers();
+    if (spec.kind == ModelKind::Vgg16)
+      EXPECT_TRUE(std::any_of(layers.begin(), layers.end(),
+                              [&](const auto& layer) { return layer.name == spec.unfreeze_from.keras_layer; }));
+  }
 }
 
 TEST(Models, BackboneWeightErrorsSayWhatToDo) {
@@ -185,7 +216,7 @@ TEST(Models, BackboneWeightErrorsSayWhatToDo) {
   } catch (const catdog::Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("missing.h5"));
     EXPECT_THAT(e.what(), HasSubstr("scripts/download_weights.sh vgg16"));
-    EXPECT_THAT(e.what(), HasSubstr("--weights"));
+    EXPECT_THAT(e.what(), HasSubstr("another Keras no-top .h5"));
   }
 }
 

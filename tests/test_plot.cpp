@@ -77,6 +77,120 @@ TEST(Plot, ImageGridHasOneCellPerImageWithItsTitleColour) {
   EXPECT_GT(inked_pixels(image(cv::Rect(0, 0, kGridCellWidth, 30))), 50);  // the title
 }
 
+TEST(Plot, TrainingCurvesScaleWithTheRequestedWidth) {
+  TempDir dir;
+  plot_training_curves(three_epochs(), dir / "small.png", 600);
+  plot_training_curves(three_epochs(), dir / "large.png", 2400);
+  const cv::Mat small = cv::imread((dir / "small.png").string()), large = cv::imread((dir / "large.png").string());
+  EXPECT_EQ(small.size(), cv::Size(600, 250));
+  EXPECT_EQ(large.size(), cv::Size(2400, 1000));
+  // Text and lines grow with the picture: about 16 times the ink for 4 times the
+  // width (less: antialiased edges are a larger share of thin small strokes).
+  const double ratio = static_cast<double>(inked_pixels(large)) / inked_pixels(small);
+  EXPECT_GT(ratio, 8);
+  EXPECT_LT(ratio, 24);
+  EXPECT_THROW(plot_training_curves(three_epochs(), dir / "tiny.png", 100), Error);
+}
+
+// Neighbouring label boxes along the axis keep apart.
+void expect_apart(const std::vector<AxisTick>& ticks, bool horizontal, const std::string& what) {
+  for (size_t i = 1; i < ticks.size(); ++i) {
+    const cv::Rect2d &a = ticks[i - 1].label_box, &b = ticks[i].label_box;
+    EXPECT_TRUE((a & b).area() == 0 && (horizontal ? a.x + a.width < b.x : a.y + a.height < b.y))
+        << what << ": \"" << ticks[i - 1].label << "\" and \"" << ticks[i].label << "\" touch";
+  }
+}
+
+TEST(Plot, EpochTickLabelsNeverOverlapAndStepSensibly) {
+  for (int width : {300, 600, 1200, 2400})
+    for (int epochs = 1; epochs <= 500; ++epochs) {
+      const auto ticks = curves_x_ticks(epochs, width);
+      const std::string what = std::to_string(epochs) + " epochs at width " + std::to_string(width);
+      ASSERT_FALSE(ticks.empty()) << what;
+      expect_apart(ticks, true, what);
+      EXPECT_LE(ticks.size(), 10u) << what;
+      if (epochs >= 2) EXPECT_GE(ticks.size(), 2u) << what;
+      // Whole epochs, one step of 1, 2, 2.5 or 5 times a power of ten (25, not 2.5 -> 3).
+      const double step = ticks.size() > 1 ? ticks[1].value - ticks[0].value : 1;
+      double unit = step;
+      while (unit >= 10) unit /= 10;
+      EXPECT_TRUE(unit == 1 || unit == 2 || unit == 5 || (unit == 2.5 && step >= 25)) << what << ": step " << step;
+      for (const auto& tick : ticks) {
+        EXPECT_EQ(tick.value, std::round(tick.value)) << what;
+        EXPECT_EQ(tick.label, std::to_string(static_cast<long>(tick.value))) << what;
+        EXPECT_GE(tick.value, 0) << what;
+        EXPECT_LE(tick.value, epochs * 1.05 + 1) << what;
+      }
+      if (ticks.size() > 2) EXPECT_EQ(ticks[2].value - ticks[1].value, step) << what;
+    }
+}
+
+TEST(Plot, ValueTickLabelsNeverOverlapAndAreDistinct) {
+  const std::pair<double, double> ranges[] = {{0.5, 0.52}, {0.0, 1.0}, {0.95, 0.999}, {0.01, 7.5}, {0.3, 0.3}};
+  for (int width : {300, 1200, 2400})
+    for (const auto& [low, high] : ranges) {
+      const auto ticks = curves_y_ticks(low, high, width);
+      const std::string what = std::to_string(low) + ".." + std::to_string(high) + " at " + std::to_string(width);
+      ASSERT_GE(ticks.size(), 2u) << what;
+      // Values grow upwards: the pixel frame's y is taken from the bottom.
+      expect_apart(ticks, false, what);
+      for (size_t i = 1; i < ticks.size(); ++i) EXPECT_NE(ticks[i].label, ticks[i - 1].label) << what;
+    }
+}
+
+TEST(Plot, TickFontGrowsWithThePicture) {
+  const auto normal = curves_x_ticks(20, 1200), doubled = curves_x_ticks(20, 2400);
+  ASSERT_EQ(normal.size(), doubled.size());
+  for (size_t i = 0; i < normal.size(); ++i) {
+    EXPECT_DOUBLE_EQ(doubled[i].label_box.height, 2 * normal[i].label_box.height);
+    EXPECT_NEAR(doubled[i].label_box.width / normal[i].label_box.width, 2.0, 0.25) << normal[i].label;
+  }
+}
+
+std::vector<ScoredImage> scored_pets() {
+  // name, truth, p(cat), p(dog): two right, three wrong with growing confidence.
+  const std::tuple<const char*, int64_t, double> rows[] = {
+      {"cat.1.jpg", 0, 0.9}, {"dog.2.jpg", 1, 0.4}, {"cat.3.jpg", 0, 0.02}, {"dog.4.jpg", 1, 0.1}, {"cat.5.jpg", 0, 0.3}};
+  std::vector<ScoredImage> images;
+  int index = 0;
+  for (const auto& [name, truth, cat] : rows) {
+    cv::Mat rgb;
+    cv::cvtColor(testing::synthetic_pet_bgr(truth == 1, index++), rgb, cv::COLOR_BGR2RGB);
+    images.push_back({rgb, name, truth, {cat, 1 - cat}});
+  }
+  return images;
+}
+
+TEST(Plot, TopLossesAreTheMostConfidentMistakesFirst) {
+  const auto images = scored_pets();
+  // dog.2 (p(dog) 0.6) and dog.4 (0.9) are right; cat.3 (p(cat) 0.02), cat.5 (0.3), ... wrong.
+  EXPECT_EQ(top_losses(images, 10), (std::vector<size_t>{2, 4}));
+  EXPECT_EQ(top_losses(images, 1), (std::vector<size_t>{2}));
+  EXPECT_TRUE(top_losses({images[0], images[3]}, 5).empty());
+}
+
+TEST(Plot, TopLossesPictureHasOneCellPerMistake) {
+  TempDir dir;
+  auto images = scored_pets();
+  images[0].probabilities = {0.05, 0.95};  // a third mistake, the worst but one
+  const auto png = dir / "top_losses.png";
+  EXPECT_EQ(plot_top_losses(images, {"cat", "dog"}, 9, png), 3u);
+  const cv::Mat picture = cv::imread(png.string());
+  ASSERT_FALSE(picture.empty());
+  EXPECT_EQ(picture.size(), cv::Size(3 * kGridCellWidth, kGridCellHeight));
+  // Titles in red (BGR here) above each thumbnail.
+  for (int cell = 0; cell < 3; ++cell) {
+    const cv::Mat title = picture(cv::Rect(cell * kGridCellWidth, 0, kGridCellWidth, 40));
+    cv::Mat red;
+    cv::inRange(title, cv::Scalar(0, 0, 150), cv::Scalar(120, 120, 255), red);
+    EXPECT_GT(cv::countNonZero(red), 30) << "cell " << cell;
+  }
+  // Nothing wrong: no picture.
+  const auto none = dir / "none.png";
+  EXPECT_EQ(plot_top_losses({images[3]}, {"cat", "dog"}, 9, none), 0u);
+  EXPECT_FALSE(std::filesystem::exists(none));
+}
+
 TEST(Plot, ConfusionMatrixIsAHeatMap) {
   ConfusionMatrix matrix(2);
   for (int i = 0; i < 40; ++i) matrix.add(0, 0);

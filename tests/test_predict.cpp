@@ -1,8 +1,13 @@
+#include <sys/stat.h>
+
+#include <fstream>
 #include <regex>
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include "catdog/predict.h"
+#include "test_support.h"
 
 namespace catdog {
 namespace {
@@ -42,6 +47,53 @@ TEST(Verdict, RoundsToTheNearestPercentAndAlwaysAddsUpTo100) {
 TEST(Verdict, OutOfRangeProbabilitiesAreClamped) {
   EXPECT_EQ(verdict_sentence(1.2), "This image seems 100% dog, and 0% cat.");
   EXPECT_EQ(verdict_sentence(-0.1), "This image seems 0% dog, and 100% cat.");
+}
+
+namespace fs = std::filesystem;
+
+TEST(ExpandInputs, FoldersAreWalkedWithPathsUnderThemAndBadInputsCarryTheirError) {
+  testing::TempDir dir;
+  testing::write_synthetic_dataset(dir / "photos", 2);
+  std::ofstream(dir / "photos" / "notes.txt") << "not an image";
+  fs::create_directories(dir / "empty");
+  ASSERT_EQ(mkfifo((dir / "pipe.jpg").c_str(), 0600), 0);
+  const auto inputs = expand_inputs({(dir / "photos").string(), (dir / "missing.jpg").string(),
+                                     (dir / "empty").string(), (dir / "pipe.jpg").string()});
+  ASSERT_EQ(inputs.size(), 7u);
+  EXPECT_EQ(inputs[0].relative, fs::path("cat") / "cat.0.jpg");
+  EXPECT_EQ(inputs[3].relative, fs::path("dog") / "dog.1.jpg");
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(inputs[i].error, "") << i;
+  EXPECT_NE(inputs[4].error.find("no such file or folder"), std::string::npos) << inputs[4].error;
+  EXPECT_NE(inputs[5].error.find("no image files"), std::string::npos) << inputs[5].error;
+  EXPECT_NE(inputs[6].error.find("not a regular file"), std::string::npos) << inputs[6].error;
+}
+
+TEST(PredictImages, EveryInputGetsAResultInOrderFailuresIncluded) {
+  testing::TempDir dir;
+  testing::write_synthetic_dataset(dir.path(), 3);
+  std::ofstream(dir / "broken.jpg") << "not a JPEG";
+  const std::vector<std::string> names = {(dir / "cat" / "cat.0.jpg").string(), (dir / "broken.jpg").string(),
+                                          (dir / "missing.jpg").string(), (dir / "dog").string()};
+  torch::manual_seed(1);
+  Classifier model(ModelKind::Scratch);
+  PredictOptions options;
+  options.batch_size = 2;  // results cross batch boundaries
+  std::vector<std::string> seen;
+  const auto results = predict_images(model, expand_inputs(names), options, Runtime{},
+                                      [&](const PredictionResult& result) { seen.push_back(result.input.file); });
+  ASSERT_EQ(results.size(), 6u);
+  EXPECT_EQ(seen.size(), 6u);
+  EXPECT_EQ(results[0].error, "");
+  EXPECT_NE(results[1].error.find("broken.jpg"), std::string::npos) << results[1].error;
+  EXPECT_NE(results[2].error.find("missing.jpg"), std::string::npos) << results[2].error;
+  for (size_t i : {size_t{0}, size_t{3}, size_t{4}, size_t{5}}) {
+    EXPECT_EQ(results[i].error, "") << i;
+    EXPECT_NEAR(results[i].cat + results[i].dog, 1.0, 1e-6) << i;
+    EXPECT_EQ(results[i].input.file.string(), seen[i]);
+  }
+  // The same image alone gives the same probabilities as in a batch.
+  const auto alone = predict_images(model, expand_inputs({names[0]}), options, Runtime{});
+  EXPECT_NEAR(alone[0].dog, results[0].dog, 1e-6);
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 #include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -11,61 +14,191 @@
 
 namespace {
 
+// Sends stderr to `fd` while `body` runs.
+template <typename Body>
+void with_stderr_on(int fd, Body&& body) {
+  std::fflush(stderr);
+  const int saved = dup(STDERR_FILENO);
+  dup2(fd, STDERR_FILENO);
+  body();
+  std::fflush(stderr);
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+}
+
 // Runs `body` with stderr sent to a file (not a terminal), returns its lines.
 template <typename Body>
 std::vector<std::string> stderr_lines_of(Body&& body) {
   catdog::testing::TempDir dir;
   const auto file = dir / "stderr.txt";
-  std::fflush(stderr);
-  const int saved = dup(STDERR_FILENO);
   const int target = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  dup2(target, STDERR_FILENO);
+  with_stderr_on(target, body);
   close(target);
-  body();
-  std::fflush(stderr);
-  dup2(saved, STDERR_FILENO);
-  close(saved);
   std::ifstream in(file);
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
 }
 
+// A pseudo-terminal in raw mode (no "\n" -> "\r\n"): what a user's terminal sees.
+class PseudoTerminal {
+ public:
+  PseudoTerminal() {
+    master_ = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master_ < 0 || grantpt(master_) != 0 || unlockpt(master_) != 0) return;
+    slave_ = open(ptsname(master_), O_RDWR | O_NOCTTY);
+    termios mode{};
+    tcgetattr(slave_, &mode);
+    cfmakeraw(&mode);
+    tcsetattr(slave_, TCSANOW, &mode);
+    fcntl(master_, F_SETFL, O_NONBLOCK);
+  }
+  ~PseudoTerminal() {
+    if (slave_ >= 0) close(slave_);
+    if (master_ >= 0) close(master_);
+  }
+  bool ok() const { return slave_ >= 0; }
+  int terminal() const { return slave_; }
+  // What was written to the terminal so far.
+  std::string screen() const {
+    std::string text;
+    char buffer[4096];
+    for (ssize_t n; (n = read(master_, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
+    return text;
+  }
+
+ private:
+  int master_ = -1, slave_ = -1;
+};
+
+// Sets (or with nullptr unsets) an environment variable for the scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    value ? setenv(name, value, 1) : unsetenv(name);
+  }
+  ~ScopedEnv() { had_ ? setenv(name_.c_str(), old_.c_str(), 1) : unsetenv(name_.c_str()); }
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
 }  // namespace
 
-TEST(ProgressBar, PlainModePrintsOneLinePerTenth) {
+TEST(ProgressBar, OffATerminalOneLinePerBarAsKerasVerbose2) {
   const auto lines = stderr_lines_of([] {
-    catdog::ProgressBar bar("epoch 1/2", 50, 32, true);
-    for (size_t done = 1; done <= 50; ++done) bar.update(done, "loss 0.5213 acc 0.7412");
+    catdog::ProgressBar bar("epoch 1/2", 50, true);
+    for (size_t step = 1; step <= 50; ++step) bar.advance(32, "loss 0.5213 acc 0.7412");
     bar.finish();
   });
-  ASSERT_EQ(lines.size(), 10u);
-  EXPECT_EQ(lines[0].rfind("epoch 1/2 5/50 [===>", 0), 0u) << lines[0];
-  EXPECT_EQ(lines[9].rfind("epoch 1/2 50/50 [==============================] ", 0), 0u) << lines[9];
-  for (const auto& line : lines) {
-    EXPECT_NE(line.find(" img/s "), std::string::npos) << line;
-    EXPECT_EQ(line.find('\r'), std::string::npos) << line;
-    EXPECT_EQ(line.substr(line.size() - 22), "loss 0.5213 acc 0.7412");
-  }
-  EXPECT_NE(lines[4].find(" ETA 0:0"), std::string::npos) << lines[4];
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].rfind("epoch 1/2 50/50 [==============================] ", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find(" img/s in 0:"), std::string::npos) << lines[0];
+  EXPECT_EQ(lines[0].find('\r'), std::string::npos) << lines[0];
+  EXPECT_EQ(lines[0].substr(lines[0].size() - 22), "loss 0.5213 acc 0.7412");
 }
 
-TEST(ProgressBar, FewStepsStillEndWithTheLastStep) {
+TEST(ProgressBar, FinishCanReplaceTheMetrics) {
   const auto lines = stderr_lines_of([] {
-    catdog::ProgressBar bar("features", 3, 10, true);
-    for (size_t done = 1; done <= 3; ++done) bar.update(done);
-    bar.finish();
+    catdog::ProgressBar bar("epoch 3/3", 2, true);
+    bar.advance(8, "loss 0.4");
+    bar.advance(8, "loss 0.3");
+    bar.finish("loss 0.3 - val_loss 0.2");
+    bar.finish();  // a second finish writes nothing
   });
-  ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(lines[0].rfind("features 1/3 [==========>", 0), 0u) << lines[0];
-  EXPECT_EQ(lines[2].rfind("features 3/3 [", 0), 0u) << lines[2];
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].substr(lines[0].size() - 23), "loss 0.3 - val_loss 0.2") << lines[0];
+}
+
+TEST(ProgressBar, CountsTheRealImagesNotStepsTimesBatchSize) {
+  // A 4-image eval with batch size 32: one step of 4 images.
+  catdog::ProgressBar bar("eval test", 1, false);
+  bar.advance(4);
+  EXPECT_EQ(bar.items_done(), 4u);
+  catdog::ProgressBar epoch("epoch 1/1", 3, false);
+  for (size_t items : {32, 32, 7}) epoch.advance(items);
+  EXPECT_EQ(epoch.items_done(), 71u);
+}
+
+TEST(ProgressBar, AnUnfinishedBarStillReportsWhereItStopped) {
+  const auto lines = stderr_lines_of([] {
+    catdog::ProgressBar bar("features", 10, true);
+    for (int step = 0; step < 3; ++step) bar.advance(10);
+    bar.finish();  // e.g. the loader ran out early
+  });
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].rfind("features 3/10 [=========>", 0), 0u) << lines[0];
 }
 
 TEST(ProgressBar, DisabledPrintsNothing) {
   const auto lines = stderr_lines_of([] {
-    catdog::ProgressBar bar("epoch 1/1", 10, 32, false);
-    for (size_t done = 1; done <= 10; ++done) bar.update(done, "loss 1");
+    catdog::ProgressBar bar("epoch 1/1", 10, false);
+    for (size_t step = 1; step <= 10; ++step) bar.advance(32, "loss 1");
     bar.finish();
   });
   EXPECT_TRUE(lines.empty());
+}
+
+TEST(ProgressBar, OnATerminalRedrawsOneLineInPlace) {
+  PseudoTerminal pty;
+  if (!pty.ok()) GTEST_SKIP() << "no pseudo-terminal on this machine";
+  with_stderr_on(pty.terminal(), [] {
+    catdog::ProgressBar bar("epoch 1/1", 3, true);
+    for (int step = 0; step < 3; ++step) bar.advance(16, "loss 0.5");
+    bar.finish();
+  });
+  const std::string screen = pty.screen();
+  // The first step and the last are always drawn, each starting with \r.
+  EXPECT_EQ(screen.rfind("\repoch 1/1 1/3 [==========>", 0), 0u) << screen;
+  EXPECT_NE(screen.find("\repoch 1/1 3/3 [==============================]"), std::string::npos) << screen;
+  ASSERT_FALSE(screen.empty());
+  EXPECT_EQ(screen.back(), '\n');
+  EXPECT_EQ(std::count(screen.begin(), screen.end(), '\n'), 1) << screen;
+  EXPECT_EQ(screen.find("\x1b[3"), std::string::npos) << "the bar is not coloured";
+}
+
+TEST(ProgressBar, AnAbandonedBarEndsItsTerminalLine) {
+  PseudoTerminal pty;
+  if (!pty.ok()) GTEST_SKIP() << "no pseudo-terminal on this machine";
+  with_stderr_on(pty.terminal(), [] {
+    catdog::ProgressBar bar("epoch 1/1", 3, true);
+    bar.advance(16);
+  });  // destroyed without finish(), as when a step throws
+  const std::string screen = pty.screen();
+  ASSERT_FALSE(screen.empty());
+  EXPECT_EQ(screen.back(), '\n') << "an error message would land on the bar's line";
+}
+
+TEST(UseColour, OnlyOnATerminalWithoutNoColor) {
+  PseudoTerminal pty;
+  if (!pty.ok()) GTEST_SKIP() << "no pseudo-terminal on this machine";
+  ScopedEnv term("TERM", "xterm-256color");
+  {
+    ScopedEnv no_color("NO_COLOR", nullptr);
+    EXPECT_TRUE(catdog::use_colour(pty.terminal()));
+  }
+  {
+    ScopedEnv no_color("NO_COLOR", "1");
+    EXPECT_FALSE(catdog::use_colour(pty.terminal()));
+  }
+  {
+    ScopedEnv no_color("NO_COLOR", "");  // no-color.org: an empty value does not count
+    EXPECT_TRUE(catdog::use_colour(pty.terminal()));
+  }
+  {
+    ScopedEnv no_color("NO_COLOR", nullptr);
+    ScopedEnv dumb("TERM", "dumb");
+    EXPECT_FALSE(catdog::use_colour(pty.terminal()));
+  }
+}
+
+TEST(UseColour, NeverIntoAFile) {
+  ScopedEnv no_color("NO_COLOR", nullptr);
+  ScopedEnv term("TERM", "xterm");
+  catdog::testing::TempDir dir;
+  const int file = open((dir / "log.txt").c_str(), O_WRONLY | O_CREAT, 0600);
+  EXPECT_FALSE(catdog::use_colour(file));
+  close(file);
 }

@@ -2,35 +2,81 @@
 
 #include "catdog/error.h"
 #include "catdog/runtime.h"
+#include "catdog/thread_pool.h"
 #include "test_support.h"
 
-TEST(Runtime, UsesAllCoresByDefault) {
-  catdog::RuntimeOptions options;
+namespace catdog {
+namespace {
+
+RuntimeOptions cpu() {
+  RuntimeOptions options;
   options.device = "cpu";
-  EXPECT_EQ(catdog::configure_runtime(options), torch::Device(torch::kCPU));
-  EXPECT_EQ(torch::get_num_threads(), catdog::available_cores());
+  return options;
 }
 
-TEST(Runtime, ThreadsFlagIsApplied) {
-  catdog::RuntimeOptions options;
-  options.device = "cpu";
+TEST(Runtime, UsesAllCoresByDefault) {
+  const Runtime runtime = configure_runtime(cpu());
+  EXPECT_EQ(runtime.device, torch::Device(torch::kCPU));
+  EXPECT_EQ(runtime.threads, available_cores());
+  EXPECT_EQ(torch::get_num_threads(), available_cores());
+}
+
+TEST(Runtime, ThreadsAreAppliedAndCarried) {
+  auto options = cpu();
   options.threads = 1;
-  catdog::configure_runtime(options);
+  options.seed = 5;
+  options.precision = Precision::Bf16;
+  const Runtime runtime = configure_runtime(options);
   EXPECT_EQ(torch::get_num_threads(), 1);
+  EXPECT_EQ(runtime.threads, 1);
+  EXPECT_EQ(runtime.seed, 5u);
+  EXPECT_EQ(runtime.precision, Precision::Bf16);
+}
+
+// Issue 10 item 12: a thousand threads made a one-image predict take minutes.
+TEST(Runtime, ThreadCountIsBounded) {
+  auto options = cpu();
+  options.threads = max_threads() + 1;
+  EXPECT_THROW(configure_runtime(options), Error);
+  options.threads = -1;
+  EXPECT_THROW(configure_runtime(options), Error);
+  options.threads = max_threads();
+  EXPECT_EQ(configure_runtime(options).threads, max_threads());
+  EXPECT_EQ(max_threads(), 2 * available_cores());
 }
 
 TEST(Runtime, SeedMakesRandomNumbersRepeatable) {
-  catdog::RuntimeOptions options;
-  options.device = "cpu";
-  catdog::configure_runtime(options);
+  configure_runtime(cpu());
   const auto first = torch::rand({4});
-  catdog::configure_runtime(options);
+  configure_runtime(cpu());
   EXPECT_TRUE(torch::equal(first, torch::rand({4})));
 }
 
 TEST(Runtime, CudaWithoutDeviceIsAClearError) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is present";
-  catdog::RuntimeOptions options;
+  auto options = cpu();
   options.device = "cuda";
-  EXPECT_THROW(catdog::configure_runtime(options), catdog::Error);
+  EXPECT_THROW(configure_runtime(options), Error);
 }
+
+TEST(ThreadPool, RunsEveryIndexOnceOnAtMostTheGivenThreads) {
+  std::vector<std::atomic<int>> runs(100);
+  std::vector<std::atomic<int>> workers(3);
+  parallel_for(runs.size(), 3, [&](size_t worker, size_t i) {
+    ++runs[i];
+    ++workers.at(worker);
+  });
+  for (const auto& count : runs) EXPECT_EQ(count, 1);
+  EXPECT_EQ(workers[0] + workers[1] + workers[2], 100);
+  parallel_for(0, 4, [](size_t, size_t) { FAIL() << "no work to do"; });
+}
+
+TEST(ThreadPool, RethrowsATaskFailure) {
+  EXPECT_THROW(parallel_for(50, 2, [](size_t, size_t i) {
+                 if (i == 7) throw Error("seven");
+               }),
+               Error);
+}
+
+}  // namespace
+}  // namespace catdog

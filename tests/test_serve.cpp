@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <regex>
 #include <future>
 #include <sstream>
 #include <thread>
@@ -19,6 +20,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
 
+#include "catdog/app/commands.h"
 #include "catdog/app/serve.h"
 #include "catdog/app/web_assets.h"
 #include "catdog/checkpoint.h"
@@ -28,7 +30,7 @@
 
 extern char** environ;
 
-namespace catdog {
+namespace catdog::app {
 namespace {
 
 namespace fs = std::filesystem;
@@ -66,12 +68,12 @@ fs::path write_checkpoint(const TempDir& temp) {
 
 // The library's answer for one file: predict --json's line.
 json library_prediction(const fs::path& checkpoint, const fs::path& image) {
-  PredictOptions options;
-  options.checkpoint = checkpoint.string();
-  options.inputs = {image.string()};
-  options.json = true;
-  std::ostringstream out;
-  EXPECT_EQ(run_predict(options, torch::kCPU, out), 0);
+  PredictCommand command;
+  command.checkpoint = checkpoint.string();
+  command.inputs = {image.string()};
+  command.json = true;
+  std::ostringstream out, err;
+  EXPECT_EQ(run_predict(command, Runtime{}, out, err), 0) << err.str();
   return json::parse(out.str());
 }
 
@@ -85,7 +87,7 @@ long resident_kib() {
 // One server on a free loopback port, serving from a thread.
 class RunningServer {
  public:
-  explicit RunningServer(ServeOptions options) : server_((options.port = 0, options), torch::kCPU) {
+  explicit RunningServer(ServeOptions options) : server_((options.port = 0, options), Runtime{}) {
     thread_ = std::thread([this] { server_.run(); });
   }
   ~RunningServer() {
@@ -182,13 +184,13 @@ TEST_F(Serve, AFacePhotoGetsAFaceBoxAndCanBeClassifiedByTheFace) {
   EXPECT_LE(region[0].get<int>(), box[0].get<int>()) << "the crop is the face plus a margin";
   EXPECT_GE(region[2].get<int>(), box[2].get<int>());
   // The face-mode numbers are predict --face's.
-  PredictOptions predict;
+  PredictCommand predict;
   predict.checkpoint = checkpoint_->string();
   predict.inputs = {face_photo().string()};
   predict.json = true;
   predict.face = true;
-  std::ostringstream out;
-  ASSERT_EQ(run_predict(predict, torch::kCPU, out), 0);
+  std::ostringstream out, err;
+  ASSERT_EQ(run_predict(predict, Runtime{}, out, err), 0) << err.str();
   expect_same_prediction(face_answer, json::parse(out.str()));
 }
 
@@ -309,6 +311,46 @@ TEST_F(Serve, AnswersThirtyTwoConcurrentClientsCorrectlyInBoundedMemory) {
   EXPECT_LT(growth_mib, 400) << "resident memory grew by " << growth_mib << " MiB";
   auto client = server.client();
   EXPECT_EQ(client.Get("/healthz")->status, 200);
+}
+
+// The command itself: a warning for a non-loopback address, the chosen port,
+// and on SIGTERM a clean stop with exit code 0.
+TEST_F(Serve, TheCommandWarnsForOtherHostsAndStopsCleanlyOnSigterm) {
+  TempDir temp;
+  const auto log = temp / "stderr.txt";
+  const std::string binary = testing::catdog_binary().string(), checkpoint = checkpoint_->string();
+  std::vector<std::string> arguments = {binary, "serve", "--threads", "1", "--checkpoint", checkpoint,
+                                        "--host", "0.0.0.0", "--port", "0"};
+  std::vector<char*> argv;
+  for (auto& argument : arguments) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t redirect;
+  posix_spawn_file_actions_init(&redirect);
+  posix_spawn_file_actions_addopen(&redirect, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t server = -1;
+  ASSERT_EQ(posix_spawn(&server, binary.c_str(), &redirect, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&redirect);
+
+  const std::regex serving(R"(serving on http://127\.0\.0\.1:(\d+)/)");
+  std::smatch match;
+  std::string text;
+  for (int attempt = 0; attempt < 1200 && !std::regex_search(text, match, serving); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    text = read_bytes(log);
+  }
+  ASSERT_TRUE(std::regex_search(text, match, serving)) << text;
+  EXPECT_NE(text.find("warning: serving on 0.0.0.0"), std::string::npos) << text;
+  httplib::Client client("127.0.0.1", std::stoi(match[1]));
+  const auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+
+  kill(server, SIGTERM);
+  int status = 0;
+  waitpid(server, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << read_bytes(log);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_bytes(log);
+  EXPECT_NE(read_bytes(log).find("catdog: stopped"), std::string::npos);
 }
 
 TEST(RequestGate, AdmitsTheWorkersQueuesTheRestAndRefusesBeyond) {
@@ -485,4 +527,4 @@ TEST(ServePage, ShowsTheVerdictAndDrawsTheHeatMapInChromium) {
 }
 
 }  // namespace
-}  // namespace catdog
+}  // namespace catdog::app

@@ -2,12 +2,15 @@
 // datasets, the location of ../shared.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+#include "catdog/error.h"
 
 namespace catdog::testing {
 
@@ -66,6 +69,30 @@ inline void write_synthetic_dataset(const fs::path& root, int per_class, const s
 inline fs::path shared_dir() {
   const fs::path shared = fs::path(CATDOG_SOURCE_DIR).parent_path() / "shared";
   return fs::exists(shared) ? shared : fs::path();
+}
+
+// Runs `body` with the working directory set to `dir`.
+template <typename Body>
+void in_directory(const fs::path& dir, Body&& body) {
+  const auto previous = fs::current_path();
+  fs::current_path(dir);
+  try {
+    body();
+  } catch (...) {
+    fs::current_path(previous);
+    throw;
+  }
+  fs::current_path(previous);
+}
+
+// The message of the catdog::Error that `body` throws, or "no error".
+inline std::string error_of(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 // The built catdog executable, for CLI-level tests.

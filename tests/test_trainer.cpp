@@ -1,46 +1,50 @@
-#include <fstream>
+// The training loop as a library: no files but the caches it is told to
+// keep; the run folder around it is the application's (test_app_train.cpp).
+#include <cmath>
 
 #include <torch/torch.h>
 
-#include "catdog/checkpoint.h"
 #include "catdog/error.h"
 #include "catdog/trainer.h"
 #include "test_support.h"
 
+namespace catdog {
 namespace {
 
 namespace fs = std::filesystem;
-using catdog::testing::TempDir;
+using testing::TempDir;
 
 // Generated datasets shared by every test: writing JPEGs once keeps the suite fast.
 class Trainer : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     data_ = new TempDir();
-    catdog::testing::write_synthetic_dataset(data_->path() / "small", 20);
-    catdog::testing::write_synthetic_dataset(data_->path() / "learnable", 60);
+    testing::write_synthetic_dataset(data_->path() / "small", 20);
+    testing::write_synthetic_dataset(data_->path() / "learnable", 60);
   }
   static void TearDownTestSuite() {
     delete data_;
     data_ = nullptr;
   }
 
-  static catdog::TrainOptions small_run(const fs::path& out_dir, int epochs) {
-    catdog::TrainOptions options;
-    options.data_dir = data_->path() / "small";
-    options.out_dir = out_dir;
+  static TrainOptions options(int epochs) {
+    TrainOptions options;
     options.epochs = epochs;
     options.progress = false;
     options.initial_eval_batches = 1;
     return options;
   }
+  static DatasetIndex small() { return scan_dataset(data_->path() / "small"); }
 
   static TempDir* data_;
+  Runtime runtime_;
 };
 TempDir* Trainer::data_ = nullptr;
 
+const EpochCallback kIgnoreEpochs = [](const EpochEnd&) {};
+
 // Everything but the wall time.
-void expect_same_history(const catdog::History& a, const catdog::History& b) {
+void expect_same_history(const History& a, const History& b) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].epoch, b[i].epoch);
@@ -51,97 +55,112 @@ void expect_same_history(const catdog::History& a, const catdog::History& b) {
   }
 }
 
-std::vector<torch::Tensor> trainable_weights(const fs::path& checkpoint) {
-  return catdog::load_checkpoint(checkpoint, torch::kCPU).model->trainable_parameters();
-}
-
-nlohmann::json read_json(const fs::path& file) {
-  std::ifstream in(file);
-  return nlohmann::json::parse(in);
+void expect_same_weights(Classifier& a, Classifier& b) {
+  const auto wa = a->trainable_parameters(), wb = b->trainable_parameters();
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i])) << "parameter " << i;
 }
 
 fs::path mobilenet_weights() {
-  const auto shared = catdog::testing::shared_dir();
+  const auto shared = testing::shared_dir();
   return shared.empty() ? fs::path() : shared / "weights" / "mobilenet_v2_1.0_no_top.h5";
 }
 
-}  // namespace
-
 TEST_F(Trainer, ScratchModelLearnsEasyImages) {
-  TempDir run;
-  auto options = small_run(run.path(), 2);
-  options.data_dir = data_->path() / "learnable";
-  const auto result = catdog::train(options, torch::kCPU);
+  const auto result = train(scan_dataset(data_->path() / "learnable"), options(2), runtime_, kIgnoreEpochs);
   ASSERT_EQ(result.history.size(), 2u);
   EXPECT_GT(result.history.back().val_accuracy, 0.9);
   EXPECT_LT(result.history.back().loss, result.history.front().loss);
 }
 
-TEST_F(Trainer, SameSeedGivesIdenticalHistory) {
-  TempDir first, second;
-  const auto a = catdog::train(small_run(first.path(), 2), torch::kCPU);
-  const auto b = catdog::train(small_run(second.path(), 2), torch::kCPU);
+TEST_F(Trainer, SameSeedGivesIdenticalHistoryAndWeights) {
+  auto a = train(small(), options(2), runtime_, kIgnoreEpochs);
+  auto b = train(small(), options(2), runtime_, kIgnoreEpochs);
   expect_same_history(a.history, b.history);
-  const auto weights_a = trainable_weights(first / "last.ckpt"), weights_b = trainable_weights(second / "last.ckpt");
-  for (size_t i = 0; i < weights_a.size(); ++i) EXPECT_TRUE(torch::equal(weights_a[i], weights_b[i]));
+  expect_same_weights(a.model, b.model);
 }
 
-TEST_F(Trainer, ResumeContinuesBitForBit) {
-  TempDir straight, resumed;
-  const auto uninterrupted = catdog::train(small_run(straight.path(), 2), torch::kCPU);
-  catdog::train(small_run(resumed.path(), 1), torch::kCPU);
-  auto second_half = small_run(resumed.path(), 2);
-  second_half.resume = true;
-  second_half.seed = 999;  // the run's own seed wins on resume
-  const auto continued = catdog::train(second_half, torch::kCPU);
-
-  expect_same_history(uninterrupted.history, continued.history);
-  const auto expected = trainable_weights(straight / "last.ckpt"), actual = trainable_weights(resumed / "last.ckpt");
-  ASSERT_EQ(expected.size(), actual.size());
-  for (size_t i = 0; i < expected.size(); ++i) EXPECT_TRUE(torch::equal(expected[i], actual[i])) << "parameter " << i;
-  EXPECT_EQ(catdog::load_checkpoint(resumed / "last.ckpt", torch::kCPU).meta.epochs_done, 2);
-}
-
-TEST_F(Trainer, ResumeWithoutCheckpointIsAnError) {
-  TempDir run;
-  auto options = small_run(run.path(), 1);
-  options.resume = true;
-  EXPECT_THROW(catdog::train(options, torch::kCPU), catdog::Error);
-  options.out_dir.clear();
-  EXPECT_THROW(catdog::train(options, torch::kCPU), catdog::Error);
-}
-
-TEST_F(Trainer, MissingBackboneWeightsSayHowToGetThem) {
-  TempDir run;
-  auto options = small_run(run.path(), 1);
-  options.model = catdog::ModelKind::Vgg16;
-  options.weights = run / "absent.h5";
-  try {
-    catdog::train(options, torch::kCPU);
-    FAIL() << "expected an Error";
-  } catch (const catdog::Error& e) {
-    const std::string message = e.what();
-    EXPECT_NE(message.find("scripts/download_weights.sh vgg16"), std::string::npos) << message;
-    EXPECT_NE(message.find("--weights FILE"), std::string::npos) << message;
+TEST_F(Trainer, EveryEpochIsHandedOverWithItsBestFlag) {
+  std::vector<int> epochs;
+  std::vector<bool> best;
+  const auto result = train(small(), options(3), runtime_, [&](const EpochEnd& end) {
+    epochs.push_back(end.history.back().epoch);
+    best.push_back(end.is_best);
+    EXPECT_EQ(end.optimizer_state.size(), end.model->trainable_parameters().size());
+  });
+  EXPECT_EQ(epochs, (std::vector<int>{1, 2, 3}));
+  ASSERT_EQ(best.size(), 3u);
+  EXPECT_TRUE(best[0]);
+  double best_so_far = result.history[0].val_accuracy;
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(best[i], result.history[i].val_accuracy > best_so_far) << "epoch " << i + 1;
+    best_so_far = std::max(best_so_far, result.history[i].val_accuracy);
   }
 }
 
-TEST_F(Trainer, CachedFeaturesTrainLikeTheNaiveLoop) {
+TEST_F(Trainer, ResumingFromAStateContinuesBitForBit) {
+  auto straight = train(small(), options(2), runtime_, kIgnoreEpochs);
+  std::vector<torch::Tensor> optimizer_state;
+  auto first = train(small(), options(1), runtime_, [&](const EpochEnd& end) {
+    for (const auto& tensor : end.optimizer_state) optimizer_state.push_back(tensor.clone());
+  });
+  TrainState state{first.model, optimizer_state, first.history};
+  auto continued = train(small(), options(2), runtime_, kIgnoreEpochs, &state);
+  expect_same_history(straight.history, continued.history);
+  expect_same_weights(straight.model, continued.model);
+}
+
+TEST_F(Trainer, ANonFiniteLossStopsTheRunWithAClearMessage) {
+  std::vector<torch::Tensor> optimizer_state;
+  auto first = train(small(), options(1), runtime_, [&](const EpochEnd& end) {
+    for (const auto& tensor : end.optimizer_state) optimizer_state.push_back(tensor.clone());
+  });
+  {  // weights gone to NaN, as after a diverging step
+    torch::NoGradGuard no_grad;
+    first.model->trainable_parameters().back().fill_(std::numeric_limits<float>::quiet_NaN());
+  }
+  TrainState state{first.model, optimizer_state, first.history};
+  int committed = 0;
+  try {
+    train(small(), options(2), runtime_, [&](const EpochEnd&) { ++committed; }, &state);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("the training loss became nan in epoch 2"), std::string::npos) << message;
+    EXPECT_NE(message.find("lower learning rate"), std::string::npos) << message;
+  }
+  EXPECT_EQ(committed, 0);  // the diverged epoch is never handed over
+}
+
+TEST_F(Trainer, ADatasetWithAnEmptyClassIsRefused) {
+  TempDir dir;
+  testing::write_synthetic_dataset(dir.path(), 10);
+  for (const auto& entry : fs::directory_iterator(dir / "dog")) fs::remove(entry.path());
+  try {
+    train(scan_dataset(dir.path()), options(1), runtime_, kIgnoreEpochs);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no usable dog images"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Trainer, CachedFeaturesTrainLikeTheNaiveLoopAndAreKept) {
   const auto weights = mobilenet_weights();
   if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
-  TempDir cached_run, naive_run;
-  auto options = small_run(cached_run.path(), 2);
-  options.model = catdog::ModelKind::MobileNetV2;
-  options.weights = weights;
-  options.batch_size = 8;  // several batches per epoch: the order matters
-  const auto cached = catdog::train(options, torch::kCPU);
-  EXPECT_TRUE(fs::exists(cached_run / "features" / "train.pt"));
-  EXPECT_TRUE(fs::exists(cached_run / "features" / "validation.pt"));
+  TempDir cache;
+  auto cached_options = options(2);
+  cached_options.model = ModelKind::MobileNetV2;
+  cached_options.weights = weights;
+  cached_options.batch_size = 8;  // several batches per epoch: the order matters
+  cached_options.train_features_file = cache / "train.pt";
+  cached_options.validation_features_file = cache / "validation.pt";
+  auto cached = train(small(), cached_options, runtime_, kIgnoreEpochs);
+  EXPECT_TRUE(fs::exists(cache / "train.pt"));
+  EXPECT_TRUE(fs::exists(cache / "validation.pt"));
 
-  options.out_dir = naive_run.path();
-  options.feature_cache = false;
-  const auto naive = catdog::train(options, torch::kCPU);
-  EXPECT_FALSE(fs::exists(naive_run / "features"));
+  auto naive_options = cached_options;
+  naive_options.feature_cache = false;
+  auto naive = train(small(), naive_options, runtime_, kIgnoreEpochs);
 
   ASSERT_EQ(cached.history.size(), naive.history.size());
   for (size_t i = 0; i < naive.history.size(); ++i) {
@@ -150,48 +169,9 @@ TEST_F(Trainer, CachedFeaturesTrainLikeTheNaiveLoop) {
     EXPECT_NEAR(cached.history[i].val_loss, naive.history[i].val_loss, 1e-4);
     EXPECT_EQ(cached.history[i].val_accuracy, naive.history[i].val_accuracy);
   }
-  const auto a = trainable_weights(cached_run / "last.ckpt"), b = trainable_weights(naive_run / "last.ckpt");
+  const auto a = cached.model->trainable_parameters(), b = naive.model->trainable_parameters();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-4, 1e-5)) << "parameter " << i;
 }
 
-TEST_F(Trainer, RunFolderHoldsEverythingAndLatestPointsAtIt) {
-  TempDir work;
-  const auto previous = fs::current_path();
-  fs::current_path(work.path());
-  auto options = small_run("", 1);
-  options.command_line = "catdog train --epochs 1";
-  catdog::TrainResult result;
-  try {
-    result = catdog::train(options, torch::kCPU);
-  } catch (...) {
-    fs::current_path(previous);
-    throw;
-  }
-  fs::current_path(previous);
-
-  const fs::path run = work / result.run_dir.string();
-  EXPECT_EQ(result.run_dir.parent_path(), fs::path("runs"));
-  EXPECT_EQ(result.run_dir.filename().string().rfind("scratch-", 0), 0u) << result.run_dir;
-  for (const char* name : {"history.csv", "history.json", "curves.png", "best.ckpt", "last.ckpt", "settings.json"})
-    EXPECT_TRUE(fs::is_regular_file(run / name)) << name;
-  EXPECT_TRUE(fs::is_symlink(work / "runs" / "latest"));
-  EXPECT_EQ(fs::read_symlink(work / "runs" / "latest"), result.run_dir.filename());
-  EXPECT_EQ(fs::canonical(work / "runs" / "latest"), fs::canonical(run));
-
-  const auto settings = read_json(run / "settings.json");
-  EXPECT_EQ(settings["model"], "scratch");
-  EXPECT_EQ(settings["epochs"], 1);
-  EXPECT_EQ(settings["batch_size"], 32);
-  EXPECT_EQ(settings["seed"], 42);
-  EXPECT_EQ(settings["command_line"], "catdog train --epochs 1");
-  EXPECT_EQ(settings["catdog_version"], CATDOG_VERSION);
-  EXPECT_EQ(settings["device"], "cpu");
-  EXPECT_EQ(settings["threads"], torch::get_num_threads());
-
-  const auto best = catdog::load_checkpoint(run / "best.ckpt", torch::kCPU);
-  EXPECT_EQ(best.meta.epochs_done, 1);
-  ASSERT_EQ(best.meta.history.size(), 1u);
-  EXPECT_EQ(best.meta.history[0].val_accuracy, result.history[0].val_accuracy);
-  EXPECT_EQ(best.meta.settings["command_line"], "catdog train --epochs 1");
-  EXPECT_EQ(best.meta.split_seed, catdog::kDefaultSplitSeed);
-}
+}  // namespace
+}  // namespace catdog

@@ -15,8 +15,8 @@ namespace catdog {
 // Everything eval and predict need besides the weights.
 struct CheckpointMeta {
   ModelKind kind = ModelKind::Scratch;
-  int image_size = 160;
-  std::string preprocessing = "RGB, bilinear resize to 160x160, x / 127.5 - 1";
+  int image_size = 0;         // the model spec's input_size and
+  std::string preprocessing;  // preprocessing (models.h), recorded for other tools
   std::vector<std::string> class_names = {"cat", "dog"};
   std::string catdog_version = CATDOG_VERSION;
   uint64_t split_seed = 0;
@@ -44,13 +44,5 @@ void save_checkpoint(const std::filesystem::path& file, Classifier& model,
 
 // Throws Error for a missing, truncated or foreign file.
 Checkpoint load_checkpoint(const std::filesystem::path& file, torch::Device device);
-
-// Names in a run folder.
-inline constexpr const char* kBestCheckpoint = "best.ckpt";
-inline constexpr const char* kLastCheckpoint = "last.ckpt";
-
-// --checkpoint: a checkpoint file, or a run folder (its best checkpoint);
-// empty = runs/latest's best. Throws Error saying how to get one.
-std::filesystem::path resolve_checkpoint(const std::string& from_flag);
 
 }  // namespace catdog

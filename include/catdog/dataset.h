@@ -54,24 +54,19 @@ struct DatasetIndex {
 //  - otherwise one folder whose name means cat and one meaning dog (cat, cats,
 //    Cat, CATS, ...; Cat/ and Dog/ outside PetImages too): every non-hidden file
 //    below them that is a JPEG (JFIF or Exif), PNG, BMP, TIFF or WebP.
-// With `decode_all`, every kept file is also decoded once (on all cores) and
-// the ones OpenCV cannot read are skipped too. Throws Error when no cat/dog
+// With `decode_all`, every kept file is also decoded once (on `threads`
+// threads, 0 = all cores) and the ones OpenCV cannot read are skipped too. Throws Error when no cat/dog
 // folders are found, or more than one of a class.
-DatasetIndex scan_dataset(const std::filesystem::path& dir, bool decode_all = false);
+DatasetIndex scan_dataset(const std::filesystem::path& dir, bool decode_all = false, int threads = 0);
+
+// Decodes every sample (on `threads` threads) and marks the ones OpenCV
+// cannot read: what decode_all skips.
+std::vector<bool> find_undecodable(const std::filesystem::path& root, const std::vector<Sample>& samples,
+                                   int threads);
 
 // The folder to read when the user gave none: --data, else $CATDOG_DATA, else
 // the project's data/ folder. Throws Error naming both ways to set it when the
 // result holds no dataset.
 std::filesystem::path resolve_data_dir(const std::string& from_flag);
-
-}  // namespace catdog
-
-namespace catdog {
-
-// `catdog data`: scans `dir` (decoding every file), prints images found,
-// skipped per reason (file names at debug level), and per split and class;
-// with `grid_png`, writes 10 sample training images with their labels.
-void report_dataset(const std::filesystem::path& dir, uint64_t split_seed,
-                    const std::filesystem::path& grid_png, std::ostream& out);
 
 }  // namespace catdog

@@ -6,15 +6,15 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
+#include "catdog/checkpoint.h"
+#include "catdog/dataset.h"
 #include "catdog/metrics.h"
+#include "catdog/runtime.h"
 
 namespace catdog {
 
 struct EvalOptions {
-  std::string checkpoint;  // file, run folder or "" (runs/latest)
-  std::filesystem::path data_dir;
   std::string split = "test";  // test | validation | train
-  std::filesystem::path grid_png;  // also writes confusion.png and misclassified.csv beside it
   int batch_size = 64;
   bool progress = true;
 };
@@ -26,7 +26,7 @@ struct Misclassified {
 };
 
 struct EvalReport {
-  std::string checkpoint, split;
+  std::string checkpoint, split;  // checkpoint: as the caller names it
   int64_t images = 0;
   double loss = 0;
   ConfusionMatrix confusion{2};
@@ -34,14 +34,26 @@ struct EvalReport {
   std::vector<Misclassified> mistakes;  // most confident first
   int skipped = 0;                      // files that failed to decode
   double images_per_second = 0;
+  // Per sample of the split, in split order: its dog probability (NaN when
+  // it failed to decode); for the pictures.
+  std::filesystem::path data_root;
+  std::vector<Sample> samples;
+  std::vector<float> dog_probability;
 };
 
-// Batched inference over one split (the checkpoint's split seed), metrics,
-// and, with grid_png, the pictures.
-EvalReport evaluate(const EvalOptions& options, torch::Device device);
+// Batched inference of `checkpoint` over one split of `data` (cut with the
+// checkpoint's split seed) and its metrics.
+EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const EvalOptions& options,
+                    const Runtime& runtime);
 
 // Human table: loss, accuracy, per-class precision/recall/F1, confusion matrix.
 std::string format_report(const EvalReport& report);
 nlohmann::json report_to_json(const EvalReport& report);
+
+// The pictures and files of an evaluation, written where the caller says.
+// The first 32 images of the split with what the model said (blue right, red wrong).
+void write_prediction_grid(const EvalReport& report, const std::filesystem::path& png);
+// Every mistake, most confident first: file,true,predicted,confidence.
+std::string mistakes_csv(const EvalReport& report);
 
 }  // namespace catdog

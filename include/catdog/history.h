@@ -1,5 +1,5 @@
 #pragma once
-#include <filesystem>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -12,9 +12,19 @@ struct EpochRecord {
 };
 using History = std::vector<EpochRecord>;
 
+// One object per epoch. JSON has no NaN or infinity: such values are
+// written as the strings "NaN", "Infinity" and "-Infinity" (as Python's json
+// module spells them), so a diverged run stays readable.
 nlohmann::json history_to_json(const History& history);
+// Reads what history_to_json writes; also null (older files wrote NaN as
+// null) as NaN. Error for anything else malformed.
 History history_from_json(const nlohmann::json& json);
-// history.csv and history.json: one row / object per epoch.
-void write_history_files(const History& history, const std::filesystem::path& run_dir);
+// The same rows as CSV text with a header line; doubles with max_digits10,
+// so they read back to the very same values.
+std::string history_csv(const History& history);
+
+// The epoch with the highest val_accuracy (the earlier on ties; NaN never
+// wins), or nullptr for an empty history.
+const EpochRecord* best_epoch(const History& history);
 
 }  // namespace catdog

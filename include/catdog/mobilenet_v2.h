@@ -1,7 +1,7 @@
 #pragma once
 #include <memory>
 
-#include "catdog/models.h"
+#include "catdog/backbone.h"
 
 namespace catdog {
 

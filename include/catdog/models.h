@@ -1,97 +1,55 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
-#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <torch/nn.h>
 
-#include "catdog/keras_h5.h"
+#include "catdog/backbone.h"
 
 namespace catdog {
 
 enum class ModelKind { Scratch, Vgg16, MobileNetV2 };
 
-// "scratch" | "vgg16" | "mobilenetv2" (an Error listing the choices otherwise).
+// Where fine-tuning may start: this backbone layer (Keras name and index in
+// the Keras model's `layers`) and every later one may be unfrozen.
+struct UnfreezePoint {
+  std::string keras_layer;  // "" = nothing to unfreeze (no backbone)
+  int keras_index = -1;
+};
+
+// Everything catdog knows about one model: the one table (model_registry)
+// that the CLI's choices, the trainer's defaults, the weight-file lookup,
+// checkpoints and `catdog summary` all read. Adding a backbone is one entry
+// plus its module.
+struct ModelSpec {
+  ModelKind kind;
+  std::string name;          // as typed on the command line and stored in checkpoints
+  int default_epochs;        // the original recipe
+  int input_size;            // square input side (preprocess.h's kImageSize)
+  std::string preprocessing; // what the input pixels are, for checkpoints and docs
+  // Keras' official ImageNet no-top weight file, as scripts/download_weights.sh fetches it.
+  std::string keras_weights_file;  // "" for scratch
+  std::string weights_url;
+  std::string weights_md5;         // "" when Keras pins none
+  int64_t weights_bytes;
+  UnfreezePoint unfreeze_from;
+  // The frozen feature extractor; null for scratch.
+  std::shared_ptr<BackboneImpl> (*make_backbone)();
+};
+
+// Every model, in the order the CLI lists them.
+const std::vector<ModelSpec>& model_registry();
+const ModelSpec& model_spec(ModelKind kind);
+// By name (an Error listing the choices otherwise).
+const ModelSpec& model_spec(const std::string& name);
+std::vector<std::string> model_names();
+
+// Shorthands over the registry.
 ModelKind parse_model_kind(const std::string& name);
 std::string model_name(ModelKind kind);
-// The original recipe: scratch 10 epochs, the transfer models 5.
-int default_epochs(ModelKind kind);
-// Keras' official no-top weight file for the backbone ("" for scratch).
-std::string keras_weights_file_name(ModelKind kind);
-
-// One row of `catdog summary`.
-struct LayerSummary {
-  std::string name;          // Keras style, e.g. "block1_conv1 (Conv2D)"
-  std::string output_shape;  // Keras style, e.g. "(None, 80, 80, 16)"
-  int64_t parameters = 0;    // weights and floating-point buffers, as Keras counts them
-  bool trainable = true;
-};
-
-// Keras' `activation=` argument of Conv2D and Dense.
-enum class Activation { None, Relu };
-
-// Sees the output of one layer and returns what the rest of the network runs
-// on instead (Grad-CAM: the same values as a leaf that records gradients).
-using LayerTap = std::function<torch::Tensor(const torch::Tensor&)>;
-
-// Keras-named layers run in order, like a keras.Sequential. Each is a
-// LibTorch module (registered under its Keras name, so parameters read
-// "block1_conv1.weight"), optionally followed by its built-in activation.
-class LayerStackImpl : public torch::nn::Module {
- public:
-  template <typename ModuleHolder>
-  ModuleHolder add(const std::string& name, const std::string& keras_type, ModuleHolder layer,
-                   Activation activation = Activation::None) {
-    register_module(name, layer);
-    layers_.push_back({name, keras_type, torch::nn::AnyModule(layer), activation});
-    return layer;
-  }
-
-  torch::Tensor forward(torch::Tensor x);
-  // forward() with `tap` applied to the output of the layer called `name`
-  // (activation included). Error when there is no such layer.
-  torch::Tensor forward_tapped(torch::Tensor x, const std::string& name, const LayerTap& tap);
-  // Runs `x` through like forward() (it comes out as the output) and
-  // describes every layer, as Keras' model.summary() does.
-  std::vector<LayerSummary> summarize(torch::Tensor& x, bool trainable);
-
- private:
-  struct Layer {
-    std::string name;
-    std::string keras_type;
-    torch::nn::AnyModule module;
-    Activation activation;
-  };
-  torch::Tensor run(Layer& layer, const torch::Tensor& x);
-
-  std::vector<Layer> layers_;
-};
-TORCH_MODULE(LayerStack);
-
-// Keras' GlobalAveragePooling2D: N x C x H x W -> N x C.
-torch::nn::Functional global_average_pooling();
-
-// A frozen ImageNet feature extractor: images N x 3 x 160 x 160 in [-1, 1]
-// -> globally average-pooled features N x feature_size().
-class BackboneImpl : public torch::nn::Module {
- public:
-  virtual torch::Tensor forward(const torch::Tensor& images) = 0;
-  // forward() with `tap` on the output of the layer called `layer`.
-  virtual torch::Tensor forward_tapped(const torch::Tensor& images, const std::string& layer, const LayerTap& tap) = 0;
-  virtual int64_t feature_size() const = 0;
-  // The weighted layers in Keras' model order, for assign_keras_weights.
-  virtual std::vector<KerasLayerTarget> keras_layers() = 0;
-  // Called after weights change (load, checkpoint restore): lets a backbone
-  // precompute an inference form (e.g. BatchNorm folded into convolutions).
-  virtual void weights_changed() {}
-  // Summary rows (trainable = false); `images` comes out as the features.
-  virtual std::vector<LayerSummary> summarize(torch::Tensor& images) = 0;
-};
-
-// Keras VGG16(include_top=False) conv base + global average pooling: 512 features.
-std::shared_ptr<BackboneImpl> make_vgg16_backbone();
 
 // Every catdog model: an optional frozen backbone, then the trainable part.
 //  scratch:     (none) -> Conv16-Pool-Conv32-Pool-Conv64-Pool-Flatten-Dense512-Dense2

@@ -1,12 +1,16 @@
 #pragma once
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <optional>
-#include <ostream>
 #include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
 #include <torch/types.h>
+
+#include "catdog/models.h"
+#include "catdog/runtime.h"
 
 namespace catdog {
 
@@ -14,13 +18,24 @@ namespace catdog {
 // to 100 (N = round(100 p_dog), M = 100 - N).
 std::string verdict_sentence(double dog_probability);
 
+// One file to predict and where it came from.
+struct PredictInput {
+  std::filesystem::path file;
+  // The path under the folder that was given (the file name for a file given
+  // directly): where an output for this input goes, relative to an output folder.
+  std::filesystem::path relative;
+  std::string error;  // non-empty: this input cannot be predicted, and why
+};
+
+// Files named as inputs stay as given (a wrong extension is for the decoder
+// to judge); folders are walked for image files (by extension), sorted.
+// A missing input, a non-regular file (a FIFO would block forever) or a
+// folder without images becomes an input with an error.
+std::vector<PredictInput> expand_inputs(const std::vector<std::string>& inputs);
+
 struct PredictOptions {
-  std::string checkpoint;               // file, run folder or "" (runs/latest)
-  std::vector<std::string> inputs;      // files and folders (walked for images)
-  bool json = false;                    // one JSON object per line
-  bool face = false;                    // classify the largest human face
-  std::filesystem::path save_crop;      // face mode: write the classified crop
-  std::filesystem::path annotate_dir;   // write each image with its verdict drawn on
+  bool face = false;         // classify the largest human face
+  bool keep_images = false;  // hand each result's decoded image (and face crop) to the callback
   int batch_size = 32;
 };
 
@@ -29,15 +44,20 @@ struct FaceResult {
   cv::Rect box;  // in the decoded image; the crop is this plus a margin
 };
 
-struct Prediction {
-  std::string file;
+struct PredictionResult {
+  PredictInput input;
+  std::string error;  // non-empty: not predicted (input.error, or a decode failure naming the file)
   double cat = 0, dog = 0;
   std::optional<FaceResult> face;  // face mode only
+  cv::Mat image, crop;             // RGB, with keep_images only; released after the callback
 };
 
-// Predicts every input, printing results on `out` as they are ready. Bad
-// inputs get one line on stderr each and do not stop the others. Returns the
-// process exit code: 0 when every input was predicted, 1 otherwise.
-int run_predict(const PredictOptions& options, torch::Device device, std::ostream& out);
+// Predicts every input with `model` in input order, in batches, decoding the
+// next batch on runtime.threads threads while the model runs. Each result,
+// failed ones included, goes to `on_result` as soon as it is ready, then
+// into the returned list (without its images).
+std::vector<PredictionResult> predict_images(Classifier& model, const std::vector<PredictInput>& inputs,
+                                             const PredictOptions& options, const Runtime& runtime,
+                                             const std::function<void(const PredictionResult&)>& on_result = {});
 
 }  // namespace catdog

@@ -5,23 +5,47 @@
 
 namespace catdog {
 
-// A Keras/tqdm-like progress bar on stderr: "label k/N [====>   ] 123 img/s
-// ETA 0:42 <metrics>". Redrawn in place on a terminal; when stderr is not a
-// terminal, a plain line every ~10% instead. Disabled: prints nothing.
+// Whether coloured output suits stderr: a terminal, NO_COLOR unset or empty
+// (https://no-color.org) and TERM not "dumb". The application layer picks its
+// log sink with it.
+bool use_colour();
+// The same rule for the file descriptor `fd`.
+bool use_colour(int fd);
+
+// A Keras/tqdm-like progress bar on stderr: "label k/N [====>   ] 123.4 img/s
+// ETA 0:42 <metrics>". On a terminal it is redrawn in place; otherwise (a log
+// file, CI) it writes one line when it finishes, as Keras' verbose=2 does.
+// Disabled: prints nothing.
 class ProgressBar {
  public:
+  ProgressBar(std::string label, size_t total_steps, bool enabled);
+  [[deprecated("count the real images: ProgressBar(label, total_steps, enabled) and advance(items, metrics)")]]
   ProgressBar(std::string label, size_t total_steps, size_t items_per_step, bool enabled);
-  // `done` steps finished; `metrics` is appended as is ("loss 0.52 acc 0.74").
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
+  // Ends a terminal line left open (an exception mid-epoch).
+  ~ProgressBar();
+
+  // One more step done, of `items` images (the batch's real size: the last
+  // batch is smaller, failed images are not counted); `metrics` is appended
+  // as is ("loss 0.52 acc 0.74").
+  void advance(size_t items, const std::string& metrics = "");
+  [[deprecated("use advance(items_in_this_step, metrics): images/s from real batch sizes")]]
   void update(size_t done, const std::string& metrics = "");
-  // Ends the bar's line.
+  // The final line, with `metrics` when given (e.g. the epoch's validation
+  // metrics added), else those of the last step.
   void finish();
+  void finish(const std::string& metrics);
+
   double elapsed_seconds() const;
+  size_t items_done() const { return items_; }
 
  private:
-  std::string label_;
-  size_t total_, items_per_step_;
-  bool enabled_, tty_;
-  size_t last_plain_decile_ = 0;
+  void draw(bool final);
+
+  std::string label_, metrics_;
+  size_t total_, steps_ = 0, items_ = 0, nominal_items_per_step_ = 0;
+  bool enabled_, tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;
 };

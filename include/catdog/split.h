@@ -32,4 +32,10 @@ Split split_dataset(const std::vector<Sample>& samples, uint64_t seed = kDefault
 // "train" | "validation" | "test" -> the part; anything else is an Error.
 const std::vector<Sample>& split_part(const Split& split, const std::string& name);
 
+// Names a sample list: FNV-1a over every (path, label) in order, plus the
+// count, e.g. "9f3c...-3000". Equal lists give equal fingerprints; a run
+// records its dataset's so that evaluating on another dataset (whose split
+// would mix training photos into the test set) can be noticed.
+std::string samples_fingerprint(const std::vector<Sample>& samples);
+
 }  // namespace catdog

@@ -1,48 +1,71 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 
+#include "catdog/dataset.h"
 #include "catdog/history.h"
 #include "catdog/loader.h"
 #include "catdog/models.h"
+#include "catdog/runtime.h"
 #include "catdog/split.h"
 
 namespace catdog {
 
+// The training recipe. The caller (the application) validated every value
+// and picked every file; the trainer writes only the caches it is told to.
 struct TrainOptions {
   ModelKind model = ModelKind::Scratch;
-  std::filesystem::path data_dir;
-  int epochs = 0;  // 0 = the model's recipe default
+  int epochs = 1;  // total, resumed epochs included
   int batch_size = 32;
   double learning_rate = 1e-4;
-  std::filesystem::path weights;  // Keras no-top h5 for vgg16/mobilenetv2
-  std::filesystem::path out_dir;  // empty = runs/<model>-<timestamp>, runs/latest -> it
-  bool resume = false;            // continue from out_dir/last.ckpt
-  uint64_t seed = 42;
+  std::filesystem::path weights;  // Keras no-top h5 for a model with a backbone
   uint64_t split_seed = kDefaultSplitSeed;
   CacheMode cache = CacheMode::Auto;
-  int initial_eval_batches = 20;  // the recipe's "initial loss" check
+  std::filesystem::path image_cache_dir;  // for the loader's disk cache
+  int initial_eval_batches = 20;          // the recipe's "initial loss" check
   // Frozen backbone: compute its features once per image and train the head
   // on them. Same result as the naive loop, one backbone pass instead of one
-  // per epoch.
+  // per epoch. The files (empty: not kept) let a later run reuse them.
   bool feature_cache = true;
-  bool progress = true;           // progress bars on stderr
-  std::string command_line;       // recorded in the run folder
+  std::filesystem::path train_features_file, validation_features_file;
+  bool progress = true;  // progress bars on stderr
 };
+
+// Where a resumed run continues from (a checkpoint's content).
+struct TrainState {
+  Classifier model{nullptr};
+  std::vector<torch::Tensor> optimizer_state;
+  History history;  // the epochs done
+};
+
+// What the trainer hands over after every epoch, before the next starts.
+struct EpochEnd {
+  const History& history;  // every epoch so far, this one last
+  Classifier& model;
+  const std::vector<torch::Tensor>& optimizer_state;
+  bool is_best;            // val_accuracy beats every earlier epoch (ties keep the earlier)
+};
+// The application's hook to commit a run folder; an exception it throws
+// stops training.
+using EpochCallback = std::function<void(const EpochEnd&)>;
 
 struct TrainResult {
-  std::filesystem::path run_dir;
   History history;
+  Classifier model{nullptr};
 };
 
-// The whole recipe: scan + split the data, build the model (loading
-// backbone weights), report the initial validation loss/accuracy, train with
-// KerasRMSprop and sparse categorical cross-entropy, validate every epoch,
-// write history.{csv,json}, curves.png, best.ckpt, last.ckpt and
-// settings.json into the run folder.
-TrainResult train(const TrainOptions& options, torch::Device device);
+// The whole recipe on `data` (scanned by the caller): split, build the
+// model (loading backbone weights) or take `resume`'s, report the initial
+// validation loss/accuracy, train with KerasRMSprop and sparse categorical
+// cross-entropy, validate every epoch and call `on_epoch_end`. Seeds and
+// thread counts come from `runtime`. Throws Error for a dataset with an
+// empty class or too small to split, and when the loss stops being finite.
+TrainResult train(const DatasetIndex& data, const TrainOptions& options, const Runtime& runtime,
+                  const EpochCallback& on_epoch_end, TrainState* resume = nullptr);
 
 }  // namespace catdog

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <csignal>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -14,6 +15,8 @@
 #include <opencv2/imgproc.hpp>
 #include <spdlog/spdlog.h>
 
+#include "catdog/app/commands.h"
+#include "catdog/app/run_folder.h"
 #include "catdog/app/web_assets.h"
 #include "catdog/atomic_file.h"
 #include "catdog/checkpoint.h"
@@ -24,7 +27,7 @@
 #include "catdog/predict.h"
 #include "catdog/preprocess.h"
 
-namespace catdog {
+namespace catdog::app {
 
 RequestGate::RequestGate(int workers, int queue) : workers_(workers), capacity_(workers + queue) {
   if (workers < 1) throw Error("a server needs at least one worker");
@@ -159,10 +162,10 @@ void send_json(httplib::Response& response, int status, const nlohmann::json& bo
 
 class ImageServer::Impl {
  public:
-  Impl(const ServeOptions& options, torch::Device device)
+  Impl(const ServeOptions& options, const Runtime& runtime)
       : options_(options),
         checkpoint_file_(resolve_checkpoint(options.checkpoint)),
-        checkpoint_(load_checkpoint(checkpoint_file_, device)),
+        checkpoint_(load_checkpoint(checkpoint_file_, runtime.device)),
         faces_(find_face_cascade()),
         gate_(options.workers, options.queue) {
     if (options.max_upload < 1) throw Error("the upload cap must be at least one byte");
@@ -331,25 +334,26 @@ class ImageServer::Impl {
     const cv::Rect region = crop_to_face ? add_margin(*face, rgb.size()) : cv::Rect(0, 0, rgb.cols, rgb.rows);
     const auto face_searched = std::chrono::steady_clock::now();
     const auto explanation = explain(checkpoint_.model, rgb(region), -1, heat_map_size(region.size()));
-    const auto explained = std::chrono::steady_clock::now();
+    const auto done = std::chrono::steady_clock::now();
     const auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
     spdlog::debug("{}x{} image: decode {:.1f} ms, face {:.1f} ms, model and Grad-CAM {:.1f} ms", rgb.cols, rgb.rows,
-                  ms(received, decoded), ms(decoded, face_searched), ms(face_searched, explained));
+                  ms(received, decoded), ms(decoded, face_searched), ms(face_searched, done));
 
+    // predict --json's fields (the face always searched), then the page's.
+    PredictionResult result;
+    result.input.file = file_name;
+    result.cat = explanation.cat;
+    result.dog = explanation.dog;
+    result.face = FaceResult{face.has_value(), face.value_or(cv::Rect())};
     const auto& names = checkpoint_.meta.class_names;
-    const auto label_name = [&](size_t label) { return label < names.size() ? names[label] : kClassNames[label]; };
-    nlohmann::json answer = {{"file", file_name},
-                             {"cat", explanation.cat},
-                             {"dog", explanation.dog},
-                             {"label", label_name(explanation.dog > explanation.cat ? kDogLabel : kCatLabel)},
-                             {"sentence", verdict_sentence(explanation.dog)},
-                             {"image", {{"width", rgb.cols}, {"height", rgb.rows}}},
-                             {"face", {{"found", face.has_value()}}},
-                             {"classified", crop_to_face ? "face" : "whole"},
-                             {"explained", label_name(static_cast<size_t>(explanation.explained_label))},
-                             {"heatmap", png_base64(gradcam_rgba(explanation.heat))},
-                             {"heatmap_box", {region.x, region.y, region.width, region.height}}};
-    if (face) answer["face"]["box"] = {face->x, face->y, face->width, face->height};
+    nlohmann::json answer = prediction_json(result, names);
+    const auto explained = static_cast<size_t>(explanation.explained_label);
+    answer["sentence"] = verdict_sentence(explanation.dog);
+    answer["image"] = {{"width", rgb.cols}, {"height", rgb.rows}};
+    answer["classified"] = crop_to_face ? "face" : "whole";
+    answer["explained"] = explained < names.size() ? names[explained] : kClassNames[explained];
+    answer["heatmap"] = png_base64(gradcam_rgba(explanation.heat));
+    answer["heatmap_box"] = {region.x, region.y, region.width, region.height};
     return answer;
   }
 
@@ -371,7 +375,18 @@ class ImageServer::Impl {
                            {"catdog_version", meta.catdog_version},
                            {"validation_accuracy", nullptr},
                            {"test_accuracy", nullptr}};
-    if (!meta.history.empty()) info["validation_accuracy"] = meta.history.back().val_accuracy;
+    // The last epoch's, from the checkpoint or else its run folder's history.
+    History history = meta.history;
+    const auto history_file = checkpoint_file_.parent_path() / kHistoryJson;
+    if (history.empty() && fs::exists(history_file)) {
+      try {
+        std::ifstream in(history_file);
+        history = history_from_json(nlohmann::json::parse(in));
+      } catch (const std::exception& e) {
+        spdlog::warn("{}: {}", history_file.string(), first_line(e.what()));
+      }
+    }
+    if (!history.empty()) info["validation_accuracy"] = history.back().val_accuracy;
     return info;
   }
 
@@ -387,14 +402,14 @@ class ImageServer::Impl {
   std::atomic<uint64_t> uploads_{0};
 };
 
-ImageServer::ImageServer(const ServeOptions& options, torch::Device device)
-    : impl_(std::make_unique<Impl>(options, device)) {}
+ImageServer::ImageServer(const ServeOptions& options, const Runtime& runtime)
+    : impl_(std::make_unique<Impl>(options, runtime)) {}
 ImageServer::~ImageServer() = default;
 int ImageServer::port() const { return impl_->port(); }
 void ImageServer::run() { impl_->run(); }
 void ImageServer::stop() { impl_->stop(); }
 
-int run_serve(const ServeOptions& options, torch::Device device) {
+int run_serve(const ServeOptions& options, const Runtime& runtime) {
   // SIGINT and SIGTERM are taken by one thread (sigwait), not a handler: it
   // may then stop the server like any other thread. Blocked before the
   // server's threads start, so they inherit the mask.
@@ -409,10 +424,10 @@ int run_serve(const ServeOptions& options, torch::Device device) {
               << ": other machines can reach this server; it has no password and no encryption\n";
   // --threads is shared by the workers: each model run gets its part (OpenMP
   // threads beyond the cores spin against each other).
-  const int threads_per_worker = std::max(1, torch::get_num_threads() / options.workers);
+  const int threads_per_worker = std::max(1, runtime.threads / options.workers);
   torch::set_num_threads(threads_per_worker);
   spdlog::info("{} workers, {} LibTorch threads each", options.workers, threads_per_worker);
-  ImageServer server(options, device);
+  ImageServer server(options, runtime);
   std::cerr << "catdog: serving on http://" << (options.host == "0.0.0.0" ? "127.0.0.1" : options.host) << ":"
             << server.port() << "/ (Ctrl+C stops)\n";
 
@@ -433,4 +448,4 @@ int run_serve(const ServeOptions& options, torch::Device device) {
   return 0;
 }
 
-}  // namespace catdog
+}  // namespace catdog::app

@@ -7,9 +7,9 @@
 #include <mutex>
 #include <string>
 
-#include <torch/types.h>
+#include "catdog/runtime.h"
 
-namespace catdog {
+namespace catdog::app {
 
 struct ServeOptions {
   std::string checkpoint;                    // file, run folder or "" (runs/latest)
@@ -51,7 +51,7 @@ class RequestGate {
 class ImageServer {
  public:
   // Loads the model and binds the socket; Error when either fails.
-  ImageServer(const ServeOptions& options, torch::Device device);
+  ImageServer(const ServeOptions& options, const Runtime& runtime);
   ~ImageServer();
   ImageServer(const ImageServer&) = delete;
   ImageServer& operator=(const ImageServer&) = delete;
@@ -68,7 +68,7 @@ class ImageServer {
 };
 
 // Runs the server until SIGINT or SIGTERM, then shuts down cleanly. Returns
-// the process exit code.
-int run_serve(const ServeOptions& options, torch::Device device);
+// the process exit code. runtime.threads are shared by the workers.
+int run_serve(const ServeOptions& options, const Runtime& runtime);
 
-}  // namespace catdog
+}  // namespace catdog::app

@@ -1,0 +1,92 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "catdog/loader.h"
+#include "catdog/predict.h"
+#include "catdog/runtime.h"
+#include "catdog/split.h"
+
+// The application layer: one function per subcommand (src/app/<name>.cpp).
+// Each takes its flags as given (validated by the CLI in main.cpp) and the
+// process's Runtime, resolves defaults and file names, calls the library,
+// writes results to `out` (stdout) and returns the process exit code. Errors
+// are thrown as catdog::Error; main prints them.
+namespace catdog::app {
+
+// Exit codes: 0 done, 1 an error (or some inputs failed), 2 a usage error.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// --data: the flag, else $CATDOG_DATA, else data/ (resolve_data_dir); the
+// error for a folder without a dataset also names the flag.
+std::filesystem::path dataset_folder(const std::string& data_flag);
+
+struct DataCommand {
+  std::string data;  // "" = $CATDOG_DATA, else data/
+  uint64_t split_seed = kDefaultSplitSeed;
+  std::filesystem::path grid_png;
+  bool json = false;
+};
+int run_data(const DataCommand& command, const Runtime& runtime, std::ostream& out);
+
+struct SummaryCommand {
+  std::string model = "scratch";
+  bool json = false;
+};
+int run_summary(const SummaryCommand& command, std::ostream& out);
+
+struct TrainCommand {
+  std::string model = "scratch";
+  std::string data;
+  std::optional<int> epochs;  // unset = the model's recipe default
+  int batch_size = 32;
+  double learning_rate = 1e-4;
+  std::string weights;  // "" = data/weights/<the model's Keras file>
+  std::string out;      // "" = runs/<model>-<timestamp>
+  bool resume = false;
+  bool exist_ok = false;
+  uint64_t split_seed = kDefaultSplitSeed;
+  CacheMode cache = CacheMode::Auto;
+  bool json = false;
+  bool progress = true;
+  int initial_eval_batches = 20;
+  bool feature_cache = true;
+  std::string command_line;  // recorded in the run folder
+};
+int run_train(const TrainCommand& command, const Runtime& runtime, std::ostream& out);
+
+struct EvalCommand {
+  std::string checkpoint;  // file, run folder or "" (runs/latest)
+  std::string data;
+  std::string split = "test";
+  std::filesystem::path grid_png;  // also confusion.png and misclassified.csv beside it
+  bool json = false;
+  int batch_size = 64;
+  bool progress = true;
+};
+int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& out);
+
+struct PredictCommand {
+  std::string checkpoint;
+  std::vector<std::string> inputs;
+  bool json = false;
+  bool face = false;
+  std::filesystem::path save_crop;
+  std::filesystem::path annotate_dir;
+  std::filesystem::path explain_dir;  // Grad-CAM overlays of what was classified
+  int batch_size = 32;
+};
+// predict --json's line for one result (serve's answers start from it too).
+nlohmann::json prediction_json(const PredictionResult& result, const std::vector<std::string>& class_names);
+// Exit code 1 when any input failed (each is reported, the rest predicted).
+int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostream& out, std::ostream& err);
+
+}  // namespace catdog::app

@@ -1,0 +1,91 @@
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "catdog/checkpoint.h"
+#include "catdog/history.h"
+
+namespace catdog::app {
+
+// A run folder's files. last.ckpt is the truth: everything else can be
+// rebuilt from it (see RunFolder::repair).
+inline constexpr const char* kLastCheckpoint = "last.ckpt";
+inline constexpr const char* kBestCheckpoint = "best.ckpt";
+inline constexpr const char* kSettingsFile = "settings.json";
+inline constexpr const char* kHistoryJson = "history.json";
+inline constexpr const char* kHistoryCsv = "history.csv";
+inline constexpr const char* kCurvesPng = "curves.png";
+inline constexpr const char* kLockFile = ".lock";
+inline constexpr const char* kFeaturesDir = "features";  // train.pt, validation.pt: backbone features
+inline constexpr const char* kImageCacheDir = "cache";   // the loader's disk cache
+// runs/latest: the newest run that finished at least one epoch.
+inline constexpr const char* kRunsDir = "runs";
+inline constexpr const char* kLatestLink = "latest";
+
+// How to open a folder given with --out.
+enum class OpenMode {
+  New,      // must not exist, or be empty
+  Resume,   // must hold last.ckpt
+  ExistOk,  // anything there is a previous run's and is replaced
+};
+
+// A run folder held by this process: an exclusive flock on its lock file
+// (which names the holder's PID) from construction to destruction, so two
+// processes never write one run. A folder this object created and where no
+// epoch was committed is removed again by discard_if_unused().
+class RunFolder {
+ public:
+  // runs_root/<model>-<YYYYmmdd-HHMMSS>, or -2, -3, ... when taken: created
+  // exclusively, so runs started in the same second get their own.
+  static RunFolder create_default(const std::filesystem::path& runs_root, const std::string& model);
+  // A folder given by the user; Error naming the way out when it does not fit `mode`.
+  static RunFolder open(const std::filesystem::path& dir, OpenMode mode);
+
+  RunFolder(RunFolder&& other) noexcept;
+  RunFolder& operator=(RunFolder&&) = delete;
+  RunFolder(const RunFolder&) = delete;
+  ~RunFolder();
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path file(const char* name) const { return path_ / name; }
+
+  void write_settings(const nlohmann::json& settings) const;
+
+  // One epoch, committed in this order (a kill between two steps leaves a
+  // folder that repair() completes):
+  //  1. last.ckpt  2. best.ckpt (the same weights, no optimizer state) when `is_best`
+  //  3. history.json, history.csv  4. curves.png  5. runs/latest -> this run.
+  void commit_epoch(Classifier& model, const std::vector<torch::Tensor>& optimizer_state,
+                    const CheckpointMeta& meta, bool is_best) const;
+
+  // For --resume, from last.ckpt (`last`, loaded by the caller): rewrites
+  // best.ckpt when it is missing or not the best epoch of last's history,
+  // rewrites the history files and curves with last's epochs (a kill may
+  // have left them one epoch ahead), and removes stray .tmp files.
+  void repair(const Checkpoint& last) const;
+
+  // Removes the folder when this object created it and no epoch was committed.
+  void discard_if_unused();
+
+ private:
+  RunFolder(std::filesystem::path path, bool created);
+  void lock();
+
+  std::filesystem::path path_;
+  bool created_ = false;
+  int lock_fd_ = -1;
+};
+
+// Points runs/latest (in the current folder) at `run_dir`, replacing the
+// link atomically: relative inside runs/, absolute elsewhere.
+void point_latest_link(const std::filesystem::path& run_dir);
+
+// --checkpoint: a checkpoint file, or a run folder (its best checkpoint);
+// empty = runs/latest's best. Throws Error saying how to get one.
+std::filesystem::path resolve_checkpoint(const std::string& from_flag);
+
+}  // namespace catdog::app

@@ -1,0 +1,51 @@
+#pragma once
+#include <functional>
+#include <string>
+
+#include <torch/types.h>
+
+namespace catdog {
+
+// The arithmetic inference runs in. Training of trainable layers is always
+// fp32; lower precision applies to work without gradients: frozen-backbone
+// feature extraction, eval and predict.
+enum class Precision {
+  Auto,  // bf16 on CPUs that compute it natively (AVX512-BF16, AMX), fp16 on CUDA, else fp32
+  Fp32,
+  Bf16,
+};
+
+// "auto" | "fp32" | "bf16" (Error otherwise) and back.
+Precision parse_precision(const std::string& name);
+const char* to_string(Precision precision);
+
+// Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX-BF16):
+// without them bf16 is emulated and slower than fp32.
+bool cpu_has_native_bf16();
+
+// The dtype inference on `device` runs in for `precision`: float, bfloat16 or half.
+torch::ScalarType inference_dtype(Precision precision, torch::Device device);
+
+// While alive, LibTorch's autocast runs matrix products and convolutions on
+// `device` in `dtype` (inputs and weights cast on the fly, outputs in that
+// dtype; reductions stay fp32). Nothing happens for float. Restores the
+// previous autocast state on destruction.
+class AutocastGuard {
+ public:
+  AutocastGuard(torch::Device device, torch::ScalarType dtype);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  torch::DeviceType device_type_;
+  bool active_ = false;
+  bool was_enabled_ = false;
+  torch::ScalarType previous_dtype_ = torch::kFloat;
+};
+
+// `forward()` run under an AutocastGuard for `dtype` on `device`, its output
+// returned as float32: how feature extraction, eval and predict run a model.
+torch::Tensor forward_in(torch::ScalarType dtype, torch::Device device, const std::function<torch::Tensor()>& forward);
+
+}  // namespace catdog

@@ -1,0 +1,31 @@
+// `catdog data`
+#include "catdog/app/commands.h"
+#include "catdog/dataset.h"
+#include "catdog/dataset_report.h"
+#include "catdog/error.h"
+
+namespace catdog::app {
+
+std::filesystem::path dataset_folder(const std::string& data_flag) {
+  try {
+    return resolve_data_dir(data_flag);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (pass it with --data DIR)");
+  }
+}
+
+int run_data(const DataCommand& command, const Runtime& runtime, std::ostream& out) {
+  const auto report = report_dataset(dataset_folder(command.data), command.split_seed, runtime.threads);
+  if (!command.grid_png.empty()) write_sample_grid(report, command.grid_png);
+  if (command.json) {
+    auto json = dataset_report_to_json(report);
+    if (!command.grid_png.empty()) json["grid"] = command.grid_png.string();
+    out << json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    out << format_dataset_report(report);
+    if (!command.grid_png.empty()) out << "sample grid: " << command.grid_png.string() << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace catdog::app

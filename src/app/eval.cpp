@@ -1,0 +1,56 @@
+// `catdog eval`
+#include <spdlog/spdlog.h>
+
+#include "catdog/app/commands.h"
+#include "catdog/app/run_folder.h"
+#include "catdog/atomic_file.h"
+#include "catdog/dataset.h"
+#include "catdog/evaluate.h"
+#include "catdog/plot.h"
+
+namespace catdog::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A split of another dataset than the training one may hold training photos
+// in its test part: the numbers would then flatter the model.
+void warn_if_other_dataset(const CheckpointMeta& meta, const DatasetIndex& data, const std::string& split) {
+  const std::string trained_on = meta.settings.value("dataset_fingerprint", "");
+  if (trained_on.empty()) return;  // a checkpoint from before fingerprints
+  if (trained_on == samples_fingerprint(data.samples)) return;
+  spdlog::warn("{} is not the dataset this checkpoint was trained on ({} images then, {} now): its {} split may "
+               "hold photos the model was trained on",
+               data.root.string(), meta.settings.value("dataset_images", 0), data.samples.size(), split);
+}
+
+}  // namespace
+
+int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& out) {
+  const fs::path checkpoint_file = resolve_checkpoint(command.checkpoint);
+  Checkpoint checkpoint = load_checkpoint(checkpoint_file, runtime.device);
+  const DatasetIndex data = scan_dataset(dataset_folder(command.data), /*decode_all=*/false, runtime.threads);
+  warn_if_other_dataset(checkpoint.meta, data, command.split);
+
+  EvalOptions options;
+  options.split = command.split;
+  options.batch_size = command.batch_size;
+  options.progress = command.progress && !command.json;
+  EvalReport report = evaluate(checkpoint, data, options, runtime);
+  report.checkpoint = checkpoint_file.string();
+
+  if (!command.grid_png.empty()) {
+    const fs::path folder = command.grid_png.parent_path();
+    write_prediction_grid(report, command.grid_png);
+    plot_confusion_matrix(report.confusion, report.class_names, folder / "confusion.png");
+    write_file_atomically(folder / "misclassified.csv", mistakes_csv(report));
+    spdlog::info("wrote {}, {} and {}", command.grid_png.string(), (folder / "confusion.png").string(),
+                 (folder / "misclassified.csv").string());
+  }
+  out << (command.json ? report_to_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
+                       : format_report(report));
+  return kExitOk;
+}
+
+}  // namespace catdog::app

@@ -1,0 +1,129 @@
+// `catdog predict`: the library's predictions, printed and drawn.
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "catdog/app/commands.h"
+#include "catdog/app/run_folder.h"
+#include "catdog/checkpoint.h"
+#include "catdog/dataset.h"
+#include "catdog/error.h"
+#include "catdog/gradcam.h"
+#include "catdog/json_text.h"
+#include "catdog/plot.h"
+#include "catdog/predict.h"
+
+namespace catdog::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Where --annotate (and --explain) writes each input's picture: DIR/<path under the folder
+// given>/<name>.jpg. Never an input file, never the same file twice (a
+// -2, -3, ... suffix tells such pictures apart).
+std::vector<fs::path> annotation_files(const fs::path& dir, const std::vector<PredictInput>& inputs) {
+  std::set<fs::path> taken;
+  std::error_code error;
+  for (const auto& input : inputs) taken.insert(fs::weakly_canonical(input.file, error));
+  std::vector<fs::path> files;
+  for (const auto& input : inputs) {
+    const fs::path folder = dir / input.relative.parent_path();
+    const std::string stem = input.relative.stem().string();
+    fs::path file = folder / (stem + ".jpg");
+    for (int n = 2; taken.count(fs::weakly_canonical(file, error)); ++n)
+      file = folder / (stem + "-" + std::to_string(n) + ".jpg");
+    taken.insert(fs::weakly_canonical(file, error));
+    files.push_back(file);
+  }
+  return files;
+}
+
+// --save-crop as given for one input; with several, crop.png becomes
+// crop-<n>-<image name>.png (n counts from 1 in input order).
+fs::path crop_file(const fs::path& crop, const PredictInput& input, size_t index, bool several) {
+  if (!several) return crop;
+  return crop.parent_path() / (crop.stem().string() + "-" + std::to_string(index + 1) + "-" +
+                               input.file.stem().string() + crop.extension().string());
+}
+
+
+}  // namespace
+
+nlohmann::json prediction_json(const PredictionResult& result, const std::vector<std::string>& class_names) {
+  nlohmann::json line = {{"file", json_text(result.input.file.string())}};
+  if (needs_escaping(result.input.file.string())) line["file_escaped"] = true;
+  if (!result.error.empty()) {
+    line["error"] = json_text(result.error);
+    return line;
+  }
+  const size_t label = result.dog > result.cat ? kDogLabel : kCatLabel;
+  line["cat"] = result.cat;
+  line["dog"] = result.dog;
+  line["label"] = label < class_names.size() ? class_names[label] : kClassNames[label];
+  if (result.face) {
+    line["face"] = {{"found", result.face->found}};
+    if (result.face->found) {
+      const auto& box = result.face->box;
+      line["face"]["box"] = {box.x, box.y, box.width, box.height};
+    }
+  }
+  return line;
+}
+
+int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostream& out, std::ostream& err) {
+  if (!command.save_crop.empty() && !command.face)
+    throw Error("--save-crop writes the face crop: add --face, or drop --save-crop");
+  const fs::path checkpoint_file = resolve_checkpoint(command.checkpoint);
+  Checkpoint checkpoint = load_checkpoint(checkpoint_file, runtime.device);
+  const auto& class_names = checkpoint.meta.class_names;
+
+  const std::vector<PredictInput> inputs = expand_inputs(command.inputs);
+  // One file named on the command line gets the bare sentence; anything more says whose it is.
+  const bool name_files = !(command.inputs.size() == 1 && inputs.size() == 1 && inputs[0].error.empty() &&
+                            inputs[0].file == command.inputs[0]);
+  const std::vector<fs::path> annotations =
+      command.annotate_dir.empty() ? std::vector<fs::path>() : annotation_files(command.annotate_dir, inputs);
+
+  const std::vector<fs::path> explanations =
+      command.explain_dir.empty() ? std::vector<fs::path>() : annotation_files(command.explain_dir, inputs);
+
+  PredictOptions options;
+  options.face = command.face;
+  options.keep_images = !command.annotate_dir.empty() || !command.save_crop.empty() || !command.explain_dir.empty();
+  options.batch_size = command.batch_size;
+  bool all_good = true;
+  size_t index = 0;
+  predict_images(checkpoint.model, inputs, options, runtime, [&](const PredictionResult& result) {
+    const size_t i = index++;
+    if (!result.error.empty()) {
+      all_good = false;
+      err << "catdog: " << result.error << "\n";
+      if (command.json) out << prediction_json(result, class_names).dump() << "\n";
+      out.flush();
+      return;
+    }
+    const std::string sentence = verdict_sentence(result.dog);
+    if (result.face && !result.face->found)
+      err << "catdog: " << result.input.file.string() << ": no face found, classifying the whole image\n";
+    if (command.json)
+      out << prediction_json(result, class_names).dump() << "\n";
+    else
+      out << (name_files ? result.input.file.string() + ": " : "") << sentence << "\n";
+    out.flush();
+    if (!command.save_crop.empty())
+      write_rgb_image(result.crop, crop_file(command.save_crop, result.input, i, inputs.size() > 1));
+    if (!annotations.empty()) {
+      std::optional<cv::Rect> box;
+      if (result.face && result.face->found) box = result.face->box;
+      write_rgb_image(draw_verdict(result.image, sentence, box), annotations[i]);
+    }
+    if (!explanations.empty()) {  // the heat map over what was classified (the face crop in face mode)
+      const cv::Mat& classified = result.crop.empty() ? result.image : result.crop;
+      write_rgb_image(gradcam_overlay(classified, explain(checkpoint.model, classified).heat), explanations[i]);
+    }
+  });
+  return all_good ? kExitOk : kExitFailure;
+}
+
+}  // namespace catdog::app

@@ -1,0 +1,198 @@
+#include "catdog/app/run_folder.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include <spdlog/spdlog.h>
+
+#include "catdog/atomic_file.h"
+#include "catdog/error.h"
+#include "catdog/plot.h"
+
+namespace catdog::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string timestamp_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y%m%d-%H%M%S", &local);
+  return text;
+}
+
+// JSON text for a file: never throws on bytes that are not UTF-8.
+std::string json_file_text(const nlohmann::json& json) {
+  return json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+// Everything but the lock file.
+bool holds_anything_else(const fs::path& dir) {
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().filename() != kLockFile) return true;
+  return false;
+}
+
+void write_history_and_curves(const fs::path& dir, const History& history) {
+  write_file_atomically(dir / kHistoryJson, json_file_text(history_to_json(history)));
+  write_file_atomically(dir / kHistoryCsv, history_csv(history));
+  plot_training_curves(history, dir / kCurvesPng);
+}
+
+}  // namespace
+
+RunFolder::RunFolder(fs::path path, bool created) : path_(std::move(path)), created_(created) { lock(); }
+
+RunFolder::RunFolder(RunFolder&& other) noexcept
+    : path_(std::move(other.path_)), created_(other.created_), lock_fd_(other.lock_fd_) {
+  other.lock_fd_ = -1;
+}
+
+RunFolder::~RunFolder() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+void RunFolder::lock() {
+  const fs::path file = path_ / kLockFile;
+  lock_fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0)
+    throw Error("cannot open " + file.string() + " (" + std::strerror(errno) +
+                "): check that the run folder is writable");
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    std::string holder(32, '\0');
+    const ssize_t got = ::pread(lock_fd_, holder.data(), holder.size(), 0);
+    holder.resize(got > 0 ? static_cast<size_t>(got) : 0);
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    if (error == EWOULDBLOCK)
+      throw Error("run folder " + path_.string() + " in use by PID " + (holder.empty() ? "?" : holder) +
+                  ": wait for that run to end, or choose another folder");
+    throw Error("cannot lock " + file.string() + ": " + std::strerror(error));
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, pid.data(), pid.size(), 0) < 0)
+    spdlog::debug("could not record the PID in {}", file.string());
+}
+
+RunFolder RunFolder::create_default(const fs::path& runs_root, const std::string& model) {
+  fs::create_directories(runs_root);
+  const fs::path base = runs_root / (model + "-" + timestamp_now());
+  fs::path dir = base;
+  // create_directory is false when the folder exists: another run has it.
+  for (int n = 2; !fs::create_directory(dir); ++n) dir = base.string() + "-" + std::to_string(n);
+  return RunFolder(dir, true);
+}
+
+RunFolder RunFolder::open(const fs::path& dir, OpenMode mode) {
+  const bool existed = fs::exists(dir);
+  if (mode == OpenMode::Resume && !fs::is_regular_file(dir / kLastCheckpoint))
+    throw Error("cannot resume: " + (dir / kLastCheckpoint).string() +
+                " does not exist; pass --out with the folder of a run that finished at least one epoch");
+  if (existed && !fs::is_directory(dir))
+    throw Error(dir.string() + " is not a folder: pass --out with a new or empty folder");
+  fs::create_directories(dir);
+  RunFolder folder(dir, !existed);
+  if (mode == OpenMode::New && existed && holds_anything_else(dir))
+    throw Error("run folder " + dir.string() +
+                " already holds files: continue that run with --resume, choose a new --out folder, or add "
+                "--exist-ok to train over it");
+  if (mode == OpenMode::ExistOk)
+    for (const char* name : {kLastCheckpoint, kBestCheckpoint, kHistoryJson, kHistoryCsv, kCurvesPng, kSettingsFile})
+      fs::remove(dir / name);
+  return folder;
+}
+
+void RunFolder::write_settings(const nlohmann::json& settings) const {
+  write_file_atomically(path_ / kSettingsFile, json_file_text(settings));
+}
+
+void RunFolder::commit_epoch(Classifier& model, const std::vector<torch::Tensor>& optimizer_state,
+                             const CheckpointMeta& meta, bool is_best) const {
+  save_checkpoint(path_ / kLastCheckpoint, model, optimizer_state, meta);
+  if (is_best) {
+    // Weights only: eval and predict read half the bytes (the optimizer state is last.ckpt's).
+    save_checkpoint(path_ / kBestCheckpoint, model, {}, meta);
+    spdlog::info("best so far: {}", (path_ / kBestCheckpoint).string());
+  }
+  write_history_and_curves(path_, meta.history);
+  point_latest_link(path_);
+}
+
+void RunFolder::repair(const Checkpoint& last) const {
+  std::error_code error;
+  for (fs::recursive_directory_iterator it(path_, error), end; !error && it != end; it.increment(error))
+    if (it->is_regular_file() && it->path().extension() == ".tmp") {
+      spdlog::info("removing {}, left by an interrupted write", it->path().string());
+      fs::remove(it->path());
+    }
+
+  const History& history = last.meta.history;
+  if (const EpochRecord* best = best_epoch(history)) {
+    const fs::path best_file = path_ / kBestCheckpoint;
+    int best_file_epoch = 0;
+    try {
+      if (fs::exists(best_file)) best_file_epoch = load_checkpoint(best_file, torch::kCPU).meta.epochs_done;
+    } catch (const Error& e) {
+      spdlog::warn("{}", e.what());
+    }
+    if (best_file_epoch != best->epoch) {
+      if (best->epoch != last.meta.epochs_done)
+        spdlog::warn("{} of epoch {} is lost; it now holds the last epoch, {}", best_file.string(), best->epoch,
+                     last.meta.epochs_done);
+      else
+        spdlog::info("rewriting {} from {} (epoch {})", best_file.string(), kLastCheckpoint, best->epoch);
+      Classifier model = last.model;  // a holder of the same module: save_checkpoint takes it non-const
+      save_checkpoint(best_file, model, {}, last.meta);
+    }
+  }
+  write_history_and_curves(path_, history);
+}
+
+void RunFolder::discard_if_unused() {
+  if (!created_ || fs::exists(path_ / kLastCheckpoint)) return;
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+void point_latest_link(const fs::path& run_dir) {
+  const fs::path runs = kRunsDir;
+  std::error_code error;
+  fs::create_directories(runs, error);
+  const fs::path run = fs::weakly_canonical(run_dir, error);
+  const fs::path target =
+      run.parent_path() == fs::weakly_canonical(runs, error) ? fs::path(run.filename()) : run;
+  const fs::path link = runs / kLatestLink;
+  const fs::path temporary = runs / (".latest-" + std::to_string(::getpid()));
+  fs::remove(temporary, error);
+  fs::create_directory_symlink(target, temporary, error);
+  if (!error) fs::rename(temporary, link, error);
+  if (error) {
+    fs::remove(temporary, error);
+    spdlog::warn("could not point {} at {}: remove {} if it is not a link", link.string(), run_dir.string(),
+                 link.string());
+  }
+}
+
+fs::path resolve_checkpoint(const std::string& from_flag) {
+  const fs::path given = from_flag.empty() ? fs::path(kRunsDir) / kLatestLink : fs::path(from_flag);
+  const fs::path file = fs::is_directory(given) ? given / kBestCheckpoint : given;
+  if (fs::is_regular_file(file)) return file;
+  if (from_flag.empty())
+    throw Error("no checkpoint given and " + file.string() +
+                " does not exist: run `catdog train` first, or pass --checkpoint FILE|RUN_FOLDER");
+  throw Error("checkpoint " + file.string() +
+              " does not exist: pass a best.ckpt / last.ckpt or a run folder written by `catdog train` "
+              "(run `catdog train` first)");
+}
+
+}  // namespace catdog::app

@@ -1,0 +1,34 @@
+// `catdog summary`
+#include <nlohmann/json.hpp>
+
+#include "catdog/app/commands.h"
+#include "catdog/models.h"
+
+namespace catdog::app {
+
+int run_summary(const SummaryCommand& command, std::ostream& out) {
+  Classifier model(parse_model_kind(command.model));
+  if (!command.json) {
+    out << format_summary(model);
+    return kExitOk;
+  }
+  nlohmann::json layers = nlohmann::json::array();
+  int64_t total = 0, trainable = 0;
+  for (const auto& row : model->summary()) {
+    layers.push_back({{"layer", row.name},
+                      {"output_shape", row.output_shape},
+                      {"parameters", row.parameters},
+                      {"trainable", row.trainable}});
+    total += row.parameters;
+    if (row.trainable) trainable += row.parameters;
+  }
+  out << nlohmann::json{{"model", command.model},
+                        {"layers", layers},
+                        {"total_parameters", total},
+                        {"trainable_parameters", trainable}}
+             .dump()
+      << "\n";
+  return kExitOk;
+}
+
+}  // namespace catdog::app

@@ -1,0 +1,201 @@
+// `catdog train` as the application runs it: run folders, resume, runs/latest, output.
+#include <fstream>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "catdog/app/commands.h"
+#include "catdog/app/run_folder.h"
+#include "catdog/checkpoint.h"
+#include "catdog/error.h"
+#include "test_support.h"
+
+namespace catdog::app {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::error_of;
+using testing::in_directory;
+using testing::TempDir;
+
+class AppTrain : public ::testing::Test {
+ protected:
+  // Written once per process (removed at exit): JPEG writing would dominate.
+  static fs::path small_dataset() {
+    static const TempDir dir;
+    static const bool written = (testing::write_synthetic_dataset(dir / "small", 20), true);
+    (void)written;
+    return dir / "small";
+  }
+
+  static TrainCommand command(const fs::path& out, int epochs) {
+    TrainCommand command;
+    command.data = small_dataset().string();
+    command.out = out.string();
+    command.epochs = epochs;
+    command.progress = false;
+    command.initial_eval_batches = 1;
+    return command;
+  }
+  std::string run(const TrainCommand& command) {
+    std::ostringstream out;
+    EXPECT_EQ(run_train(command, runtime_, out), kExitOk);
+    return out.str();
+  }
+
+  Runtime runtime_;
+};
+
+nlohmann::json read_json(const fs::path& file) {
+  std::ifstream in(file);
+  return nlohmann::json::parse(in);
+}
+
+std::vector<torch::Tensor> trainable_weights(const fs::path& checkpoint) {
+  return load_checkpoint(checkpoint, torch::kCPU).model->trainable_parameters();
+}
+
+TEST_F(AppTrain, DefaultRunFolderHoldsEverythingAndLatestPointsAtIt) {
+  TempDir work;
+  std::string printed;
+  in_directory(work.path(), [&] {
+    auto options = command("", 1);
+    options.command_line = "catdog train --epochs 1";
+    printed = run(options);
+  });
+  const fs::path runs = work / "runs";
+  ASSERT_TRUE(fs::is_symlink(runs / "latest"));
+  const fs::path run = runs / fs::read_symlink(runs / "latest");
+  EXPECT_EQ(run.filename().string().rfind("scratch-", 0), 0u) << run;
+  for (const char* name : {kHistoryCsv, kHistoryJson, kCurvesPng, kBestCheckpoint, kLastCheckpoint, kSettingsFile})
+    EXPECT_TRUE(fs::is_regular_file(run / name)) << name;
+  EXPECT_NE(printed.find("run folder: runs/" + run.filename().string()), std::string::npos) << printed;
+  EXPECT_NE(printed.find("best epoch: 1 of 1, val_accuracy "), std::string::npos) << printed;
+
+  const auto settings = read_json(run / kSettingsFile);
+  EXPECT_EQ(settings["model"], "scratch");
+  EXPECT_EQ(settings["epochs"], 1);
+  EXPECT_EQ(settings["batch_size"], 32);
+  EXPECT_EQ(settings["seed"], 42);
+  EXPECT_EQ(settings["command_line"], "catdog train --epochs 1");
+  EXPECT_EQ(settings["catdog_version"], CATDOG_VERSION);
+  EXPECT_EQ(settings["device"], "cpu");
+  EXPECT_EQ(settings["threads"], runtime_.threads);
+  EXPECT_EQ(settings["precision"], "auto");
+  EXPECT_EQ(settings["dataset_images"], 40);
+
+  const auto best = load_checkpoint(run / kBestCheckpoint, torch::kCPU);
+  EXPECT_EQ(best.meta.epochs_done, 1);
+  EXPECT_EQ(best.meta.image_size, 160);
+  EXPECT_EQ(best.meta.settings["dataset_fingerprint"], settings["dataset_fingerprint"]);
+  EXPECT_EQ(best.meta.split_seed, kDefaultSplitSeed);
+}
+
+TEST_F(AppTrain, LatestFollowsARunWhateverItsOutFolder) {
+  TempDir work;
+  in_directory(work.path(), [&] { run(command(work / "elsewhere", 1)); });
+  EXPECT_EQ(fs::canonical(work / "runs" / "latest"), fs::canonical(work / "elsewhere"));
+}
+
+TEST_F(AppTrain, AFailedStartLeavesNoFolderAndDoesNotMoveLatest) {
+  TempDir work;
+  in_directory(work.path(), [&] {
+    run(command("", 1));
+    const auto latest = fs::read_symlink("runs/latest");
+    auto failing = command("", 1);
+    failing.model = "vgg16";
+    failing.weights = "absent.h5";
+    const std::string message = error_of([&] {
+      std::ostringstream out;
+      run_train(failing, runtime_, out);
+    });
+    EXPECT_NE(message.find("scripts/download_weights.sh vgg16"), std::string::npos) << message;
+    EXPECT_NE(message.find("--weights FILE"), std::string::npos) << message;
+    EXPECT_EQ(fs::read_symlink("runs/latest"), latest);
+    size_t folders = 0;
+    for (const auto& entry : fs::directory_iterator("runs")) folders += entry.is_directory() && !entry.is_symlink();
+    EXPECT_EQ(folders, 1u);
+  });
+}
+
+TEST_F(AppTrain, ResumeContinuesBitForBit) {
+  TempDir straight, resumed;
+  run(command(straight / "run", 2));
+  run(command(resumed / "run", 1));
+  auto second_half = command(resumed / "run", 2);
+  second_half.resume = true;
+  runtime_.seed = 999;  // the run's own seed wins on resume
+  run(second_half);
+
+  const auto expected = trainable_weights(straight / "run" / kLastCheckpoint);
+  const auto actual = trainable_weights(resumed / "run" / kLastCheckpoint);
+  ASSERT_EQ(expected.size(), actual.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_TRUE(torch::equal(expected[i], actual[i])) << "parameter " << i;
+  const auto meta = load_checkpoint(resumed / "run" / kLastCheckpoint, torch::kCPU).meta;
+  EXPECT_EQ(meta.epochs_done, 2);
+  const auto straight_history = load_checkpoint(straight / "run" / kLastCheckpoint, torch::kCPU).meta.history;
+  ASSERT_EQ(meta.history.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(meta.history[i].val_loss, straight_history[i].val_loss);
+}
+
+TEST_F(AppTrain, ResumeRepairsALostBestCheckpoint) {
+  TempDir dir;
+  run(command(dir / "run", 1));
+  fs::remove(dir / "run" / kBestCheckpoint);
+  auto again = command(dir / "run", 1);  // nothing left to train: only the repair
+  again.resume = true;
+  run(again);
+  EXPECT_EQ(load_checkpoint(dir / "run" / kBestCheckpoint, torch::kCPU).meta.epochs_done, 1);
+}
+
+TEST_F(AppTrain, AnExistingRunIsNotReplacedWithoutExistOk) {
+  TempDir dir;
+  run(command(dir / "run", 1));
+  const auto before = trainable_weights(dir / "run" / kLastCheckpoint);
+  const std::string message = error_of([&] {
+    std::ostringstream out;
+    run_train(command(dir / "run", 1), runtime_, out);
+  });
+  EXPECT_NE(message.find("--resume"), std::string::npos) << message;
+  const auto after = trainable_weights(dir / "run" / kLastCheckpoint);
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(before[i], after[i]));
+
+  auto replace = command(dir / "run", 1);
+  replace.exist_ok = true;
+  run(replace);
+  EXPECT_TRUE(fs::exists(dir / "run" / kLastCheckpoint));
+}
+
+TEST_F(AppTrain, ResumeNeedsARunFolder) {
+  TempDir dir;
+  auto options = command(dir / "run", 1);
+  options.resume = true;
+  EXPECT_NE(error_of([&] {
+              std::ostringstream out;
+              run_train(options, runtime_, out);
+            }).find("last.ckpt does not exist"),
+            std::string::npos);
+  options.out.clear();
+  EXPECT_THROW(
+      {
+        std::ostringstream out;
+        run_train(options, runtime_, out);
+      },
+      Error);
+}
+
+TEST_F(AppTrain, JsonNamesTheRunBestEpochAndFinalMetrics) {
+  TempDir dir;
+  auto options = command(dir / "run", 2);
+  options.json = true;
+  const std::string printed = run(options);
+  const auto json = nlohmann::json::parse(printed);
+  EXPECT_EQ(json["run_folder"], (dir / "run").string());
+  EXPECT_EQ(json["epochs"], 2);
+  EXPECT_TRUE(json["best_epoch"] == 1 || json["best_epoch"] == 2) << json;
+  for (const char* key : {"loss", "accuracy", "val_loss", "val_accuracy"}) EXPECT_TRUE(json["final"].contains(key));
+  EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 1);
+}
+
+}  // namespace
+}  // namespace catdog::app
