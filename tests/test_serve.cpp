@@ -24,6 +24,7 @@
 #include "catdog/app/serve.h"
 #include "catdog/app/web_assets.h"
 #include "catdog/checkpoint.h"
+#include "catdog/precision.h"
 #include "catdog/predict.h"
 #include "square_model.h"
 #include "test_support.h"
@@ -66,6 +67,14 @@ fs::path write_checkpoint(const TempDir& temp) {
   return file;
 }
 
+// The server computes in fp32 (Grad-CAM needs it); predict's Auto may pick
+// bf16 on this CPU, so the library is asked for fp32 too.
+Runtime fp32_runtime() {
+  Runtime runtime;
+  runtime.precision = Precision::Fp32;
+  return runtime;
+}
+
 // The library's answer for one file: predict --json's line.
 json library_prediction(const fs::path& checkpoint, const fs::path& image) {
   PredictCommand command;
@@ -73,7 +82,7 @@ json library_prediction(const fs::path& checkpoint, const fs::path& image) {
   command.inputs = {image.string()};
   command.json = true;
   std::ostringstream out, err;
-  EXPECT_EQ(run_predict(command, Runtime{}, out, err), 0) << err.str();
+  EXPECT_EQ(run_predict(command, fp32_runtime(), out, err), 0) << err.str();
   return json::parse(out.str());
 }
 
@@ -190,7 +199,7 @@ TEST_F(Serve, AFacePhotoGetsAFaceBoxAndCanBeClassifiedByTheFace) {
   predict.json = true;
   predict.face = true;
   std::ostringstream out, err;
-  ASSERT_EQ(run_predict(predict, Runtime{}, out, err), 0) << err.str();
+  ASSERT_EQ(run_predict(predict, fp32_runtime(), out, err), 0) << err.str();
   expect_same_prediction(face_answer, json::parse(out.str()));
 }
 
@@ -306,7 +315,7 @@ TEST_F(Serve, AnswersThirtyTwoConcurrentClientsCorrectlyInBoundedMemory) {
     });
   for (auto& client : clients) client.join();
   EXPECT_EQ(correct.load(), kClients * kRequests);
-  for (size_t i = 0; i < std::min<size_t>(failures.size(), 5); ++i) ADD_FAILURE() << failures[i];
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failed requests, e.g. " << failures.front();
   const long growth_mib = (resident_kib() - before) / 1024;
   EXPECT_LT(growth_mib, 400) << "resident memory grew by " << growth_mib << " MiB";
   auto client = server.client();
