@@ -68,11 +68,9 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
   loader_options.cache = CacheMode::Off;  // every image is read once
   loader_options.workers = runtime.threads;
   ImageBatches images(data.root, samples, loader_options, runtime.device);
-  ProgressBar progress("eval " + options.split, images.num_batches(), static_cast<size_t>(options.batch_size),
-                       options.progress);
+  ProgressBar progress("eval " + options.split, images.num_batches(), options.progress);
 
   double loss_sum = 0;
-  size_t done = 0;
   const auto start = std::chrono::steady_clock::now();
   checkpoint.model->eval();
   const auto dtype = inference_dtype(runtime.precision, runtime.device);
@@ -97,7 +95,7 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
           if (predicted != truth)
             report.mistakes.push_back({samples[sample].path, truth, predicted, p[r][predicted]});
         }
-        progress.update(++done, "acc " + fixed(report.confusion.accuracy(), 4));
+        progress.advance(indices.size(), "acc " + fixed(report.confusion.accuracy(), 4));
         return true;
       });
   progress.finish();
@@ -142,6 +140,19 @@ void write_prediction_grid(const EvalReport& report, const fs::path& png) {
                      predicted == sample.label ? kRight : kWrong});
   }
   plot_image_grid(cells, kGridRows, kGridCols, png);
+}
+
+size_t write_top_losses(const EvalReport& report, size_t count, const fs::path& png) {
+  // report.mistakes is sorted most confident first: only the first `count` are decoded.
+  std::vector<ScoredImage> scored;
+  for (const auto& mistake : report.mistakes) {
+    if (scored.size() == count) break;
+    std::vector<double> probabilities(report.class_names.size(), 1.0 - mistake.confidence);
+    probabilities[static_cast<size_t>(mistake.predicted)] = mistake.confidence;
+    scored.push_back({resize_to_input(decode_rgb(report.data_root / mistake.file)),
+                      fs::path(mistake.file).filename().string(), mistake.truth, std::move(probabilities)});
+  }
+  return plot_top_losses(scored, report.class_names, count, png);
 }
 
 std::string format_report(const EvalReport& report) {

@@ -8,11 +8,13 @@
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "catdog/app/commands.h"
 #include "catdog/app/serve.h"
 #include "catdog/error.h"
+#include "catdog/progress.h"
 #include "catdog/models.h"
 #include "catdog/runtime.h"
 
@@ -81,7 +83,8 @@ std::string joined_command_line(int argc, char** argv) {
 }
 
 void configure_logging(const GlobalFlags& flags) {
-  auto logger = spdlog::stderr_color_mt("catdog");
+  // NO_COLOR, TERM=dumb or a log file: plain lines.
+  auto logger = catdog::use_colour() ? spdlog::stderr_color_mt("catdog") : spdlog::stderr_logger_mt("catdog");
   logger->set_pattern("%^[%H:%M:%S %l]%$ %v");
   logger->set_level(flags.verbose ? spdlog::level::debug
                     : flags.quiet ? spdlog::level::warn

@@ -49,11 +49,6 @@ ProgressBar::ProgressBar(std::string label, size_t total_steps, bool enabled)
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_ - kRedrawInterval) {}
 
-ProgressBar::ProgressBar(std::string label, size_t total_steps, size_t items_per_step, bool enabled)
-    : ProgressBar(std::move(label), total_steps, enabled) {
-  nominal_items_per_step_ = items_per_step;
-}
-
 ProgressBar::~ProgressBar() {
   if (enabled_ && tty_ && !finished_ && steps_ > 0) std::fputc('\n', stderr);
 }
@@ -71,10 +66,6 @@ void ProgressBar::advance(size_t items, const std::string& metrics) {
   if (steps_ < total_ && now - last_draw_ < kRedrawInterval) return;
   last_draw_ = now;
   draw(false);
-}
-
-void ProgressBar::update(size_t done, const std::string& metrics) {
-  while (steps_ < done) advance(nominal_items_per_step_, metrics);
 }
 
 void ProgressBar::finish(const std::string& metrics) {

@@ -69,10 +69,8 @@ std::string metrics_text(const Tally& tally) {
 // One pass over the training batches with RMSprop; returns the epoch's tally.
 // A loss that is no longer finite ends the run: every later step would only
 // spread NaN through the weights.
-Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, BatchSource& source, int epoch, int epochs,
-                  int batch_size, bool progress) {
+Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, BatchSource& source, int epoch, ProgressBar& bar) {
   model->train();
-  ProgressBar bar(fmt::format("epoch {}/{}", epoch, epochs), source.num_batches(), batch_size, progress);
   Tally tally;
   size_t step = 0;
   source.for_each_batch(epoch - 1, [&](const torch::Tensor& inputs, const torch::Tensor& labels,
@@ -89,10 +87,10 @@ Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, BatchSource& sourc
     loss.backward();
     optimizer.step();
     tally.add(loss.detach(), logits.detach(), labels);
-    bar.update(++step, metrics_text(tally));
+    ++step;
+    bar.advance(static_cast<size_t>(labels.size(0)), metrics_text(tally));
     return true;
   });
-  bar.finish();
   return tally;
 }
 
@@ -157,8 +155,7 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
   ImageBatches images(root, samples, loader_options, runtime.device);
   CachedFeatures result{torch::Tensor(), std::vector<bool>(samples.size(), false)};
   model->eval();
-  ProgressBar bar("features", images.num_batches(), kInferenceBatchSize, options.progress);
-  size_t step = 0;
+  ProgressBar bar("features", images.num_batches(), options.progress);
   run_inference(
       images,
       [&](const torch::Tensor& batch) {
@@ -170,7 +167,7 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
         const auto rows = torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kInt64);
         result.features.index_copy_(0, rows, features);
         for (size_t index : indices) result.usable[index] = true;
-        bar.update(++step);
+        bar.advance(indices.size());
         return true;
       });
   bar.finish();
@@ -269,16 +266,20 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
 
   for (int epoch = epochs_done + 1; epoch <= options.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
-    const auto trained = train_epoch(model, optimizer, *train_batches, epoch, options.epochs, options.batch_size,
-                                     options.progress);
+    // One bar per epoch, finished with the validation metrics: one line per epoch in a log file.
+    ProgressBar bar(fmt::format("epoch {}/{}", epoch, options.epochs), train_batches->num_batches(),
+                    options.progress);
+    const auto trained = train_epoch(model, optimizer, *train_batches, epoch, bar);
     const auto validated = validate(model, *validation_batches);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const EpochRecord* best_before = best_epoch(history);
     const bool is_best = !best_before || validated.accuracy() > best_before->val_accuracy;
     history.push_back({epoch, trained.loss(), trained.accuracy(), validated.loss(), validated.accuracy(), seconds});
-    spdlog::info("epoch {}/{} - loss {:.4f} - accuracy {:.4f} - val_loss {:.4f} - val_accuracy {:.4f} - {:.1f}s",
-                 epoch, options.epochs, trained.loss(), trained.accuracy(), validated.loss(), validated.accuracy(),
-                 seconds);
+    const std::string summary =
+        fmt::format("loss {:.4f} - accuracy {:.4f} - val_loss {:.4f} - val_accuracy {:.4f} - {:.1f}s", trained.loss(),
+                    trained.accuracy(), validated.loss(), validated.accuracy(), seconds);
+    bar.finish(summary);
+    if (!options.progress) spdlog::info("epoch {}/{} - {}", epoch, options.epochs, summary);
     on_epoch_end(EpochEnd{history, model, optimizer.state(), is_best});
   }
   model->eval();

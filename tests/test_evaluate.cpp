@@ -95,6 +95,17 @@ TEST_F(Evaluate, CountsMatchAModelThatAlwaysSaysDog) {
   EXPECT_GT(report.images_per_second, 0);
 }
 
+// The worst mistakes picture shows the model's wrong answers (every cat here), no more than asked.
+TEST_F(Evaluate, TopLossesPictureShowsTheMistakes) {
+  const EvalReport report = run(options());
+  ASSERT_GT(cats_, 0);
+  const fs::path png = dir_ / "out" / "top_losses.png";
+  fs::create_directories(png.parent_path());
+  EXPECT_EQ(write_top_losses(report, 100, png), static_cast<size_t>(cats_));
+  EXPECT_FALSE(cv::imread(png.string()).empty());
+  EXPECT_EQ(write_top_losses(report, 1, dir_ / "out" / "one.png"), 1u);
+}
+
 TEST_F(Evaluate, GridConfusionPictureAndMistakesFile) {
   const EvalReport report = run(options());
   const fs::path grid_png = dir_ / "out" / "grid.png";

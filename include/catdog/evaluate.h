@@ -53,6 +53,9 @@ nlohmann::json report_to_json(const EvalReport& report);
 // The pictures and files of an evaluation, written where the caller says.
 // The first 32 images of the split with what the model said (blue right, red wrong).
 void write_prediction_grid(const EvalReport& report, const std::filesystem::path& png);
+// fastai's top losses: the `count` most confident wrong predictions with
+// their file names and probabilities. Returns how many; none: no file.
+size_t write_top_losses(const EvalReport& report, size_t count, const std::filesystem::path& png);
 // Every mistake, most confident first: file,true,predicted,confidence.
 std::string mistakes_csv(const EvalReport& report);
 

@@ -19,8 +19,6 @@ bool use_colour(int fd);
 class ProgressBar {
  public:
   ProgressBar(std::string label, size_t total_steps, bool enabled);
-  [[deprecated("count the real images: ProgressBar(label, total_steps, enabled) and advance(items, metrics)")]]
-  ProgressBar(std::string label, size_t total_steps, size_t items_per_step, bool enabled);
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
   // Ends a terminal line left open (an exception mid-epoch).
@@ -30,8 +28,6 @@ class ProgressBar {
   // batch is smaller, failed images are not counted); `metrics` is appended
   // as is ("loss 0.52 acc 0.74").
   void advance(size_t items, const std::string& metrics = "");
-  [[deprecated("use advance(items_in_this_step, metrics): images/s from real batch sizes")]]
-  void update(size_t done, const std::string& metrics = "");
   // The final line, with `metrics` when given (e.g. the epoch's validation
   // metrics added), else those of the last step.
   void finish();
@@ -44,7 +40,7 @@ class ProgressBar {
   void draw(bool final);
 
   std::string label_, metrics_;
-  size_t total_, steps_ = 0, items_ = 0, nominal_items_per_step_ = 0;
+  size_t total_, steps_ = 0, items_ = 0;
   bool enabled_, tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;

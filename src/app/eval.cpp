@@ -14,6 +14,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The worst mistakes drawn beside the grid: two rows of five.
+constexpr size_t kTopLosses = 10;
+
 // A split of another dataset than the training one may hold training photos
 // in its test part: the numbers would then flatter the model.
 void warn_if_other_dataset(const CheckpointMeta& meta, const DatasetIndex& data, const std::string& split) {
@@ -45,8 +48,10 @@ int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& o
     write_prediction_grid(report, command.grid_png);
     plot_confusion_matrix(report.confusion, report.class_names, folder / "confusion.png");
     write_file_atomically(folder / "misclassified.csv", mistakes_csv(report));
-    spdlog::info("wrote {}, {} and {}", command.grid_png.string(), (folder / "confusion.png").string(),
-                 (folder / "misclassified.csv").string());
+    const size_t worst = write_top_losses(report, kTopLosses, folder / "top_losses.png");
+    spdlog::info("wrote {}, {}, {}{}", command.grid_png.string(), (folder / "confusion.png").string(),
+                 (folder / "misclassified.csv").string(),
+                 worst ? " and " + (folder / "top_losses.png").string() : std::string(" (no mistakes to show)"));
   }
   out << (command.json ? report_to_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
                        : format_report(report));

@@ -8,6 +8,7 @@
 #include "catdog/checkpoint.h"
 #include "catdog/dataset.h"
 #include "catdog/error.h"
+#include "catdog/face.h"
 #include "catdog/gradcam.h"
 #include "catdog/json_text.h"
 #include "catdog/plot.h"
@@ -106,6 +107,8 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
     const std::string sentence = verdict_sentence(result.dog);
     if (result.face && !result.face->found)
       err << "catdog: " << result.input.file.string() << ": no face found, classifying the whole image\n";
+    if (result.face && result.face->found)
+      err << "catdog: " << result.input.file.string() << ": " << describe_face(result.face->box) << " classified\n";
     if (command.json)
       out << prediction_json(result, class_names).dump() << "\n";
     else
