@@ -20,18 +20,6 @@ SERVER=
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$OUT"; }
 trap cleanup EXIT
 
-checkpoint() {  # model given -> checkpoint file
-  local given=$2
-  if [ -n "$given" ]; then echo "$given"; return; fi
-  mkdir -p "$OUT/small/cat" "$OUT/small/dog"
-  for class in cat dog; do
-    find "$DATA/$class" -name '*.jpg' | sort | sed -n 1,100p | xargs -I{} ln -sf {} "$OUT/small/$class/"
-  done
-  "$CATDOG" train -q --model "$1" --epochs 1 --threads "$THREADS" --data "$OUT/small" --weights "$WEIGHTS" \
-      --out "$OUT/run-$1" >/dev/null
-  echo "$OUT/run-$1/best.ckpt"
-}
-
 # Waits for /healthz, then sends one warm-up request (lazy initialisation is not measured).
 wait_healthy() {  # port
   for _ in $(seq 1200); do
