@@ -3,6 +3,7 @@
 # Idempotent: packages already present are left as they are.
 #   scripts/install_deps.sh          build, run and test
 #   scripts/install_deps.sh --bench  also the PyTorch references used by bench/
+#   scripts/install_deps.sh --fuzz   also clang and libFuzzer for scripts/fuzz.sh
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,8 @@ packages=(
   libgtest-dev googletest libhdf5-dev nlohmann-json3-dev
   # libjpeg-turbo directly: plain JPEGs decode straight to RGB (src/preprocess.cpp)
   libjpeg62-turbo-dev
+  # zlib's crc32: checkpoints carry a checksum of every tensor (src/checkpoint.cpp)
+  zlib1g-dev
   # LibTorch's dense layers go through libblas.so.3: without this Debian links
   # the reference BLAS (several times slower). The OpenMP flavour shares
   # LibTorch's OpenMP thread pool instead of adding its own threads
@@ -31,6 +34,8 @@ packages=(
 [ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine libjemalloc2
   # bench/serve_bench.sh: the Flask reference service and the load generator
   python3-flask python3-opencv wrk)
+# clang 14 with its libFuzzer and ASan runtimes: the fuzz targets in fuzz/
+[ "${1:-}" = "--fuzz" ] && packages+=(clang libclang-rt-14-dev)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

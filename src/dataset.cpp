@@ -3,16 +3,15 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <mutex>
 #include <optional>
 #include <regex>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
 #include "catdog/error.h"
 #include "catdog/preprocess.h"
+#include "catdog/read_file.h"
 #include "catdog/runtime.h"
 #include "catdog/thread_pool.h"
 
@@ -27,6 +26,9 @@ namespace {
 // is, so the rule TFDS really applies is "JFIF within the first 512 bytes".
 // That is what skips exactly 1,738 of the 25,000 archive images.
 constexpr size_t kJfifWindow = 512;
+// What the scan reads of each file: the JFIF window and most headers' sizes
+// (a JPEG's can follow a longer Exif block: then decoding checks it).
+constexpr size_t kHeadBytes = 4096;
 
 // TFDS only looks at PetImages/(Cat|Dog)/<digits>.jpg (so not Thumbs.db).
 const std::regex kPetImagesName(R"(\d+\.jpg)");
@@ -57,7 +59,8 @@ std::optional<ClassFolders> find_class_folders(const fs::path& dir) {
   std::vector<fs::path> cats, dogs;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(dir, error)) {
-    if (!entry.is_directory()) continue;
+    std::error_code type_error;  // a looping link is no class folder, and no reason to stop
+    if (!entry.is_directory(type_error)) continue;
     const auto name = lowercase(entry.path().filename().string());
     if (name == "cat" || name == "cats") cats.push_back(entry.path().filename());
     if (name == "dog" || name == "dogs") dogs.push_back(entry.path().filename());
@@ -76,50 +79,88 @@ std::string no_dataset_message(const fs::path& dir) {
          "dog/ subfolders";
 }
 
-std::string read_head(const fs::path& file, size_t bytes) {
-  std::string head(bytes, '\0');
-  std::ifstream in(file, std::ios::binary);
-  in.read(head.data(), static_cast<std::streamsize>(bytes));
-  head.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-  return head;
-}
+struct Skip {
+  SkipReason reason;
+  std::string detail;
+};
 
-// Formats OpenCV 4.6 decodes. GIF is not among them, so it counts as not an image.
-bool has_image_signature(const std::string& head) {
-  const auto starts = [&](const char* magic, size_t length) {
-    return head.size() >= length && std::memcmp(head.data(), magic, length) == 0;
-  };
-  return starts("\xFF\xD8\xFF", 3) || starts("\x89PNG\r\n\x1A\n", 8) || starts("BM", 2) ||
-         starts("II*\0", 4) || starts("MM\0*", 4) ||
-         (starts("RIFF", 4) && head.size() >= 12 && head.compare(8, 4, "WEBP") == 0);
-}
-
-std::optional<SkipReason> cheap_check(const fs::path& file, bool jfif_rule) {
-  const auto head = read_head(file, kJfifWindow);
-  if (head.empty()) return SkipReason::Empty;
-  if (!has_image_signature(head)) return SkipReason::NotAnImage;
-  if (jfif_rule && head.find("JFIF") == std::string::npos) return SkipReason::NoJfifMarker;
+std::optional<Skip> cheap_check(const fs::path& file, bool jfif_rule, const DecodeLimits& limits) {
+  std::vector<unsigned char> head;
+  try {
+    head = read_file_head(file, kHeadBytes);
+  } catch (const UnreadableFile& e) {
+    return Skip{SkipReason::Unreadable, e.what()};
+  }
+  if (head.empty()) return Skip{SkipReason::Empty, ""};
+  if (!sniff_image_format(head.data(), head.size())) return Skip{SkipReason::NotAnImage, ""};
+  const std::string_view text(reinterpret_cast<const char*>(head.data()), std::min(head.size(), kJfifWindow));
+  if (jfif_rule && text.find("JFIF") == std::string_view::npos) return Skip{SkipReason::NoJfifMarker, ""};
+  const auto size = declared_dimensions(head.data(), head.size());
+  if (size && !limits.allows(*size))
+    return Skip{SkipReason::TooLarge, std::to_string(size->width) + "x" + std::to_string(size->height) + " pixels"};
   return std::nullopt;
+}
+
+// Every non-folder entry below `folder` (relative to `root`), depth first.
+// What cannot be listed or whose type cannot be read goes to `skipped` with
+// the system's reason; links to folders are not followed (no loops), links to
+// files are. Entries are relative to `root`.
+struct FolderListing {
+  std::vector<fs::path> files;        // regular files, or links to them
+  std::vector<fs::path> not_regular;  // FIFOs, devices, sockets
+};
+
+FolderListing list_folder(const fs::path& root, const fs::path& folder, std::vector<SkippedFile>& skipped) {
+  FolderListing listing;
+  const auto unreadable = [&](const fs::path& path, const std::error_code& error) {
+    skipped.push_back({path.generic_string(), SkipReason::Unreadable, (root / path).string() + ": " + error.message()});
+  };
+  std::vector<fs::path> pending{folder};
+  while (!pending.empty()) {
+    const fs::path current = pending.back();
+    pending.pop_back();
+    std::error_code list_error;
+    for (fs::directory_iterator it(root / current, list_error), end; it != end; it.increment(list_error)) {
+      const fs::path path = current / it->path().filename();
+      std::error_code error;
+      const auto link = it->symlink_status(error);
+      if (!error && fs::is_directory(link)) {
+        pending.push_back(path);
+        continue;
+      }
+      const auto target = error ? link : it->status(error);  // follows links: a loop is ELOOP
+      if (error)
+        unreadable(path, error);
+      else if (fs::is_regular_file(target))
+        listing.files.push_back(path);
+      else if (!fs::is_directory(target))
+        listing.not_regular.push_back(path);
+    }
+    if (list_error) unreadable(current, list_error);
+  }
+  return listing;
 }
 
 void log_skipped(const DatasetIndex& index) {
   for (const auto& [reason, count] : index.skipped_by_reason())
     spdlog::info("skipped {} file(s): {} (-v lists them)", count, to_string(reason));
-  for (const auto& file : index.skipped) spdlog::debug("skipped {}: {}", file.path, to_string(file.reason));
+  for (const auto& file : index.skipped) {
+    // Unreadable files and folders may need the user's action: always named.
+    const auto level = file.reason == SkipReason::Unreadable ? spdlog::level::warn : spdlog::level::debug;
+    spdlog::log(level, "skipped {}: {}", file.path, file.detail.empty() ? to_string(file.reason) : file.detail);
+  }
 }
 
 }  // namespace
 
-// Decodes every sample on `threads` threads; returns the ones OpenCV cannot read.
-std::vector<bool> find_undecodable(const fs::path& root, const std::vector<Sample>& samples, int threads) {
-  std::vector<bool> undecodable(samples.size(), false);
-  std::mutex mutex;
+std::vector<std::optional<SkippedFile>> find_undecodable(const fs::path& root, const std::vector<Sample>& samples,
+                                                        int threads, const DecodeLimits& limits) {
+  std::vector<std::optional<SkippedFile>> undecodable(samples.size());
   parallel_for(samples.size(), threads, [&](size_t, size_t i) {
     try {
-      decode_rgb(root / samples[i].path);
-    } catch (const Error&) {
-      std::lock_guard<std::mutex> lock(mutex);  // vector<bool> shares bytes between elements
-      undecodable[i] = true;
+      decode_rgb(root / samples[i].path, limits);
+    } catch (const Error& e) {
+      undecodable[i] = SkippedFile{samples[i].path, skip_reason(e), e.what()};
     }
   });
   return undecodable;
@@ -131,8 +172,17 @@ const char* to_string(SkipReason reason) {
     case SkipReason::NotAnImage: return "not an image";
     case SkipReason::NoJfifMarker: return "no JFIF marker (TFDS rule)";
     case SkipReason::Undecodable: return "undecodable";
+    case SkipReason::TooLarge: return "too large";
+    case SkipReason::Unreadable: return "unreadable";
+    case SkipReason::NotRegular: return "not a regular file";
   }
   return "unknown";
+}
+
+SkipReason skip_reason(const Error& decode_error) {
+  if (dynamic_cast<const InputTooLarge*>(&decode_error)) return SkipReason::TooLarge;
+  if (dynamic_cast<const UnreadableFile*>(&decode_error)) return SkipReason::Unreadable;
+  return SkipReason::Undecodable;
 }
 
 std::map<SkipReason, int> DatasetIndex::skipped_by_reason() const {
@@ -141,7 +191,7 @@ std::map<SkipReason, int> DatasetIndex::skipped_by_reason() const {
   return counts;
 }
 
-DatasetIndex scan_dataset(const fs::path& dir, bool decode_all, int threads) {
+DatasetIndex scan_dataset(const fs::path& dir, bool decode_all, int threads, const DecodeLimits& limits) {
   const auto folders = find_class_folders(dir);
   if (!folders) throw Error(no_dataset_message(dir));
   DatasetIndex index;
@@ -150,32 +200,34 @@ DatasetIndex scan_dataset(const fs::path& dir, bool decode_all, int threads) {
 
   const std::pair<fs::path, int64_t> classes[] = {{folders->cat, kCatLabel}, {folders->dog, kDogLabel}};
   for (const auto& [folder, label] : classes) {
-    for (const auto& entry : fs::recursive_directory_iterator(dir / folder)) {
-      if (!entry.is_regular_file()) continue;
-      const auto in_class = entry.path().lexically_relative(dir / folder);
+    const auto listing = list_folder(dir, folder, index.skipped);
+    const auto ignored = [&](const fs::path& path) {
+      const auto in_class = path.lexically_relative(folder);
       const auto name = in_class.filename().string();
-      const bool ignored = index.petimages_layout
-                               ? in_class.has_parent_path() || !std::regex_match(name, kPetImagesName)
-                               : name.front() == '.';  // .DS_Store and the like
-      const auto path = (folder / in_class).generic_string();
-      if (ignored) {
-        spdlog::debug("ignored {}: not a dataset file name", path);
-      } else if (const auto reason = cheap_check(entry.path(), index.petimages_layout)) {
-        index.skipped.push_back({path, *reason});
-      } else {
-        index.samples.push_back({path, label});
-      }
+      const bool skip = index.petimages_layout ? in_class.has_parent_path() || !std::regex_match(name, kPetImagesName)
+                                               : name.front() == '.';  // .DS_Store and the like
+      if (skip) spdlog::debug("ignored {}: not a dataset file name", path.generic_string());
+      return skip;
+    };
+    for (const auto& path : listing.not_regular)
+      if (!ignored(path)) index.skipped.push_back({path.generic_string(), SkipReason::NotRegular});
+    for (const auto& path : listing.files) {
+      if (ignored(path)) continue;
+      if (auto skip = cheap_check(dir / path, index.petimages_layout, limits))
+        index.skipped.push_back({path.generic_string(), skip->reason, std::move(skip->detail)});
+      else
+        index.samples.push_back({path.generic_string(), label});
     }
   }
   const auto by_path = [](const auto& a, const auto& b) { return a.path < b.path; };
   std::sort(index.samples.begin(), index.samples.end(), by_path);
 
   if (decode_all) {
-    const auto undecodable = find_undecodable(dir, index.samples, threads > 0 ? threads : available_cores());
+    const auto undecodable = find_undecodable(dir, index.samples, threads > 0 ? threads : available_cores(), limits);
     std::vector<Sample> decodable;
     for (size_t i = 0; i < index.samples.size(); ++i) {
       if (undecodable[i])
-        index.skipped.push_back({index.samples[i].path, SkipReason::Undecodable});
+        index.skipped.push_back(*undecodable[i]);
       else
         decodable.push_back(index.samples[i]);
     }

@@ -8,12 +8,16 @@
 #include <torch/torch.h>
 
 #include "catdog/error.h"
+#include "catdog/read_file.h"
 
 namespace catdog {
 
 namespace {
 
 namespace fs = std::filesystem;
+
+// No Keras weight comes near: VGG16's largest, fc1, has 103 M values.
+constexpr uint64_t kMaxWeightValues = uint64_t{1} << 29;
 
 // Owns one HDF5 identifier and closes it with the matching H5?close.
 class Handle {
@@ -44,6 +48,9 @@ class KerasFileReader {
     if (!fs::exists(file_))
       throw Error("Keras weight file " + file_.string() + " does not exist: download it "
                   "(scripts/download_weights.sh) or give the right path");
+    // A FIFO would block HDF5's open, and "not an HDF5 file" would hide a
+    // permission problem: the file must be a readable regular file first.
+    file_size_ = readable_file_size(file_);
     // HDF5 would print its own error stack to stderr; our messages say it all.
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     if (H5Fis_hdf5(file_.c_str()) <= 0)
@@ -111,6 +118,10 @@ class KerasFileReader {
     if (count < 0) fail("cannot read the shape of " + what);
     if (count == 0) return {};  // weightless layers carry an empty float64 array
     if (H5Tget_class(file_type.get()) != H5T_STRING) fail(what + " is not a list of strings");
+    // Sizes checked against the bytes the attribute really stores before allocating.
+    const uint64_t stored = H5Aget_storage_size(attribute.get());
+    const uint64_t strings_count = static_cast<uint64_t>(count);
+    if (strings_count > stored) fail(what + " declares more strings than it stores");
 
     std::vector<std::string> strings;
     if (H5Tis_variable_str(file_type.get()) > 0) {  // h5py 3
@@ -124,6 +135,7 @@ class KerasFileReader {
       }
     } else {  // h5py 2: fixed-length slots; a name may fill its slot with no NUL
       const size_t slot = H5Tget_size(file_type.get());
+      if (slot == 0 || slot > stored / strings_count) fail(what + " declares more bytes than it stores");
       const Handle memory_type(H5Tcopy(H5T_C_S1), H5Tclose);
       H5Tset_size(memory_type.get(), slot);
       H5Tset_strpad(memory_type.get(), H5T_STR_NULLPAD);
@@ -151,6 +163,15 @@ class KerasFileReader {
     const H5T_class_t type_class = H5Tget_class(file_type.get());
     if (type_class != H5T_FLOAT && type_class != H5T_INTEGER) fail(what + " is not numeric");
 
+    // The declared size, checked before anything is allocated for it.
+    uint64_t count = 1;
+    for (const hsize_t dim : dims) {
+      if (dim != 0 && count > kMaxWeightValues / dim) fail(what + " declares an absurd size");
+      count *= dim;
+    }
+    // Deflate, HDF5's usual filter, expands a byte to at most 1032.
+    if (count * sizeof(float) > 1032 * file_size_ + (uint64_t{1} << 20))
+      fail(what + " declares " + std::to_string(count) + " values, more than the file can hold");
     const std::vector<int64_t> shape(dims.begin(), dims.end());
     auto values = torch::empty(shape, torch::kFloat32);
     if (values.numel() > 0 &&
@@ -160,6 +181,7 @@ class KerasFileReader {
   }
 
   fs::path file_;
+  uint64_t file_size_ = 0;
 };
 
 std::string keras_shape_text(at::IntArrayRef shape) {

@@ -67,10 +67,17 @@ class ImageCache {
       // A unique name: several loaders (train, validation) may share the folder.
       std::string name = (cache_dir / "images-XXXXXX.u8").string();
       fd = ::mkstemps(name.data(), 3);
-      if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(bytes_)) != 0) {
-        if (fd >= 0) ::close(fd), ::unlink(name.c_str());
+      if (fd < 0)
         throw Error("cannot create an image cache in " + cache_dir.string() + " (" + std::strerror(errno) +
-                    "); free disk space there or use --cache memory or off");
+                    "); make the folder writable or use --cache memory or off");
+      // Taken now, not as pages are first written: a full disk under a shared
+      // mapping is a SIGBUS, not an error.
+      if (const int error = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes_)); error != 0) {
+        ::close(fd);
+        ::unlink(name.c_str());
+        spdlog::warn("cannot reserve {} for the image cache in {} ({}): decoding every image every epoch instead",
+                     format_bytes(bytes_), cache_dir.string(), std::strerror(error));
+        return;
       }
       file_ = name;
     }
@@ -181,20 +188,27 @@ struct BatchLoader::State {
       return true;
     }
     try {
-      const cv::Mat rgb = load_input_rgb(root / samples[sample].path);
+      const cv::Mat rgb = load_input_rgb(root / samples[sample].path, options.decode_limits);
       write_input_planes(rgb, out);
       if (cache.enabled()) {  // a fresh 160x160x3 Mat is continuous
         std::memcpy(cache.slot(sample), rgb.data, kImageBytes);
         state.store(ImageState::Cached, std::memory_order_release);
       }
       return true;
-    } catch (const std::exception& e) {  // Error mostly; anything else must not end the worker either
-      state.store(ImageState::Failed, std::memory_order_release);
-      spdlog::warn("skipping {}", e.what());
-      std::lock_guard<std::mutex> lock(mutex);
-      failures.push_back({samples[sample].path, SkipReason::Undecodable});
+    } catch (const Error& e) {
+      fail(sample, skip_reason(e), e.what());
+      return false;
+    } catch (const std::exception& e) {  // anything else must not end the worker either
+      fail(sample, SkipReason::Undecodable, e.what());
       return false;
     }
+  }
+
+  void fail(size_t sample, SkipReason reason, const std::string& message) {
+    image_states[sample].store(ImageState::Failed, std::memory_order_release);
+    spdlog::warn("skipping {}", message);
+    std::lock_guard<std::mutex> lock(mutex);
+    failures.push_back({samples[sample].path, reason, message});
   }
 
   Batch assemble(size_t batch_index, const PendingBatch& ready) const {

@@ -48,7 +48,8 @@ void add_global_flags(CLI::App& app, GlobalFlags& flags) {
   app.add_option("--device", flags.runtime.device, "auto (CUDA when available), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  app.add_option("--threads", flags.runtime.threads, "CPU threads for LibTorch and every decoding pool (default: all cores)")
+  app.add_option("--threads", flags.runtime.threads,
+                 "CPU threads for LibTorch and every decoding pool (default: all cores)")
       ->check(CLI::Range(1, catdog::max_threads()));
   app.add_flag("-v,--verbose", flags.verbose, "debug logging (e.g. names of skipped files)");
   app.add_flag("-q,--quiet", flags.quiet, "warnings and errors only, no progress bars");
@@ -203,7 +204,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--save-dir", serve_options.save_dir, "keep every upload in this folder (default: nothing is written)");
 
-  for (auto* command : {data, summary, train, eval, predict, serve}) command->fallthrough();
+  for (auto* command : {data, summary, train, eval, predict, serve})
+    command->fallthrough()->footer("Global flags (before or after the subcommand): --device, --threads, -v, -q; "
+                                   "see catdog --help");
 
   try {
     cli.parse(argc, argv);

@@ -1,10 +1,9 @@
 #include "catdog/preprocess.h"
 
-#include <cerrno>
 #include <csetjmp>
 #include <cstdio>  // jpeglib.h needs FILE
 #include <cstring>
-#include <fstream>
+#include <new>
 
 #include <jpeglib.h>
 #include <opencv2/imgcodecs.hpp>
@@ -12,6 +11,8 @@
 #include <torch/torch.h>
 
 #include "catdog/error.h"
+#include "catdog/image_format.h"
+#include "catdog/read_file.h"
 
 namespace catdog {
 
@@ -77,36 +78,51 @@ bool decode_plain_jpeg_rgb(const std::vector<uchar>& bytes, cv::Mat& rgb) {
   return plain;
 }
 
+Error not_decodable(const std::string& name, const std::string& why) {
+  return Error(name + ": not a decodable image (" + why + "); remove it or convert it to JPEG/PNG");
+}
+
 // Everything else: cv::imdecode with IMREAD_COLOR (EXIF orientation applied,
-// gray/CMYK/alpha/16-bit -> 8-bit). Some malformed files make OpenCV throw
-// instead of returning an empty Mat: both mean "not decodable".
+// gray/CMYK/alpha/16-bit -> 8-bit). An empty Mat means "not decodable".
 cv::Mat decode_with_opencv_rgb(const std::vector<uchar>& bytes, const std::string& name) {
-  cv::Mat bgr, rgb;
-  try {
-    bgr = cv::imdecode(bytes, cv::IMREAD_COLOR);
-  } catch (const cv::Exception&) {
-  }
-  if (bgr.empty())
-    throw Error(name + ": not a decodable image (corrupt or unsupported format); remove it or convert it to JPEG/PNG");
+  cv::Mat bgr = cv::imdecode(bytes, cv::IMREAD_COLOR), rgb;
+  if (bgr.empty()) throw not_decodable(name, "corrupt or unsupported variant");
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   return rgb;
 }
 
-}  // namespace
-
-cv::Mat decode_rgb(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary | std::ios::ate);
-  if (!in) throw Error(file.string() + ": cannot read the image (" + std::strerror(errno) + "); check the path");
-  std::vector<uchar> bytes(static_cast<size_t>(in.tellg()));
-  in.seekg(0).read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!in) throw Error(file.string() + ": cannot read the image; check the file");
-  return decode_rgb(bytes, file.string());
+// The format and the declared size, from the header, before any decoder runs.
+void check_header(const std::vector<uchar>& bytes, const std::string& name, const DecodeLimits& limits) {
+  const auto format = sniff_image_format(bytes.data(), bytes.size());
+  if (!format)
+    throw Error(name + ": not an image catdog reads (JPEG, PNG, BMP, TIFF or WebP, by its first bytes); "
+                "remove it or convert it to JPEG/PNG");
+  const auto size = declared_dimensions(bytes.data(), bytes.size());
+  if (!size) throw not_decodable(name, std::string(to_string(*format)) + " header cut short or malformed");
+  if (!limits.allows(*size))
+    throw InputTooLarge(name + ": " + std::to_string(size->width) + "x" + std::to_string(size->height) +
+                        " pixels, more than the " + std::to_string(limits.max_pixels) +
+                        " allowed; shrink it, leave it out or raise the pixel limit");
 }
 
-cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_errors) {
+}  // namespace
+
+cv::Mat decode_rgb(const std::filesystem::path& file, const DecodeLimits& limits) {
+  return decode_rgb(read_whole_file(file, limits.max_file_bytes()), file.string(), limits);
+}
+
+cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_errors, const DecodeLimits& limits) {
   if (bytes.empty()) throw empty_file(name_for_errors);
-  cv::Mat rgb;
-  return decode_plain_jpeg_rgb(bytes, rgb) ? rgb : decode_with_opencv_rgb(bytes, name_for_errors);
+  check_header(bytes, name_for_errors, limits);
+  // OpenCV reports malformed files and failed allocations by throwing.
+  try {
+    cv::Mat rgb;
+    return decode_plain_jpeg_rgb(bytes, rgb) ? rgb : decode_with_opencv_rgb(bytes, name_for_errors);
+  } catch (const cv::Exception& e) {
+    throw not_decodable(name_for_errors, "OpenCV: " + first_line(e.err));
+  } catch (const std::bad_alloc&) {
+    throw not_decodable(name_for_errors, "out of memory");
+  }
 }
 
 cv::Mat resize_to_input(const cv::Mat& rgb) {
@@ -138,8 +154,12 @@ torch::Tensor to_input_tensor(const cv::Mat& rgb160) {
   return tensor;
 }
 
-cv::Mat load_input_rgb(const std::filesystem::path& file) { return resize_to_input(decode_rgb(file)); }
+cv::Mat load_input_rgb(const std::filesystem::path& file, const DecodeLimits& limits) {
+  return resize_to_input(decode_rgb(file, limits));
+}
 
-torch::Tensor load_input(const std::filesystem::path& file) { return to_input_tensor(load_input_rgb(file)); }
+torch::Tensor load_input(const std::filesystem::path& file, const DecodeLimits& limits) {
+  return to_input_tensor(load_input_rgb(file, limits));
+}
 
 }  // namespace catdog

@@ -1,6 +1,7 @@
 // Image files with the oddities real datasets hold (wrong extensions, no JFIF
 // marker, EXIF rotation, CMYK, ...), written byte by byte for the data tests.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -83,6 +84,51 @@ inline std::vector<uint8_t> cmyk_jpeg_bytes() {
     0x4b, 0x00, 0x00, 0x3f, 0x00, 0xfd, 0xfc, 0xaf, 0xcd, 0xba, 0xfc, 0x77, 0xaf, 0xd2, 0x0a, 0xff,
     0xd9,
   };
+}
+
+}  // namespace catdog::testing
+
+namespace catdog::testing {
+
+// `bytes` as cv::imencode writes them (JPEG, PNG, BMP, little-endian TIFF or
+// WebP, whose sizes stop at 16384) with the size fields of the header changed to width x height:
+// what a tiny hostile file declaring a gigantic image looks like.
+inline std::vector<uint8_t> declaring_size(std::vector<uint8_t> bytes, uint32_t width, uint32_t height) {
+  const auto put = [&](size_t at, uint32_t value, size_t count, bool big_endian) {
+    for (size_t i = 0; i < count; ++i)
+      bytes[at + (big_endian ? count - 1 - i : i)] = static_cast<uint8_t>(value >> (8 * i));
+  };
+  if (bytes[0] == 0xFF) {  // JPEG: SOF0's height and width
+    for (size_t at = 2; at + 9 < bytes.size(); ++at)
+      if (bytes[at] == 0xFF && bytes[at + 1] == 0xC0) {
+        put(at + 5, height, 2, true);
+        put(at + 7, width, 2, true);
+        break;
+      }
+  } else if (bytes[0] == 0x89) {  // PNG: IHDR
+    put(16, width, 4, true);
+    put(20, height, 4, true);
+  } else if (bytes[0] == 'B') {  // BMP: BITMAPINFOHEADER
+    put(18, width, 4, false);
+    put(22, height, 4, false);
+  } else if (bytes[0] == 'I') {  // TIFF: ImageWidth and ImageLength in the first directory, as LONGs
+    const size_t directory = bytes[4] | bytes[5] << 8 | bytes[6] << 16 | size_t{bytes[7]} << 24;
+    const size_t entries = bytes[directory] | bytes[directory + 1] << 8;
+    for (size_t i = 0; i < entries; ++i) {
+      const size_t entry = directory + 2 + 12 * i;
+      const unsigned tag = bytes[entry] | bytes[entry + 1] << 8;
+      if (tag != 256 && tag != 257) continue;
+      put(entry + 2, 4, 2, false);
+      put(entry + 8, tag == 256 ? width : height, 4, false);
+    }
+  } else if (bytes[15] == 'L') {  // lossless WebP (VP8L): width-1 and height-1 in 14 bits each
+    const uint32_t bits = (std::min(width, 16384u) - 1) | (std::min(height, 16384u) - 1) << 14;
+    put(21, bits | (uint32_t{bytes[24]} & 0xF0) << 24, 4, false);
+  } else {  // lossy WebP (VP8): 14-bit sizes
+    put(26, std::min(width, 16383u), 2, false);
+    put(28, std::min(height, 16383u), 2, false);
+  }
+  return bytes;
 }
 
 }  // namespace catdog::testing

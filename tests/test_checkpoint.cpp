@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include <torch/torch.h>
@@ -63,6 +65,51 @@ void expect_not_a_checkpoint(const fs::path& file) {
   EXPECT_NE(message.find(file.string() + " is not a catdog checkpoint ("), std::string::npos) << message;
   EXPECT_NE(message.find("pass a file written by `catdog train` (best.ckpt / last.ckpt)"), std::string::npos)
       << message;
+}
+
+std::string read_bytes(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+uint32_t le32(const std::string& bytes, size_t at) {
+  uint32_t value = 0;
+  for (size_t i = 4; i-- > 0;) value = value << 8 | static_cast<unsigned char>(bytes[at + i]);
+  return value;
+}
+
+void put_le32(std::string& bytes, size_t at, uint32_t value) {
+  for (size_t i = 0; i < 4; ++i) bytes[at + i] = static_cast<char>(value >> (8 * i));
+}
+
+// The largest tensor record of a LibTorch archive (a zip, stored uncompressed):
+// where its central directory entry and its data are.
+struct ZipRecord {
+  size_t directory_entry = 0, data = 0;
+  uint32_t size = 0;
+};
+
+ZipRecord largest_tensor_record(const std::string& zip) {
+  const size_t end = zip.rfind(std::string("PK\x05\x06", 4));
+  size_t entry = le32(zip, end + 16);  // the central directory's offset
+  ZipRecord largest;
+  while (zip.compare(entry, 4, std::string("PK\x01\x02", 4)) == 0) {
+    const size_t name_length = le32(zip, entry + 28) & 0xFFFF, extra = le32(zip, entry + 30) & 0xFFFF,
+                 comment = le32(zip, entry + 32) & 0xFFFF;
+    const std::string name = zip.substr(entry + 46, name_length);
+    const uint32_t size = le32(zip, entry + 24);
+    if (name.find("/data/") != std::string::npos && size > largest.size) {
+      const size_t local = le32(zip, entry + 42);
+      const size_t local_name = le32(zip, local + 26) & 0xFFFF, local_extra = le32(zip, local + 28) & 0xFFFF;
+      largest = {entry, local + 30 + local_name + local_extra, size};
+    }
+    entry += 46 + name_length + extra + comment;
+  }
+  return largest;
+}
+
+std::string corrupt_message(const fs::path& file) {
+  return "checkpoint " + file.string() + " is corrupt (";
 }
 
 }  // namespace
@@ -154,6 +201,89 @@ TEST(Checkpoint, TruncatedFileIsAnError) {
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   write_bytes(dir / "half.ckpt", bytes.substr(0, bytes.size() / 2));
   expect_not_a_checkpoint(dir / "half.ckpt");
+}
+
+// /dev/full fails every write with ENOSPC: a real "disk full" for the checkpoint's FILE.tmp.
+TEST(Checkpoint, DiskFullIsOneErrorAndKeepsThePreviousCheckpoint) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  TempDir dir;
+  save_sample(dir / "last.ckpt");
+  const auto before = read_bytes(dir / "last.ckpt");
+  fs::create_symlink("/dev/full", dir / "last.ckpt.tmp");
+  catdog::Classifier other(catdog::ModelKind::Scratch);
+  try {
+    catdog::save_checkpoint(dir / "last.ckpt", other, {}, sample_meta());
+    FAIL() << "no error on a full disk";
+  } catch (const catdog::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no space left on device while writing " + (dir / "last.ckpt").string()),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(read_bytes(dir / "last.ckpt"), before);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir / "last.ckpt.tmp")));
+}
+
+TEST(Checkpoint, ARecordShorterThanItsShapeIsAnErrorNamingTheFile) {
+  TempDir dir;
+  save_sample(dir / "whole.ckpt");
+  auto bytes = read_bytes(dir / "whole.ckpt");
+  const auto record = largest_tensor_record(bytes);
+  ASSERT_GT(record.size, 64u);
+  put_le32(bytes, record.directory_entry + 20, 64);  // compressed and uncompressed size: 16 floats
+  put_le32(bytes, record.directory_entry + 24, 64);
+  write_bytes(dir / "short.ckpt", bytes);
+  const auto message = load_error(dir / "short.ckpt");
+  EXPECT_NE(message.find(corrupt_message(dir / "short.ckpt")), std::string::npos) << message;
+  EXPECT_NE(message.find("is shorter than its shape"), std::string::npos) << message;
+}
+
+TEST(Checkpoint, AFlippedByteIsAnErrorNamingTheFile) {
+  TempDir dir;
+  save_sample(dir / "whole.ckpt");
+  auto bytes = read_bytes(dir / "whole.ckpt");
+  const auto record = largest_tensor_record(bytes);
+  ASSERT_GT(record.size, 0u);
+  bytes[record.data + record.size / 2] ^= 0x10;  // one bit of one weight
+  write_bytes(dir / "flipped.ckpt", bytes);
+  const auto message = load_error(dir / "flipped.ckpt");
+  EXPECT_NE(message.find(corrupt_message(dir / "flipped.ckpt")), std::string::npos) << message;
+  EXPECT_NE(message.find("does not match its checksum"), std::string::npos) << message;
+}
+
+TEST(Checkpoint, AFifoIsRefusedWithoutBlocking) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "fifo.ckpt").c_str(), 0600), 0);
+  const auto message = load_error(dir / "fifo.ckpt");
+  EXPECT_NE(message.find((dir / "fifo.ckpt").string() + ": a FIFO, not a regular file"), std::string::npos)
+      << message;
+}
+
+// Inputs the fuzzer crashed load_checkpoint with (LibTorch's unpickler and
+// TorchScript parser throw std::runtime_error and std::out_of_range).
+TEST(Checkpoint, FuzzFindingsAreErrorsNamingTheFile) {
+  const auto inputs = catdog::testing::fuzz_regressions("load_checkpoint");
+  ASSERT_FALSE(inputs.empty());
+  for (const auto& input : inputs) expect_not_a_checkpoint(input);
+}
+
+// Checkpoints from before checksums: loaded as they are.
+TEST(Checkpoint, ACheckpointWithoutChecksumsStillLoads) {
+  TempDir dir;
+  catdog::Classifier model(catdog::ModelKind::Scratch);
+  torch::serialize::OutputArchive archive;
+  archive.write("catdog/format", c10::IValue(std::string("catdog-checkpoint-1")));
+  archive.write("catdog/meta", c10::IValue(R"({"kind":"scratch","image_size":160,"preprocessing":"x",
+    "class_names":["cat","dog"],"catdog_version":"0.1.0","split_seed":1,"seed":2,"epochs_done":4,"history":[],
+    "settings":{}})"));
+  for (const auto& item : model->named_parameters()) archive.write("model/" + item.key(), item.value(), true);
+  for (const auto& item : model->named_buffers()) archive.write("model/" + item.key(), item.value(), true);
+  archive.save_to((dir / "old.ckpt").string());
+  auto loaded = catdog::load_checkpoint(dir / "old.ckpt", torch::kCPU);
+  EXPECT_EQ(loaded.meta.epochs_done, 4);
+  const auto input = fixed_input();
+  torch::NoGradGuard no_grad;
+  model->eval();
+  EXPECT_TRUE(torch::equal(loaded.model->forward(input), model->forward(input)));
 }
 
 TEST(Checkpoint, ForeignFilesAreErrors) {

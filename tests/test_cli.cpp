@@ -47,12 +47,25 @@ const std::regex kSentenceLine(R"(This image seems \d+% dog, and \d+% cat\.\n)")
 
 class Cli : public ::testing::Test {
  protected:
-  // One checkpoint for every test of this binary, written by the library:
-  // the tests need a model, not a training run (TrainCommitsARun trains one).
-  static void SetUpTestSuite() {
-    dir_ = new TempDir;
-    testing::write_synthetic_dataset(data(), 20);
-    fs::create_directories(checkpoint().parent_path());
+  static void SetUpTestSuite() { dir_ = new TempDir; }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+
+  // A generated dataset and one checkpoint for the tests of this process,
+  // made on first use (ctest runs each test alone: the usage tests need
+  // neither). The checkpoint is written by the library: the tests need a
+  // model, not a training run (TrainCommitsARun... trains one).
+  static fs::path data() {
+    const fs::path folder = dir_->path() / "data";
+    if (!fs::exists(folder)) testing::write_synthetic_dataset(folder, 20);
+    return folder;
+  }
+  static fs::path checkpoint() {
+    const fs::path file = dir_->path() / "run" / "best.ckpt";
+    if (fs::exists(file)) return file;
+    fs::create_directories(file.parent_path());
     torch::manual_seed(1);
     Classifier model(ModelKind::Scratch);
     CheckpointMeta meta;
@@ -60,15 +73,9 @@ class Cli : public ::testing::Test {
     meta.split_seed = kDefaultSplitSeed;
     meta.settings = {{"dataset_fingerprint", samples_fingerprint(scan_dataset(data()).samples)},
                      {"dataset_images", 40}};
-    save_checkpoint(checkpoint(), model, {}, meta);
+    save_checkpoint(file, model, {}, meta);
+    return file;
   }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-
-  static fs::path data() { return dir_->path() / "data"; }
-  static fs::path checkpoint() { return dir_->path() / "run" / "best.ckpt"; }
   static fs::path cat_image(int i) { return data() / "cat" / ("cat." + std::to_string(i) + ".jpg"); }
   static fs::path dog_image(int i) { return data() / "dog" / ("dog." + std::to_string(i) + ".jpg"); }
 
@@ -106,8 +113,8 @@ TEST_F(Cli, TrainCommitsARunThatPredictFindsThroughLatest) {
   const auto lines = lines_of(train.out);
   ASSERT_EQ(lines.size(), 2u) << train.out;
   EXPECT_EQ(lines[0], "run folder: elsewhere/run");
-  EXPECT_TRUE(std::regex_match(lines[1], std::regex(R"(best epoch: 1 of 1, val_accuracy [01]\.\d{4} \(.*best\.ckpt\))")))
-      << lines[1];
+  const std::regex best_line(R"(best epoch: 1 of 1, val_accuracy [01]\.\d{4} \(.*best\.ckpt\))");
+  EXPECT_TRUE(std::regex_match(lines[1], best_line)) << lines[1];
   EXPECT_EQ(fs::canonical(work / "runs" / "latest"), fs::canonical(work / "elsewhere" / "run"));
   const CommandResult prediction = run("predict -q --threads 2 '" + cat_image(0).string() + "'", work.path());
   EXPECT_EQ(prediction.code, 0) << prediction.err;
@@ -259,7 +266,8 @@ TEST_F(Cli, EvalJsonIsOneObjectAndNothingElse) {
 
 TEST_F(Cli, EvalTextAndPictures) {
   TempDir out;
-  const CommandResult result = run("eval -q --threads 2 --checkpoint '" + (dir_->path() / "run").string() + "' --data '" +
+  const CommandResult result = run("eval -q --threads 2 --checkpoint '" + checkpoint().parent_path().string() +
+                                   "' --data '" +
                          data().string() + "' --grid '" + (out / "grid.png").string() + "'");
   EXPECT_EQ(result.code, 0) << result.err;
   EXPECT_NE(result.out.find("accuracy:"), std::string::npos) << result.out;
@@ -408,7 +416,7 @@ TEST_F(Cli, EvalWarnsWhenTheDatasetIsNotTheTrainingOne) {
 
 TEST_F(Cli, TrainRefusesAnExistingRunAndAnEmptyClass) {
   const CommandResult existing = run("train -q --threads 2 --epochs 1 --data '" + data().string() + "' --out '" +
-                                     (dir_->path() / "run").string() + "'");
+                                     checkpoint().parent_path().string() + "'");
   EXPECT_EQ(existing.code, 1);
   EXPECT_NE(existing.err.find("--resume"), std::string::npos) << existing.err;
   EXPECT_NE(existing.err.find("--exist-ok"), std::string::npos) << existing.err;

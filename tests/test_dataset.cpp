@@ -3,6 +3,9 @@
 #include <iomanip>
 #include <sstream>
 
+#include <sys/stat.h>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "catdog/dataset.h"
@@ -178,11 +181,72 @@ TEST(Dataset, ResolveDataDirPrefersFlagThenEnvironmentThenDataFolder) {
   fs::current_path(previous_cwd);
 }
 
+TEST(Dataset, HeadersDeclaringTooManyPixelsAreSkippedAsTooLarge) {
+  TempDir dir;
+  testing::write_synthetic_dataset(dir.path(), 2);
+  const auto png = testing::encode(testing::synthetic_pet_bgr(false, 7), ".png");
+  testing::write_bytes(dir / "cat" / "bomb.png", testing::declaring_size(png, 65000, 65000));
+  const auto index = scan_dataset(dir.path());
+  EXPECT_EQ(index.samples.size(), 4u);
+  ASSERT_EQ(index.skipped.size(), 1u);
+  EXPECT_EQ(index.skipped[0].path, "cat/bomb.png");
+  EXPECT_EQ(index.skipped[0].reason, SkipReason::TooLarge);
+  EXPECT_EQ(index.skipped[0].detail, "65000x65000 pixels");
+
+  // A JPEG whose frame follows a long Exif block is only found too large when decoded.
+  const auto jpeg = testing::exif_jpeg(testing::synthetic_pet_bgr(true, 7), 1, 20000);
+  testing::write_bytes(dir / "dog" / "bomb.jpg", testing::declaring_size(jpeg, 65000, 65000));
+  EXPECT_EQ(skipped_map(scan_dataset(dir.path())).count("dog/bomb.jpg"), 0u);
+  DecodeLimits limits;
+  const auto decoded = scan_dataset(dir.path(), /*decode_all=*/true, limits);
+  EXPECT_EQ(skipped_map(decoded).at("dog/bomb.jpg"), SkipReason::TooLarge);
+  limits.max_pixels = 100;  // below every image
+  EXPECT_TRUE(scan_dataset(dir.path(), true, limits).samples.empty());
+}
+
+// Every kind of file a scan cannot or must not read: skipped, counted, named
+// with the system's reason; the scan goes on.
+TEST(Dataset, UnreadableFoldersLinksAndSpecialFilesAreSkippedWithTheirReason) {
+  TempDir dir;
+  testing::write_synthetic_dataset(dir.path(), 2);
+  testing::write_bytes(dir / "cat" / "locked" / "inside.jpg", pet_jpeg(false, 8));
+  fs::permissions(dir / "cat" / "locked", fs::perms::none);
+  testing::write_bytes(dir / "cat" / "secret.jpg", pet_jpeg(false, 9));
+  fs::permissions(dir / "cat" / "secret.jpg", fs::perms::none);
+  fs::create_symlink("loop.jpg", dir / "cat" / "loop.jpg");
+  fs::create_symlink("gone.jpg", dir / "dog" / "dangling.jpg");
+  fs::create_symlink("..", dir / "dog" / "up");  // a folder loop: not followed
+  fs::create_symlink("dog.0.jpg", dir / "dog" / "alias.jpg");  // a link to a file is read
+  ASSERT_EQ(::mkfifo((dir / "dog" / "fifo.jpg").c_str(), 0600), 0);
+  fs::create_symlink("loop", dir / "loop");  // beside the class folders
+
+  const testing::WithoutRootPrivileges as_a_user;
+  const auto index = scan_dataset(dir.path());
+  EXPECT_EQ(sample_paths(index), (std::vector<std::string>{"cat/cat.0.jpg", "cat/cat.1.jpg", "dog/alias.jpg",
+                                                           "dog/dog.0.jpg", "dog/dog.1.jpg"}));
+  EXPECT_EQ(skipped_map(index), (std::map<std::string, SkipReason>{{"cat/locked", SkipReason::Unreadable},
+                                                                   {"cat/loop.jpg", SkipReason::Unreadable},
+                                                                   {"cat/secret.jpg", SkipReason::Unreadable},
+                                                                   {"dog/dangling.jpg", SkipReason::Unreadable},
+                                                                   {"dog/fifo.jpg", SkipReason::NotRegular}}));
+  std::map<std::string, std::string> details;
+  for (const auto& file : index.skipped) details[file.path] = file.detail;
+  EXPECT_THAT(details["cat/locked"], ::testing::HasSubstr((dir / "cat" / "locked").string() + ": Permission denied"));
+  EXPECT_THAT(details["cat/loop.jpg"], ::testing::HasSubstr("Too many levels of symbolic links"));
+  EXPECT_THAT(details["cat/secret.jpg"], ::testing::HasSubstr("cannot read it (Permission denied)"));
+  EXPECT_THAT(details["dog/dangling.jpg"], ::testing::HasSubstr("No such file or directory"));
+  EXPECT_EQ(index.skipped_by_reason(),
+            (std::map<SkipReason, int>{{SkipReason::Unreadable, 4}, {SkipReason::NotRegular, 1}}));
+}
+
 TEST(Dataset, SkipReasonNames) {
   EXPECT_STREQ(to_string(SkipReason::Empty), "empty file");
   EXPECT_STREQ(to_string(SkipReason::NotAnImage), "not an image");
   EXPECT_STREQ(to_string(SkipReason::NoJfifMarker), "no JFIF marker (TFDS rule)");
   EXPECT_STREQ(to_string(SkipReason::Undecodable), "undecodable");
+  EXPECT_STREQ(to_string(SkipReason::TooLarge), "too large");
+  EXPECT_STREQ(to_string(SkipReason::Unreadable), "unreadable");
+  EXPECT_STREQ(to_string(SkipReason::NotRegular), "not a regular file");
 }
 
 // The shared development set: 1,500 real cat and 1,500 real dog JPEGs.

@@ -70,15 +70,16 @@ TEST(History, NullFromOlderFilesReadsAsNaN) {
       R"([{"epoch": 1, "loss": null, "accuracy": 0.5, "val_loss": null, "val_accuracy": 0.5, "seconds": 2}])"));
   ASSERT_EQ(back.size(), 1u);
   EXPECT_TRUE(std::isnan(back[0].loss));
-  EXPECT_THROW(catdog::history_from_json(nlohmann::json::parse(
-                   R"([{"epoch": 1, "loss": "x", "accuracy": 0.5, "val_loss": 1, "val_accuracy": 0.5, "seconds": 2}])")),
-               catdog::Error);
+  const auto text_loss = nlohmann::json::parse(
+      R"([{"epoch": 1, "loss": "x", "accuracy": 0.5, "val_loss": 1, "val_accuracy": 0.5, "seconds": 2}])");
+  EXPECT_THROW(catdog::history_from_json(text_loss), catdog::Error);
 }
 
 TEST(History, BestEpochIsTheFirstHighestAndSkipsNaN) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   EXPECT_EQ(catdog::best_epoch({}), nullptr);
-  const catdog::History history = {{1, 0, 0, 0, 0.5, 0}, {2, 0, 0, 0, nan, 0}, {3, 0, 0, 0, 0.8, 0}, {4, 0, 0, 0, 0.8, 0}};
+  const catdog::History history = {
+      {1, 0, 0, 0, 0.5, 0}, {2, 0, 0, 0, nan, 0}, {3, 0, 0, 0, 0.8, 0}, {4, 0, 0, 0, 0.8, 0}};
   ASSERT_NE(catdog::best_epoch(history), nullptr);
   EXPECT_EQ(catdog::best_epoch(history)->epoch, 3);
   EXPECT_EQ(catdog::best_epoch({{1, 0, 0, 0, nan, 0}}), nullptr);

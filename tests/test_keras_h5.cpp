@@ -1,6 +1,7 @@
 // The Keras HDF5 weight reader, on small files written here in the layouts
 // Keras and h5py produce, and the assignment of Keras layouts to LibTorch.
 #include <hdf5.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -17,6 +18,7 @@ using catdog::KerasLayerTarget;
 using catdog::KerasLayout;
 using catdog::testing::TempDir;
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 enum class Strings { FixedNullPad, Variable };
@@ -226,6 +228,60 @@ TEST(KerasH5, MissingFileIsAnErrorNamingIt) {
     EXPECT_THAT(e.what(), HasSubstr("absent.h5"));
     EXPECT_THAT(e.what(), HasSubstr("does not exist"));
   }
+}
+
+std::string read_error(const fs::path& file) {
+  try {
+    catdog::read_keras_weights(file);
+  } catch (const catdog::Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// A Keras file whose one weight declares `shape` but stores nothing (chunked,
+// never written): the file stays a few kB whatever the shape says.
+void write_keras_file_declaring(const fs::path& path, const std::vector<hsize_t>& shape) {
+  H5Writer h5(path);
+  H5Writer::strings(h5.root(), "layer_names", {"dense"}, Strings::Variable);
+  const hid_t dense = h5.group("dense");
+  H5Writer::strings(dense, "weight_names", {"kernel:0"}, Strings::Variable);
+  const hid_t space = H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr);
+  const hid_t options = H5Pcreate(H5P_DATASET_CREATE);
+  const std::vector<hsize_t> chunk(shape.size(), 1);
+  H5Pset_chunk(options, static_cast<int>(chunk.size()), chunk.data());
+  const hid_t dataset = H5Dcreate2(dense, "kernel:0", H5T_IEEE_F32LE, space, H5P_DEFAULT, options, H5P_DEFAULT);
+  EXPECT_GE(dataset, 0);
+  H5Dclose(dataset);
+  H5Pclose(options);
+  H5Sclose(space);
+}
+
+// 3.7 GB were allocated for such a file before its shape was even compared.
+TEST(KerasH5, AbsurdDeclaredSizesAreErrorsBeforeAnyAllocation) {
+  TempDir dir;
+  write_keras_file_declaring(dir / "absurd.h5", {1u << 20, 1u << 20});  // 4 TB of floats
+  EXPECT_THAT(read_error(dir / "absurd.h5"),
+              HasSubstr((dir / "absurd.h5").string() + ": weight 'kernel:0' of layer 'dense' declares an absurd size"));
+  write_keras_file_declaring(dir / "inflated.h5", {500, 500, 500});  // 500 MB, under the absurd bound
+  ASSERT_LT(fs::file_size(dir / "inflated.h5"), 1u << 20);
+  EXPECT_THAT(read_error(dir / "inflated.h5"),
+              HasSubstr("declares 125000000 values, more than the file can hold"));
+}
+
+TEST(KerasH5, UnreadableFileSaysWhyNotThatItIsNoHdf5) {
+  TempDir dir;
+  write_keras_file(dir / "locked.h5", Strings::Variable);
+  fs::permissions(dir / "locked.h5", fs::perms::none);
+  {
+    const catdog::testing::WithoutRootPrivileges as_a_user;
+    const auto message = read_error(dir / "locked.h5");
+    EXPECT_THAT(message, HasSubstr((dir / "locked.h5").string() + ": cannot read it (Permission denied)"));
+    EXPECT_THAT(message, Not(HasSubstr("not an HDF5 file")));
+  }
+  // A FIFO would block HDF5's open(): refused before.
+  ASSERT_EQ(::mkfifo((dir / "fifo.h5").c_str(), 0600), 0);
+  EXPECT_THAT(read_error(dir / "fifo.h5"), HasSubstr((dir / "fifo.h5").string() + ": a FIFO, not a regular file"));
 }
 
 TEST(KerasH5, NonHdf5FileIsAnError) {

@@ -1,3 +1,9 @@
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <map>
+#include <optional>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -172,6 +178,64 @@ TEST(Loader, EmptySampleListGivesNoBatches) {
   BatchLoader loader(dir.path(), {}, options_with(8, true, CacheMode::Auto));
   EXPECT_EQ(loader.num_batches(), 0u);
   EXPECT_TRUE(one_epoch(loader, 0).empty());
+}
+
+TEST(Loader, FailuresCarryTheirReason) {
+  TempDir dir;
+  auto samples = synthetic_samples(dir.path(), 2);
+  const auto png = testing::encode(testing::synthetic_pet_bgr(false, 3), ".png");
+  testing::write_bytes(dir / "cat/bomb.png", testing::declaring_size(png, 65000, 65000));
+  samples.push_back({"cat/bomb.png", kCatLabel});
+  ASSERT_EQ(::mkfifo((dir / "dog/fifo.jpg").c_str(), 0600), 0);  // read without blocking: a failure
+  samples.push_back({"dog/fifo.jpg", kDogLabel});
+  testing::write_bytes(dir / "dog/notes.jpg", {'w', 'o', 'o', 'f'});
+  samples.push_back({"dog/notes.jpg", kDogLabel});
+  BatchLoader loader(dir.path(), samples, options_with(8, false, CacheMode::Off));
+  const auto batches = one_epoch(loader, 0);
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].indices, (std::vector<size_t>{0, 1, 2, 3}));
+  std::map<std::string, SkipReason> reasons;
+  for (const auto& failure : loader.failures()) reasons[failure.path] = failure.reason;
+  EXPECT_EQ(reasons, (std::map<std::string, SkipReason>{{"cat/bomb.png", SkipReason::TooLarge},
+                                                        {"dog/fifo.jpg", SkipReason::Unreadable},
+                                                        {"dog/notes.jpg", SkipReason::Undecodable}}));
+}
+
+TEST(Loader, DecodeLimitsApplyToEveryImage) {
+  TempDir dir;
+  auto options = options_with(8, false, CacheMode::Off);
+  options.decode_limits.max_pixels = 200 * 150 - 1;  // one less than the synthetic images have
+  BatchLoader loader(dir.path(), synthetic_samples(dir.path(), 2), options);
+  for (const auto& batch : one_epoch(loader, 0)) EXPECT_TRUE(batch.indices.empty());
+  const auto failures = loader.failures();
+  ASSERT_EQ(failures.size(), 4u);
+  for (const auto& failure : failures) EXPECT_EQ(failure.reason, SkipReason::TooLarge) << failure.detail;
+}
+
+// A disk cache whose space cannot be reserved (a full disk; here a file size
+// limit, which fails the reservation the same way) means no cache, not a
+// SIGBUS when a page of the mapping is first written.
+TEST(Loader, DiskCacheWithoutSpaceFallsBackToNoCache) {
+  TempDir dir;
+  const auto samples = synthetic_samples(dir.path(), 10);  // 20 images: a 1.5 MB cache
+  rlimit previous{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &previous), 0);
+  const auto previous_signal = std::signal(SIGXFSZ, SIG_IGN);  // fail with EFBIG instead of a signal
+  rlimit small = previous;
+  small.rlim_cur = 1 << 20;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto options = options_with(8, false, CacheMode::Disk);
+  options.cache_dir = dir / "cache";
+  std::optional<BatchLoader> loader;
+  loader.emplace(dir.path(), samples, options);
+  ::setrlimit(RLIMIT_FSIZE, &previous);
+  std::signal(SIGXFSZ, previous_signal);
+
+  EXPECT_EQ(loader->cache_description(), "off");
+  EXPECT_TRUE(std::filesystem::is_empty(dir / "cache")) << "no cache file left behind";
+  BatchLoader uncached(dir.path(), samples, options_with(8, false, CacheMode::Off));
+  for (int epoch = 0; epoch < 2; ++epoch) expect_identical(one_epoch(*loader, epoch), one_epoch(uncached, epoch));
+  EXPECT_TRUE(loader->failures().empty());
 }
 
 TEST(Loader, DiskCacheNeedsAFolder) {

@@ -1,3 +1,6 @@
+#include <sys/stat.h>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -5,6 +8,7 @@
 
 #include "catdog/error.h"
 #include "catdog/preprocess.h"
+#include "catdog/read_file.h"
 #include "odd_images.h"
 #include "test_support.h"
 
@@ -155,6 +159,91 @@ TEST(Preprocess, TruncatedJpegDecodesWithGrayFill) {
   bytes.resize(bytes.size() / 2);
   testing::write_bytes(dir / "half.jpg", bytes);
   EXPECT_EQ(decode_rgb(dir / "half.jpg").size(), cv::Size(200, 150));
+}
+
+TEST(Preprocess, HeadersDeclaringTooManyPixelsAreRefusedBeforeDecoding) {
+  const auto photo = testing::synthetic_pet_bgr(true, 2, 40, 30);
+  for (const char* extension : {".jpg", ".png", ".bmp", ".tiff", ".webp"}) {
+    // 65000 x 65000 (WebP: its maximum, 16384 x 16384) in a file of a few kB.
+    const auto huge = testing::declaring_size(testing::encode(photo, extension), 65000, 65000);
+    try {
+      decode_rgb(huge, std::string("huge") + extension);
+      ADD_FAILURE() << extension << " decoded";
+    } catch (const InputTooLarge& e) {
+      EXPECT_THAT(e.what(), ::testing::HasSubstr(std::string("huge") + extension + ": "));
+      EXPECT_THAT(e.what(), ::testing::HasSubstr("more than the 50000000 allowed"));
+    }
+  }
+}
+
+TEST(Preprocess, PixelLimitIsAParameter) {
+  const auto photo = testing::synthetic_pet_bgr(false, 4, 40, 30);  // 1200 pixels
+  DecodeLimits exact, one_less;
+  exact.max_pixels = 1200;
+  one_less.max_pixels = 1199;
+  for (const char* extension : {".jpg", ".png", ".bmp", ".tiff", ".webp"}) {
+    const auto bytes = testing::encode(photo, extension);
+    EXPECT_EQ(decode_rgb(bytes, extension, exact).size(), cv::Size(40, 30)) << extension;
+    EXPECT_THROW(decode_rgb(bytes, extension, one_less), InputTooLarge) << extension;
+  }
+  TempDir dir;
+  testing::write_bytes(dir / "photo.png", testing::encode(photo, ".png"));
+  EXPECT_THROW(load_input(dir / "photo.png", one_less), InputTooLarge);
+  EXPECT_EQ(load_input(dir / "photo.png", exact).size(0), 3);
+}
+
+TEST(Preprocess, FilesLargerThanAnyImageWithinTheLimitAreNotRead) {
+  TempDir dir;
+  DecodeLimits tiny;
+  tiny.max_pixels = 1000;  // files up to 8000 bytes + 1 MB
+  testing::write_bytes(dir / "big.jpg", std::vector<uint8_t>(tiny.max_file_bytes() + 1, 0xFF));
+  EXPECT_THROW(decode_rgb(dir / "big.jpg", tiny), InputTooLarge);
+}
+
+TEST(Preprocess, OnlyTheFormatsCatdogReadsAreDecoded) {
+  const auto ppm = testing::encode(testing::synthetic_pet_bgr(false, 5, 40, 30), ".ppm");
+  ASSERT_FALSE(cv::imdecode(ppm, cv::IMREAD_COLOR).empty()) << "OpenCV itself would read it";
+  try {
+    decode_rgb(ppm, "photo.ppm");
+    ADD_FAILURE() << "PPM decoded";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("photo.ppm: not an image catdog reads (JPEG, PNG, BMP, TIFF or WebP"));
+  }
+}
+
+// A FIFO would block a plain open() forever (until a writer comes); a folder or a device is no image either.
+TEST(Preprocess, OnlyRegularFilesAreReadAndNothingBlocks) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "fifo.jpg").c_str(), 0600), 0);
+  std::filesystem::create_directory(dir / "folder.jpg");
+  for (const auto& [path, kind] : {std::pair<std::filesystem::path, std::string>{dir / "fifo.jpg", "a FIFO"},
+                                   {dir / "folder.jpg", "a folder"},
+                                   {"/dev/zero", "a device"}}) {
+    try {
+      decode_rgb(path);
+      ADD_FAILURE() << path << " decoded";
+    } catch (const UnreadableFile& e) {
+      EXPECT_THAT(e.what(), ::testing::HasSubstr(path.string() + ": " + kind + ", not a regular file"));
+    }
+  }
+}
+
+TEST(Preprocess, AnUnreadableImageSaysWhyNotEmpty) {
+  TempDir dir;
+  testing::write_bytes(dir / "locked.jpg", testing::encode(testing::synthetic_pet_bgr(true, 1), ".jpg"));
+  std::filesystem::permissions(dir / "locked.jpg", std::filesystem::perms::none);
+  std::filesystem::create_symlink("loop.jpg", dir / "loop.jpg");
+  const testing::WithoutRootPrivileges as_a_user;
+  for (const auto& [name, reason] : {std::pair<std::string, std::string>{"locked.jpg", "Permission denied"},
+                                     {"loop.jpg", "Too many levels of symbolic links"},
+                                     {"missing.jpg", "No such file or directory"}}) {
+    try {
+      decode_rgb(dir / name);
+      ADD_FAILURE() << name << " decoded";
+    } catch (const UnreadableFile& e) {
+      EXPECT_THAT(e.what(), ::testing::HasSubstr((dir / name).string() + ": cannot read it (" + reason + ")"));
+    }
+  }
 }
 
 TEST(Preprocess, UnreadableFilesThrowErrorsNamingTheFile) {

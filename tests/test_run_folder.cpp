@@ -139,7 +139,8 @@ TEST(RunFolder, RepairRebuildsBestHistoryAndRemovesTemporaries) {
   fs::create_directories(folder.file(kFeaturesDir));
   std::ofstream(folder.file(kFeaturesDir) / "train.pt.tmp") << "half a file";
   // ... and a history one epoch ahead of it, from another kill.
-  std::ofstream(folder.file(kHistoryCsv)) << "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n1,0,0,0,0,0\n2,0,0,0,0,0\n3,0,0,0,0,0\n";
+  std::ofstream(folder.file(kHistoryCsv))
+      << "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n1,0,0,0,0,0\n2,0,0,0,0,0\n3,0,0,0,0,0\n";
 
   folder.repair(load_checkpoint(folder.file(kLastCheckpoint), torch::kCPU));
   EXPECT_EQ(load_checkpoint(folder.file(kBestCheckpoint), torch::kCPU).meta.epochs_done, 2);

@@ -216,6 +216,13 @@ TEST_F(Serve, BadRequestsGetTheRight4xxAndTheServerLivesOn) {
   broken_jpeg += std::string(2000, '\x11');
   EXPECT_EQ(status_of(client.Post("/api/predict", broken_jpeg, "image/jpeg")), 422);
   EXPECT_EQ(status_of(client.Post("/api/predict", std::string(200 * 1024, '\xFF'), "image/jpeg")), 413);
+  // A few bytes that declare 60000 x 60000 pixels: the decoder's pixel cap, from the header.
+  std::vector<uchar> png;
+  cv::imencode(".png", cv::Mat(1, 1, CV_8UC3, cv::Scalar::all(0)), png);
+  for (const int offset : {16, 20}) {  // IHDR width and height, big-endian
+    png[offset] = 0, png[offset + 1] = 0, png[offset + 2] = 0xEA, png[offset + 3] = 0x60;
+  }
+  EXPECT_EQ(status_of(client.Post("/api/predict", std::string(png.begin(), png.end()), "image/png")), 413);
   EXPECT_EQ(status_of(client.Post("/api/predict", httplib::MultipartFormDataItems{{"note", "hello", "", ""}})), 400);
   const auto wrong_method = client.Get("/api/predict");
   EXPECT_EQ(status_of(wrong_method), 405);

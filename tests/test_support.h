@@ -1,10 +1,14 @@
 // Helpers shared by the tests: temporary folders, generated images and
 // datasets, the location of ../shared.
 #pragma once
+#include <unistd.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
@@ -93,6 +97,35 @@ inline std::string error_of(const std::function<void()>& body) {
     return e.what();
   }
   return "no error";
+}
+
+// While alive, file permissions apply to this process: root (as the tests
+// often run) reads everything, so it acts as user "nobody" (65534). Files
+// the test made stay readable to nobody unless the test chmods them.
+class WithoutRootPrivileges {
+ public:
+  WithoutRootPrivileges() : was_root_(::geteuid() == 0) {
+    if (was_root_ && ::seteuid(65534) != 0) ADD_FAILURE() << "cannot drop root privileges";
+  }
+  ~WithoutRootPrivileges() {
+    if (was_root_ && ::seteuid(0) != 0) ADD_FAILURE() << "cannot restore root privileges";
+  }
+  WithoutRootPrivileges(const WithoutRootPrivileges&) = delete;
+  WithoutRootPrivileges& operator=(const WithoutRootPrivileges&) = delete;
+
+ private:
+  bool was_root_;
+};
+
+// Inputs that once crashed a fuzz target (fuzz/, scripts/fuzz.sh), kept in
+// tests/fuzz_regressions/TARGET/ and replayed through the normal build by the
+// module's tests. Sorted, so a failure names the same file every time.
+inline std::vector<fs::path> fuzz_regressions(const std::string& target) {
+  std::vector<fs::path> inputs;
+  for (const auto& entry : fs::directory_iterator(fs::path(CATDOG_SOURCE_DIR) / "tests" / "fuzz_regressions" / target))
+    inputs.push_back(entry.path());
+  std::sort(inputs.begin(), inputs.end());
+  return inputs;
 }
 
 // The built catdog executable, for CLI-level tests.

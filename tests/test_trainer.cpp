@@ -148,6 +148,7 @@ TEST_F(Trainer, CachedFeaturesTrainLikeTheNaiveLoopAndAreKept) {
   const auto weights = mobilenet_weights();
   if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
   TempDir cache;
+  runtime_.precision = Precision::Fp32;  // the same arithmetic on both paths
   auto cached_options = options(2);
   cached_options.model = ModelKind::MobileNetV2;
   cached_options.weights = weights;
@@ -171,6 +172,34 @@ TEST_F(Trainer, CachedFeaturesTrainLikeTheNaiveLoopAndAreKept) {
   }
   const auto a = cached.model->trainable_parameters(), b = naive.model->trainable_parameters();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-4, 1e-5)) << "parameter " << i;
+}
+
+// Features computed in bf16 are not fp32's: a cache written by one is recomputed by the other.
+TEST_F(Trainer, FeatureCacheIsKeyedByPrecision) {
+  const auto weights = mobilenet_weights();
+  if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
+  TempDir cache;
+  auto o = options(1);
+  o.model = ModelKind::MobileNetV2;
+  o.weights = weights;
+  o.train_features_file = cache / "train.pt";
+  o.validation_features_file = cache / "validation.pt";
+  const auto stored = [&] {
+    torch::serialize::InputArchive archive;
+    archive.load_from((cache / "train.pt").string());
+    torch::Tensor features;
+    archive.read("features", features, /*is_buffer=*/true);
+    return features;
+  };
+  runtime_.precision = Precision::Fp32;
+  train(small(), o, runtime_, kIgnoreEpochs);
+  const auto fp32 = stored();
+  runtime_.precision = Precision::Bf16;
+  train(small(), o, runtime_, kIgnoreEpochs);
+  const auto bf16 = stored();
+  ASSERT_EQ(fp32.sizes(), bf16.sizes());
+  EXPECT_FALSE(fp32.equal(bf16));
+  EXPECT_GT(torch::cosine_similarity(fp32.flatten(), bf16.flatten(), 0).item<double>(), 0.99);
 }
 
 }  // namespace

@@ -36,13 +36,16 @@ struct Checkpoint {
 //  "catdog/format" = "catdog-checkpoint-1", "catdog/meta" = JSON text of
 //  CheckpointMeta, "model/<name>" for every parameter and buffer (frozen
 //  backbone included, so a checkpoint needs nothing else), and
-//  "optimizer/<i>" for the RMSprop accumulators.
-// Written to FILE.tmp, then renamed over FILE: a run killed at any moment
-// leaves the previous checkpoint whole.
+//  "optimizer/<i>" for the RMSprop accumulators, and "catdog/checksums" = JSON
+//  text mapping the meta and every tensor's key to the CRC-32 of its bytes.
+// Serialized in memory and written with write_file_atomically: a run killed
+// at any moment, or a full disk, leaves the previous checkpoint whole.
 void save_checkpoint(const std::filesystem::path& file, Classifier& model,
                      const std::vector<torch::Tensor>& optimizer_state, const CheckpointMeta& meta);
 
-// Throws Error for a missing, truncated or foreign file.
+// Throws Error naming the file for a missing, truncated, foreign or corrupt
+// file: a tensor record shorter than its shape and dtype need, or bytes that
+// do not match their checksum.
 Checkpoint load_checkpoint(const std::filesystem::path& file, torch::Device device);
 
 }  // namespace catdog

@@ -3,10 +3,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "catdog/error.h"
+#include "catdog/image_format.h"
 
 namespace catdog {
 
@@ -26,12 +30,19 @@ enum class SkipReason {
   NotAnImage,     // no image signature we know (text, GIF, ...)
   NoJfifMarker,   // PetImages layout only: TFDS's rule, no "JFIF" in the header
   Undecodable,    // OpenCV could not decode it (truncated beyond repair, ...)
+  TooLarge,       // over DecodeLimits (pixels its header declares, or bytes)
+  Unreadable,     // no permission, I/O error, a looping or dangling link; a folder too
+  NotRegular,     // a FIFO, device or socket: never opened
 };
 const char* to_string(SkipReason reason);
+
+// How decode_rgb's error (read_file.h's kinds) leaves a file out.
+SkipReason skip_reason(const Error& decode_error);
 
 struct SkippedFile {
   std::string path;  // relative to the dataset root
   SkipReason reason;
+  std::string detail = {};  // the error message, when there is more to say than the reason
 };
 
 // What a dataset folder holds once scanned.
@@ -54,15 +65,22 @@ struct DatasetIndex {
 //  - otherwise one folder whose name means cat and one meaning dog (cat, cats,
 //    Cat, CATS, ...; Cat/ and Dog/ outside PetImages too): every non-hidden file
 //    below them that is a JPEG (JFIF or Exif), PNG, BMP, TIFF or WebP.
+// Only regular files are read. Folders that cannot be listed, links that loop
+// or dangle, unreadable files and FIFOs/devices are skipped and counted with
+// their path and the system's reason; symbolic links to folders are not
+// followed. A header that already declares more pixels than `limits` allow is
+// skipped as too large.
 // With `decode_all`, every kept file is also decoded once (on `threads`
-// threads, 0 = all cores) and the ones OpenCV cannot read are skipped too. Throws Error when no cat/dog
-// folders are found, or more than one of a class.
-DatasetIndex scan_dataset(const std::filesystem::path& dir, bool decode_all = false, int threads = 0);
+// threads, 0 = all cores) and the ones OpenCV cannot read are skipped too.
+// Throws Error when no cat/dog folders are found, or more than one of a class.
+DatasetIndex scan_dataset(const std::filesystem::path& dir, bool decode_all = false, int threads = 0,
+                          const DecodeLimits& limits = {});
 
-// Decodes every sample (on `threads` threads) and marks the ones OpenCV
-// cannot read: what decode_all skips.
-std::vector<bool> find_undecodable(const std::filesystem::path& root, const std::vector<Sample>& samples,
-                                   int threads);
+// Decodes every sample (on `threads` threads): for each, why it cannot be
+// decoded, or nullopt. What decode_all skips.
+std::vector<std::optional<SkippedFile>> find_undecodable(const std::filesystem::path& root,
+                                                        const std::vector<Sample>& samples, int threads,
+                                                        const DecodeLimits& limits = {});
 
 // The folder to read when the user gave none: --data, else $CATDOG_DATA, else
 // the project's data/ folder. Throws Error naming both ways to set it when the

@@ -9,6 +9,7 @@
 #include <torch/types.h>
 
 #include "catdog/dataset.h"
+#include "catdog/image_format.h"
 
 namespace catdog {
 
@@ -16,7 +17,8 @@ namespace catdog {
 enum class CacheMode {
   Auto,    // memory when it fits in half the free RAM, else disk
   Memory,
-  Disk,    // one raw file under LoaderOptions::cache_dir
+  Disk,    // one raw file under LoaderOptions::cache_dir, its space reserved up
+           // front: when the disk has too little, a warning and no cache
   Off,     // decode every time
 };
 
@@ -27,6 +29,7 @@ struct LoaderOptions {
   int workers = 0;       // decoding threads; 0 = all cores
   CacheMode cache = CacheMode::Auto;
   std::filesystem::path cache_dir;  // needed for Disk (and Auto when memory is short)
+  DecodeLimits decode_limits;       // a file over them is a failure (SkipReason::TooLarge)
 };
 
 // The order a shuffling BatchLoader visits its n samples in epoch `epoch`
@@ -42,7 +45,8 @@ struct Batch {
 
 // Batches of preprocessed images, decoded on worker threads ahead of the
 // consumer. A file that fails to decode is left out of its batch (so a batch
-// may be short), logged once, and listed by failures(); it never stops a run.
+// may be short), logged once, and listed by failures() with its reason
+// (undecodable, too large, unreadable); it never stops a run.
 class BatchLoader {
  public:
   BatchLoader(std::filesystem::path root, std::vector<Sample> samples, LoaderOptions options);

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -6,19 +7,26 @@
 #include <opencv2/core.hpp>
 #include <torch/types.h>
 
+#include "catdog/image_format.h"
+
 namespace catdog {
 
 inline constexpr int kImageSize = 160;
 
-// Decodes any image OpenCV reads into 8-bit, 3-channel RGB, exactly as
+// Decodes an image catdog reads (image_format.h: JPEG, PNG, BMP, TIFF, WebP,
+// recognised by their bytes) into 8-bit, 3-channel RGB, exactly as
 // cv::imread(IMREAD_COLOR) + BGR->RGB does: EXIF orientation applied,
 // gray/CMYK/alpha converted. (Plain JPEGs go straight to RGB through libjpeg,
 // with OpenCV's settings: the same bytes, half the time.)
-// Throws Error when the file is missing, empty or not decodable.
-cv::Mat decode_rgb(const std::filesystem::path& file);
+// The declared size is checked against `limits` from the header first.
+// Throws UnreadableFile (read_file.h) when the file cannot be read or is not a
+// regular file, InputTooLarge over the limits, and Error when it is empty, of
+// another format or not decodable; every message starts with the file name.
+cv::Mat decode_rgb(const std::filesystem::path& file, const DecodeLimits& limits = {});
 
 // The same from bytes already in memory.
-cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_errors);
+cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_errors,
+                   const DecodeLimits& limits = {});
 
 // RGB image -> kImageSize x kImageSize RGB, bilinear (cv::INTER_LINEAR).
 cv::Mat resize_to_input(const cv::Mat& rgb);
@@ -33,10 +41,10 @@ torch::Tensor to_input_tensor(const cv::Mat& rgb160);
 void write_input_planes(const cv::Mat& rgb160, float* chw);
 
 // decode_rgb + resize_to_input: the 160x160 RGB image that load_input converts.
-cv::Mat load_input_rgb(const std::filesystem::path& file);
+cv::Mat load_input_rgb(const std::filesystem::path& file, const DecodeLimits& limits = {});
 
 // load_input_rgb + to_input_tensor: the one path that training, evaluation
 // and prediction all use (BatchLoader batches the same images).
-torch::Tensor load_input(const std::filesystem::path& file);
+torch::Tensor load_input(const std::filesystem::path& file, const DecodeLimits& limits = {});
 
 }  // namespace catdog

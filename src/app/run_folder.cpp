@@ -151,8 +151,8 @@ void RunFolder::repair(const Checkpoint& last) const {
                      last.meta.epochs_done);
       else
         spdlog::info("rewriting {} from {} (epoch {})", best_file.string(), kLastCheckpoint, best->epoch);
-      Classifier model = last.model;  // a holder of the same module: save_checkpoint takes it non-const
-      save_checkpoint(best_file, model, {}, last.meta);
+      Classifier weights = last.model;  // a handle: save_checkpoint reads the same module
+      save_checkpoint(best_file, weights, {}, last.meta);
     }
   }
   write_history_and_curves(path_, history);

@@ -24,8 +24,10 @@
 #include "catdog/error.h"
 #include "catdog/face.h"
 #include "catdog/gradcam.h"
+#include "catdog/image_format.h"
 #include "catdog/predict.h"
 #include "catdog/preprocess.h"
+#include "catdog/read_file.h"
 
 namespace catdog::app {
 
@@ -65,18 +67,21 @@ namespace fs = std::filesystem;
 // The heat map travels at this size at most (longest side): it is smooth.
 constexpr int kHeatMapSide = 256;
 
-// The image formats the decoder takes, told by their first bytes (the
-// client's file name and Content-Type are not trusted). "" when unknown.
-std::string sniff_image_type(const std::string& bytes) {
-  const auto starts_with = [&](std::string_view magic, size_t at = 0) {
-    return bytes.size() >= at + magic.size() && std::string_view(bytes).substr(at, magic.size()) == magic;
-  };
-  if (starts_with("\xFF\xD8\xFF")) return "jpg";
-  if (starts_with("\x89PNG\r\n\x1A\n")) return "png";
-  if (starts_with("BM")) return "bmp";
-  if (starts_with("RIFF") && starts_with("WEBP", 8)) return "webp";
-  if (starts_with(std::string_view("II*\0", 4)) || starts_with(std::string_view("MM\0*", 4))) return "tif";
-  return "";
+// The file extension of an upload kept with --save-dir.
+const char* extension(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::Jpeg:
+      return "jpg";
+    case ImageFormat::Png:
+      return "png";
+    case ImageFormat::Bmp:
+      return "bmp";
+    case ImageFormat::Tiff:
+      return "tif";
+    case ImageFormat::WebP:
+      break;
+  }
+  return "webp";
 }
 
 std::string base64(std::string_view bytes) {
@@ -316,17 +321,20 @@ class ImageServer::Impl {
       if (!name.empty()) file_name = name;
     }
     if (bytes->empty()) throw HttpError{400, "the request has no image: send a photo as the body"};
-    const std::string type = sniff_image_type(*bytes);
-    if (type.empty()) throw HttpError{415, "not an image catdog reads: send a JPEG, PNG, BMP, WebP or TIFF"};
+    // The type from the bytes (image_format.h), never from the client's name or Content-Type.
+    const auto format = sniff_image_format(reinterpret_cast<const unsigned char*>(bytes->data()), bytes->size());
+    if (!format) throw HttpError{415, "not an image catdog reads: send a JPEG, PNG, BMP, WebP or TIFF"};
 
     const auto received = std::chrono::steady_clock::now();
     cv::Mat rgb;
     try {
       rgb = decode_rgb(std::vector<uchar>(bytes->begin(), bytes->end()), file_name);
+    } catch (const InputTooLarge& e) {  // the decoder's pixel cap, read from the header
+      throw HttpError{413, e.what()};
     } catch (const Error& e) {
       throw HttpError{422, e.what()};
     }
-    if (!options_.save_dir.empty()) save_upload(*bytes, type);
+    if (!options_.save_dir.empty()) save_upload(*bytes, extension(*format));
 
     const auto decoded = std::chrono::steady_clock::now();
     const auto face = faces_.largest_face(rgb);

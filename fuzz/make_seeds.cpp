@@ -1,0 +1,90 @@
+// Writes the seed corpora for the fuzz targets: make_seeds OUT_DIR writes
+// OUT_DIR/decode_image/ (a small image in every format catdog accepts),
+// OUT_DIR/load_checkpoint/ (a small archive with the format marker, complete
+// metadata and one tensor: a real model's checkpoint is megabytes, too large
+// to mutate quickly) and OUT_DIR/read_keras_h5/ (a small Keras file).
+#include <hdf5.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_images(const fs::path& dir) {
+  cv::Mat bgr(12, 16, CV_8UC3);
+  cv::randu(bgr, cv::Scalar::all(0), cv::Scalar::all(255));
+  cv::Mat gray, bgra;
+  cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
+  cv::cvtColor(bgr, bgra, cv::COLOR_BGR2BGRA);
+  const std::pair<const char*, const cv::Mat*> files[] = {
+      {"color.jpg", &bgr}, {"gray.jpg", &gray}, {"color.png", &bgr}, {"alpha.png", &bgra},
+      {"color.bmp", &bgr}, {"color.tiff", &bgr}, {"color.webp", &bgr}};
+  for (const auto& [name, image] : files) cv::imwrite((dir / name).string(), *image);
+  cv::imwrite((dir / "progressive.jpg").string(), bgr, {cv::IMWRITE_JPEG_PROGRESSIVE, 1});
+}
+
+void write_checkpoint(const fs::path& dir) {
+  torch::serialize::OutputArchive archive;
+  archive.write("catdog/format", c10::IValue(std::string("catdog-checkpoint-1")));
+  archive.write("catdog/meta", c10::IValue(std::string(
+      R"({"kind":"scratch","image_size":160,"preprocessing":"x","class_names":["cat","dog"],)"
+      R"("catdog_version":"0.1.0","split_seed":1,"seed":2,"epochs_done":1,"history":[],"settings":{}})")));
+  archive.write("model/tiny", torch::arange(6, torch::kFloat32).reshape({2, 3}), /*is_buffer=*/true);
+  archive.write("catdog/checksums", c10::IValue(std::string(R"({"model/tiny":0})")));
+  archive.save_to((dir / "tiny.ckpt").string());
+}
+
+void write_string_list(hid_t object, const char* name, const std::vector<std::string>& values) {
+  const hsize_t count = values.size();
+  const hid_t space = H5Screate_simple(1, &count, nullptr);
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  std::vector<const char*> pointers;
+  for (const auto& value : values) pointers.push_back(value.c_str());
+  const hid_t attribute = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(attribute, type, pointers.data());
+  H5Aclose(attribute);
+  H5Tclose(type);
+  H5Sclose(space);
+}
+
+// One Keras layer "dense" with a (2, 3) kernel and a (3,) bias.
+void write_keras_file(const fs::path& file) {
+  const hid_t h5 = H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  write_string_list(h5, "layer_names", {"dense"});
+  const hid_t group = H5Gcreate2(h5, "dense", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  write_string_list(group, "weight_names", {"kernel:0", "bias:0"});
+  const std::pair<const char*, std::vector<hsize_t>> datasets[] = {{"kernel:0", {2, 3}}, {"bias:0", {3}}};
+  const float values[6] = {1, 2, 3, 4, 5, 6};
+  for (const auto& [name, shape] : datasets) {
+    const hid_t space = H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr);
+    const hid_t dataset = H5Dcreate2(group, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(dataset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values);
+    H5Dclose(dataset);
+    H5Sclose(space);
+  }
+  H5Gclose(group);
+  H5Fclose(h5);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: make_seeds OUT_DIR\n";
+    return 2;
+  }
+  const fs::path out = argv[1];
+  for (const char* target : {"decode_image", "load_checkpoint", "read_keras_h5"}) fs::create_directories(out / target);
+  write_images(out / "decode_image");
+  write_checkpoint(out / "load_checkpoint");
+  write_keras_file(out / "read_keras_h5" / "dense.h5");
+  return 0;
+}

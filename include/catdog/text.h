@@ -1,0 +1,16 @@
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace catdog {
+
+// File names are bytes. Printed raw, a newline splits a result line and an
+// escape sequence drives the terminal; JSON cannot hold invalid UTF-8 at all
+// (nlohmann::json throws on dump). escape_text makes any bytes safe for one
+// line of plain output and for a JSON string, losslessly: valid UTF-8
+// printable text is kept as is; control characters (C0, DEL, and C1 written
+// as UTF-8) and bytes that are not part of valid UTF-8 become \xNN (lowercase
+// hex), and a backslash becomes \\, so the original bytes can be recovered.
+std::string escape_text(std::string_view bytes);
+
+}  // namespace catdog

@@ -1,0 +1,48 @@
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "catdog/text.h"
+
+namespace catdog {
+namespace {
+
+TEST(Text, PrintableUtf8StaysAsItIs) {
+  EXPECT_EQ(escape_text("cat/IMG_0001.jpg"), "cat/IMG_0001.jpg");
+  EXPECT_EQ(escape_text("chat/été 😺.jpg"), "chat/été 😺.jpg");
+  EXPECT_EQ(escape_text(""), "");
+}
+
+TEST(Text, ControlCharactersBecomeHexEscapes) {
+  EXPECT_EQ(escape_text("a\nb\tc\rd"), "a\\x0ab\\x09c\\x0dd");
+  EXPECT_EQ(escape_text("\x1b[31mred"), "\\x1b[31mred");  // no terminal colours
+  EXPECT_EQ(escape_text(std::string("nul\0x", 5)), "nul\\x00x");
+  EXPECT_EQ(escape_text("del\x7f"), "del\\x7f");
+  EXPECT_EQ(escape_text("csi\xc2\x9b" "2J"), "csi\\xc2\\x9b2J");  // U+009B: a C1 control, as UTF-8
+}
+
+TEST(Text, InvalidUtf8BytesAreEscapedOneByOne) {
+  EXPECT_EQ(escape_text("latin1 \xe9t\xe9"), "latin1 \\xe9t\\xe9");
+  EXPECT_EQ(escape_text("\xc0\xaf"), "\\xc0\\xaf");          // overlong '/'
+  EXPECT_EQ(escape_text("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // a surrogate
+  EXPECT_EQ(escape_text("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // past U+10FFFF
+  EXPECT_EQ(escape_text("cut \xe2\x82"), "cut \\xe2\\x82");  // sequence cut short at the end
+  EXPECT_EQ(escape_text("\xe2\x82" "A"), "\\xe2\\x82" "A");   // ... or by a plain byte
+}
+
+TEST(Text, BackslashIsEscapedSoEveryNameStaysDistinct) {
+  EXPECT_EQ(escape_text("a\\x0a"), "a\\\\x0a");
+  EXPECT_NE(escape_text("a\\x0a"), escape_text("a\n"));
+}
+
+// The abort in `predict --json` on a non-UTF-8 file name: escaped text dumps.
+TEST(Text, EscapedBytesAlwaysMakeValidJson) {
+  std::string every_byte;
+  for (int byte = 0; byte < 256; ++byte) every_byte += static_cast<char>(byte);
+  const nlohmann::json json = {{"file", escape_text(every_byte)}};
+  const auto text = json.dump();
+  EXPECT_EQ(nlohmann::json::parse(text).at("file").get<std::string>(), escape_text(every_byte));
+  EXPECT_EQ(text.find('\n'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace catdog
