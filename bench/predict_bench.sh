@@ -23,18 +23,6 @@ OUT=$(mktemp -d /tmp/catdog-predict-bench.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 
 
-checkpoint() {  # model -> checkpoint file
-  local given=$2
-  if [ -n "$given" ]; then echo "$given"; return; fi
-  mkdir -p "$OUT/small/cat" "$OUT/small/dog"
-  for class in cat dog; do
-    find "$DATA/$class" -name '*.jpg' | sort | sed -n 1,100p | xargs -I{} ln -sf {} "$OUT/small/$class/"
-  done
-  "$CATDOG" train -q --model "$1" --epochs 1 --threads "$THREADS" --data "$OUT/small" --weights "$WEIGHTS" \
-      --out "$OUT/run-$1" >/dev/null
-  echo "$OUT/run-$1/best.ckpt"
-}
-
 # Times `catdog predict` and the reference on INPUT, alternating, ROUNDS times each;
 # sets C and R to the two medians in seconds.
 alternate() {  # tag input rounds

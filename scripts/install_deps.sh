@@ -28,8 +28,14 @@ packages=(
   help2man
   # OpenCV's sample photos: the face-mode test (messi5.jpg) and bench/face_cascades.sh
   opencv-doc
+  # catdog serve: the HTTP server library (header + shared library)
+  libcpp-httplib-dev
+  # test_serve: a headless browser for the page
+  chromium chromium-driver
 )
-[ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine libjemalloc2)
+[ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine libjemalloc2
+  # bench/serve_bench.sh: the Flask reference service and the load generator
+  python3-flask python3-opencv wrk)
 # clang 14 with its libFuzzer and ASan runtimes: the fuzz targets in fuzz/
 [ "${1:-}" = "--fuzz" ] && packages+=(clang libclang-rt-14-dev)
 

@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include "catdog/error.h"
+
 namespace catdog {
 
 namespace {
@@ -41,6 +43,16 @@ torch::Tensor LayerStackImpl::run(Layer& layer, const torch::Tensor& x) {
 
 torch::Tensor LayerStackImpl::forward(torch::Tensor x) {
   for (auto& layer : layers_) x = run(layer, x);
+  return x;
+}
+
+torch::Tensor LayerStackImpl::forward_tapped(torch::Tensor x, const std::string& name, const LayerTap& tap) {
+  const auto tapped = std::find_if(layers_.begin(), layers_.end(), [&](const Layer& layer) { return layer.name == name; });
+  if (tapped == layers_.end()) throw Error("the network has no layer called '" + name + "'");
+  for (auto layer = layers_.begin(); layer != layers_.end(); ++layer) {
+    x = run(*layer, x);
+    if (layer == tapped) x = tap(x);
+  }
   return x;
 }
 

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "catdog/app/commands.h"
+#include "catdog/app/serve.h"
 #include "catdog/error.h"
 #include "catdog/progress.h"
 #include "catdog/models.h"
@@ -182,10 +183,36 @@ int main(int argc, char** argv) {
   predict->add_option("--save-crop", predict_command.save_crop, "face mode: write the crop that was classified");
   predict->add_option("--annotate", predict_command.annotate_dir,
                       "write each image with its verdict drawn on into this folder (never over an input)");
+  predict->add_option("--explain", predict_command.explain_dir,
+                      "write each image with its Grad-CAM heat map (what made it say dog or cat) into this folder");
   add_batch_size_flag(*predict, predict_command.batch_size);
   add_precision_flag(*predict, flags);
 
-  for (auto* command : {data, summary, train, eval, predict})
+  app::ServeOptions serve_options;
+  double max_upload_mb = 10;
+  int timeout_seconds = static_cast<int>(serve_options.request_timeout.count());
+  auto* serve = cli.add_subcommand("serve", "a web page (and JSON API) that says dog or cat, with a heat map");
+  add_checkpoint_flag(*serve, serve_options.checkpoint);
+  serve->add_option("--host", serve_options.host, "address to listen on (not 127.0.0.1: reachable from other machines)")
+      ->capture_default_str();
+  serve->add_option("--port", serve_options.port, "port (0: any free one)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  serve->add_option("--max-upload", max_upload_mb, "largest upload, MB")
+      ->check(CLI::Range(0.001, 1024.0))
+      ->capture_default_str();
+  serve->add_option("--workers", serve_options.workers, "requests processed at once (they share --threads)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  serve->add_option("--queue", serve_options.queue, "requests waiting beyond those; more get 503")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+  serve->add_option("--timeout", timeout_seconds, "seconds a request may wait for a worker or a slow client")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve->add_option("--save-dir", serve_options.save_dir, "keep every upload in this folder (default: nothing is written)");
+
+  for (auto* command : {data, summary, train, eval, predict, serve})
     command->fallthrough()->footer("Global flags (before or after the subcommand): --device, --threads, -v, -q; "
                                    "see catdog --help");
 
@@ -217,6 +244,11 @@ int main(int argc, char** argv) {
       return app::run_eval(eval_command, runtime, std::cout);
     }
     if (predict->parsed()) return app::run_predict(predict_command, runtime, std::cout, std::cerr);
+    if (serve->parsed()) {
+      serve_options.max_upload = static_cast<size_t>(max_upload_mb * 1024 * 1024);
+      serve_options.request_timeout = std::chrono::seconds(timeout_seconds);
+      return app::run_serve(serve_options, runtime);
+    }
   } catch (const std::exception& e) {  // catdog::Error, and LibTorch's c10::Error
     std::cerr << "catdog: error: " << catdog::first_line(e.what()) << "\n";
     return app::kExitFailure;

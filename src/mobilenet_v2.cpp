@@ -137,6 +137,9 @@ class MobileNetV2BackboneImpl : public BackboneImpl {
   torch::Tensor forward(const torch::Tensor& images) override {
     return layers_->forward(images.contiguous(torch::MemoryFormat::ChannelsLast));
   }
+  torch::Tensor forward_tapped(const torch::Tensor& images, const std::string& layer, const LayerTap& tap) override {
+    return layers_->forward_tapped(images.contiguous(torch::MemoryFormat::ChannelsLast), layer, tap);
+  }
   int64_t feature_size() const override { return 1280; }
 
   std::vector<KerasLayerTarget> keras_layers() override {

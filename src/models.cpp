@@ -130,6 +130,13 @@ torch::Tensor ClassifierImpl::features(const torch::Tensor& images) {
   return backbone_->forward(input);
 }
 
+torch::Tensor ClassifierImpl::forward_tapped(const torch::Tensor& images, const std::string& layer,
+                                             const LayerTap& tap) {
+  const auto input = images.is_cpu() ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images;
+  if (!backbone_) return head_->forward_tapped(input, layer, tap);
+  return classify(backbone_->forward_tapped(input, layer, tap));
+}
+
 torch::Tensor ClassifierImpl::classify(const torch::Tensor& features) { return head_->forward(features); }
 
 std::vector<torch::Tensor> ClassifierImpl::trainable_parameters() const { return head_->parameters(); }

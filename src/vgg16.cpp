@@ -29,6 +29,9 @@ class Vgg16BackboneImpl : public BackboneImpl {
   }
 
   torch::Tensor forward(const torch::Tensor& images) override { return layers_->forward(images); }
+  torch::Tensor forward_tapped(const torch::Tensor& images, const std::string& layer, const LayerTap& tap) override {
+    return layers_->forward_tapped(images, layer, tap);
+  }
   int64_t feature_size() const override { return 512; }
 
   std::vector<KerasLayerTarget> keras_layers() override {

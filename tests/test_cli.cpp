@@ -124,13 +124,14 @@ TEST_F(Cli, TrainCommitsARunThatPredictFindsThroughLatest) {
 TEST_F(Cli, HelpAndVersion) {
   const CommandResult help = run("--help");
   EXPECT_EQ(help.code, 0);
-  for (const char* command : {"data", "summary", "train", "eval", "predict"})
+  for (const char* command : {"data", "summary", "train", "eval", "predict", "serve"})
     EXPECT_NE(help.out.find(command), std::string::npos) << command;
   const CommandResult version = run("--version");
   EXPECT_EQ(version.code, 0);
   EXPECT_EQ(version.out, std::string("catdog ") + CATDOG_VERSION + "\n");
   const std::vector<std::pair<std::string, std::string>> flags = {
-      {"data", "--split-seed"}, {"summary", "--model"}, {"train", "--epochs"}, {"eval", "--grid"}, {"predict", "--face"}};
+      {"data", "--split-seed"}, {"summary", "--model"}, {"train", "--epochs"}, {"eval", "--grid"}, {"predict", "--face"},
+      {"serve", "--max-upload"}};
   for (const auto& [command, flag] : flags) {
     const CommandResult sub = run(command + " --help");
     EXPECT_EQ(sub.code, 0) << command;
@@ -308,6 +309,20 @@ TEST_F(Cli, AnnotateWritesOnePicturePerImage) {
     ASSERT_FALSE(picture.empty()) << name;
     EXPECT_EQ(picture.cols, 200);  // the image itself plus a banner below
     EXPECT_GT(picture.rows, 150);
+  }
+}
+
+TEST_F(Cli, ExplainWritesAHeatMapOverlayPerImage) {
+  TempDir out;
+  const CommandResult result = predict("--explain '" + out.path().string() + "' '" + cat_image(6).string() + "' '" +
+                                       dog_image(6).string() + "'");
+  EXPECT_EQ(result.code, 0) << result.err;
+  for (const char* name : {"cat.6.jpg", "dog.6.jpg"}) {
+    const cv::Mat overlay = cv::imread((out / name).string());
+    ASSERT_FALSE(overlay.empty()) << name;
+    EXPECT_EQ(overlay.size(), cv::Size(200, 150)) << "the photo's own size, no banner";
+    const cv::Mat photo = cv::imread((name[0] == 'c' ? cat_image(6) : dog_image(6)).string());
+    EXPECT_GT(cv::norm(overlay, photo, cv::NORM_L1) / overlay.total(), 10.0) << "the heat map is blended in";
   }
 }
 

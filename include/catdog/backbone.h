@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,10 @@ struct LayerSummary {
 // Keras' `activation=` argument of Conv2D and Dense.
 enum class Activation { None, Relu };
 
+// Sees the output of one layer and returns what the rest of the network runs
+// on instead (Grad-CAM: the same values as a leaf that records gradients).
+using LayerTap = std::function<torch::Tensor(const torch::Tensor&)>;
+
 // Keras-named layers run in order, like a keras.Sequential. Each is a
 // LibTorch module (registered under its Keras name, so parameters read
 // "block1_conv1.weight"), optionally followed by its built-in activation.
@@ -39,6 +44,9 @@ class LayerStackImpl : public torch::nn::Module {
   }
 
   torch::Tensor forward(torch::Tensor x);
+  // forward() with `tap` applied to the output of the layer called `name`
+  // (activation included). Error when there is no such layer.
+  torch::Tensor forward_tapped(torch::Tensor x, const std::string& name, const LayerTap& tap);
   // Runs `x` through like forward() (it comes out as the output) and
   // describes every layer, as Keras' model.summary() does.
   std::vector<LayerSummary> summarize(torch::Tensor& x, bool trainable);
@@ -67,6 +75,8 @@ torch::nn::Conv2d same_conv3x3(int64_t in, int64_t out);
 class BackboneImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& images) = 0;
+  // forward() with `tap` on the output of the layer called `layer`.
+  virtual torch::Tensor forward_tapped(const torch::Tensor& images, const std::string& layer, const LayerTap& tap) = 0;
   virtual int64_t feature_size() const = 0;
   // The weighted layers in Keras' model order, for assign_keras_weights.
   virtual std::vector<KerasLayerTarget> keras_layers() = 0;

@@ -71,6 +71,10 @@ class ClassifierImpl : public torch::nn::Module {
   // Trainable part: features -> logits N x 2.
   torch::Tensor classify(const torch::Tensor& features);
   torch::Tensor forward(const torch::Tensor& images) { return classify(features(images)); }
+  // forward() with `tap` on the output of the layer called `layer` (a
+  // backbone layer, or one of scratch's), without features()' no-grad mode:
+  // what runs after the tap records gradients when the tap asks for them.
+  torch::Tensor forward_tapped(const torch::Tensor& images, const std::string& layer, const LayerTap& tap);
 
   std::vector<torch::Tensor> trainable_parameters() const;
   // Reads a Keras weight file into the backbone (Error for scratch).

@@ -9,6 +9,7 @@
 #include "catdog/dataset.h"
 #include "catdog/error.h"
 #include "catdog/face.h"
+#include "catdog/gradcam.h"
 #include "catdog/json_text.h"
 #include "catdog/plot.h"
 #include "catdog/predict.h"
@@ -19,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Where --annotate writes each input's picture: DIR/<path under the folder
+// Where --annotate (and --explain) writes each input's picture: DIR/<path under the folder
 // given>/<name>.jpg. Never an input file, never the same file twice (a
 // -2, -3, ... suffix tells such pictures apart).
 std::vector<fs::path> annotation_files(const fs::path& dir, const std::vector<PredictInput>& inputs) {
@@ -47,7 +48,10 @@ fs::path crop_file(const fs::path& crop, const PredictInput& input, size_t index
                                input.file.stem().string() + crop.extension().string());
 }
 
-nlohmann::json result_json(const PredictionResult& result, const std::vector<std::string>& class_names) {
+
+}  // namespace
+
+nlohmann::json prediction_json(const PredictionResult& result, const std::vector<std::string>& class_names) {
   nlohmann::json line = {{"file", json_text(result.input.file.string())}};
   if (needs_escaping(result.input.file.string())) line["file_escaped"] = true;
   if (!result.error.empty()) {
@@ -68,8 +72,6 @@ nlohmann::json result_json(const PredictionResult& result, const std::vector<std
   return line;
 }
 
-}  // namespace
-
 int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostream& out, std::ostream& err) {
   if (!command.save_crop.empty() && !command.face)
     throw Error("--save-crop writes the face crop: add --face, or drop --save-crop");
@@ -84,9 +86,12 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
   const std::vector<fs::path> annotations =
       command.annotate_dir.empty() ? std::vector<fs::path>() : annotation_files(command.annotate_dir, inputs);
 
+  const std::vector<fs::path> explanations =
+      command.explain_dir.empty() ? std::vector<fs::path>() : annotation_files(command.explain_dir, inputs);
+
   PredictOptions options;
   options.face = command.face;
-  options.keep_images = !command.annotate_dir.empty() || !command.save_crop.empty();
+  options.keep_images = !command.annotate_dir.empty() || !command.save_crop.empty() || !command.explain_dir.empty();
   options.batch_size = command.batch_size;
   bool all_good = true;
   size_t index = 0;
@@ -95,7 +100,7 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
     if (!result.error.empty()) {
       all_good = false;
       err << "catdog: " << result.error << "\n";
-      if (command.json) out << result_json(result, class_names).dump() << "\n";
+      if (command.json) out << prediction_json(result, class_names).dump() << "\n";
       out.flush();
       return;
     }
@@ -105,7 +110,7 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
     if (result.face && result.face->found)
       err << "catdog: " << result.input.file.string() << ": " << describe_face(result.face->box) << " classified\n";
     if (command.json)
-      out << result_json(result, class_names).dump() << "\n";
+      out << prediction_json(result, class_names).dump() << "\n";
     else
       out << (name_files ? result.input.file.string() + ": " : "") << sentence << "\n";
     out.flush();
@@ -115,6 +120,10 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
       std::optional<cv::Rect> box;
       if (result.face && result.face->found) box = result.face->box;
       write_rgb_image(draw_verdict(result.image, sentence, box), annotations[i]);
+    }
+    if (!explanations.empty()) {  // the heat map over what was classified (the face crop in face mode)
+      const cv::Mat& classified = result.crop.empty() ? result.image : result.crop;
+      write_rgb_image(gradcam_overlay(classified, explain(checkpoint.model, classified).heat), explanations[i]);
     }
   });
   return all_good ? kExitOk : kExitFailure;

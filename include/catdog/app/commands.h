@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "catdog/loader.h"
+#include "catdog/predict.h"
 #include "catdog/runtime.h"
 #include "catdog/split.h"
 
@@ -82,8 +85,11 @@ struct PredictCommand {
   bool face = false;
   std::filesystem::path save_crop;
   std::filesystem::path annotate_dir;
+  std::filesystem::path explain_dir;  // Grad-CAM overlays of what was classified
   int batch_size = 32;
 };
+// predict --json's line for one result (serve's answers start from it too).
+nlohmann::json prediction_json(const PredictionResult& result, const std::vector<std::string>& class_names);
 // Exit code 1 when any input failed (each is reported, the rest predicted).
 int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostream& out, std::ostream& err);
 

@@ -1,0 +1,459 @@
+#include "catdog/app/serve.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <csignal>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <spdlog/spdlog.h>
+
+#include "catdog/app/commands.h"
+#include "catdog/app/run_folder.h"
+#include "catdog/app/web_assets.h"
+#include "catdog/atomic_file.h"
+#include "catdog/checkpoint.h"
+#include "catdog/dataset.h"
+#include "catdog/error.h"
+#include "catdog/face.h"
+#include "catdog/gradcam.h"
+#include "catdog/image_format.h"
+#include "catdog/predict.h"
+#include "catdog/preprocess.h"
+#include "catdog/read_file.h"
+
+namespace catdog::app {
+
+RequestGate::RequestGate(int workers, int queue) : workers_(workers), capacity_(workers + queue) {
+  if (workers < 1) throw Error("a server needs at least one worker");
+  if (queue < 0) throw Error("a server's queue cannot be negative");
+}
+
+RequestGate::Entry RequestGate::enter(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (working_ + waiting_ >= capacity_) return Entry::Full;
+  ++waiting_;
+  const bool free = worker_free_.wait_for(lock, timeout, [&] { return working_ < workers_; });
+  --waiting_;
+  if (!free) return Entry::TimedOut;
+  ++working_;
+  return Entry::Admitted;
+}
+
+void RequestGate::leave() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --working_;
+  }
+  worker_free_.notify_one();
+}
+
+int RequestGate::waiting() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return waiting_;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The heat map travels at this size at most (longest side): it is smooth.
+constexpr int kHeatMapSide = 256;
+
+// The file extension of an upload kept with --save-dir.
+const char* extension(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::Jpeg:
+      return "jpg";
+    case ImageFormat::Png:
+      return "png";
+    case ImageFormat::Bmp:
+      return "bmp";
+    case ImageFormat::Tiff:
+      return "tif";
+    case ImageFormat::WebP:
+      break;
+  }
+  return "webp";
+}
+
+std::string base64(std::string_view bytes) {
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string text;
+  text.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t group = static_cast<uint8_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) group |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) group |= static_cast<uint8_t>(bytes[i + 2]);
+    text += kDigits[(group >> 18) & 63];
+    text += kDigits[(group >> 12) & 63];
+    text += i + 1 < bytes.size() ? kDigits[(group >> 6) & 63] : '=';
+    text += i + 2 < bytes.size() ? kDigits[group & 63] : '=';
+  }
+  return text;
+}
+
+std::string png_base64(const cv::Mat& rgba) {
+  cv::Mat bgra;
+  cv::cvtColor(rgba, bgra, cv::COLOR_RGBA2BGRA);
+  std::vector<uchar> png;
+  cv::imencode(".png", bgra, png);
+  return base64(std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
+}
+
+cv::Size heat_map_size(const cv::Size& region) {
+  const double scale = std::min(1.0, static_cast<double>(kHeatMapSide) / std::max(region.width, region.height));
+  return {std::max(1, static_cast<int>(region.width * scale)), std::max(1, static_cast<int>(region.height * scale))};
+}
+
+std::string utc_time(fs::file_time_type when) {
+  const auto system = std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+      when - fs::file_time_type::clock::now() + std::chrono::system_clock::now());
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(system);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+// One FaceFinder per concurrent request (OpenCV's cascade is not safe to
+// share), made on demand and reused.
+class FaceFinderPool {
+ public:
+  explicit FaceFinderPool(fs::path cascade) : cascade_(std::move(cascade)) {}
+
+  std::optional<cv::Rect> largest_face(const cv::Mat& rgb) {
+    std::unique_ptr<FaceFinder> finder;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!idle_.empty()) {
+        finder = std::move(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    if (!finder) finder = std::make_unique<FaceFinder>(cascade_);
+    const auto face = finder->largest_face(rgb);
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.push_back(std::move(finder));
+    return face;
+  }
+
+ private:
+  fs::path cascade_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<FaceFinder>> idle_;
+};
+
+// An answer the client can act on: status and a JSON {"error": ...}.
+struct HttpError {
+  int status;
+  std::string message;
+};
+
+void send_json(httplib::Response& response, int status, const nlohmann::json& body) {
+  response.status = status;
+  response.set_content(body.dump(), "application/json");
+}
+
+}  // namespace
+
+class ImageServer::Impl {
+ public:
+  Impl(const ServeOptions& options, const Runtime& runtime)
+      : options_(options),
+        checkpoint_file_(resolve_checkpoint(options.checkpoint)),
+        checkpoint_(load_checkpoint(checkpoint_file_, runtime.device)),
+        faces_(find_face_cascade()),
+        gate_(options.workers, options.queue) {
+    if (options.max_upload < 1) throw Error("the upload cap must be at least one byte");
+    if (!options.save_dir.empty()) fs::create_directories(options.save_dir);
+    model_info_ = model_info();
+    // The first forward pass sets up lazily built state (folded weights,
+    // oneDNN primitives): do it before requests race for it.
+    explain(checkpoint_.model, cv::Mat(kImageSize, kImageSize, CV_8UC3, cv::Scalar::all(128)));
+    configure_http();
+    port_ = options.port == 0 ? http_.bind_to_any_port(options.host)
+                              : (http_.bind_to_port(options.host, options.port) ? options.port : -1);
+    if (port_ < 0)
+      throw Error("cannot listen on " + options.host + ":" + std::to_string(options.port) +
+                  ": the port is taken or the address is not this machine's; choose another port");
+  }
+
+  int port() const { return port_; }
+
+  void run() {
+    if (!stopped_ && !http_.listen_after_bind() && !stopped_)
+      throw Error("the server stopped unexpectedly on port " + std::to_string(port_));
+  }
+
+  void stop() {
+    stopped_ = true;
+    http_.stop();
+  }
+
+ private:
+  void configure_http() {
+    // Connections beyond the workers and their queue still get a thread:
+    // to be told 503, and for the page and /healthz while the model is busy.
+    const size_t threads = static_cast<size_t>(options_.workers + options_.queue + 4);
+    http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http_.set_payload_max_length(options_.max_upload);
+    // httplib's default adds SO_REUSEPORT: a second server on a taken port would
+    // silently share it. SO_REUSEADDR alone still allows a quick restart.
+    http_.set_socket_options([](socket_t socket) {
+      const int yes = 1;
+      setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    const auto timeout = static_cast<time_t>(options_.request_timeout.count());
+    http_.set_read_timeout(timeout);
+    http_.set_write_timeout(timeout);
+    http_.set_default_headers({{"X-Content-Type-Options", "nosniff"},
+                               {"Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:"},
+                               {"Cache-Control", "no-store"}});
+
+    http_.Post("/api/predict", [this](const httplib::Request& request, httplib::Response& response) {
+      predict(request, response);
+    });
+    http_.Get("/api/model", [this](const httplib::Request&, httplib::Response& response) {
+      send_json(response, 200, model_info_);
+    });
+    http_.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
+      response.set_content("ok\n", "text/plain");
+    });
+    http_.Get("/", [](const httplib::Request&, httplib::Response& response) { send_asset("/index.html", response); });
+    http_.Get(R"(/[a-z_]+\.(html|js|css))", [](const httplib::Request& request, httplib::Response& response) {
+      send_asset(request.path, response);
+    });
+    // The right path with the wrong method: 405 naming the one to use.
+    for (const auto& [path, allowed] : {std::pair{"/api/predict", "POST"}, {"/api/model", "GET"}, {"/healthz", "GET"}}) {
+      const auto refuse = [allowed = std::string(allowed)](const httplib::Request& request, httplib::Response& response) {
+        response.set_header("Allow", allowed);
+        send_json(response, 405, {{"error", request.method + " is not allowed here: use " + allowed}});
+      };
+      if (std::string(allowed) != "GET") http_.Get(path, refuse);
+      if (std::string(allowed) != "POST") http_.Post(path, refuse);
+      http_.Put(path, refuse);
+      http_.Delete(path, refuse);
+      http_.Patch(path, refuse);
+    }
+    // Statuses httplib sets itself (404, 413, 400 for a malformed request) get a JSON body too.
+    http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& request,
+                                                                         httplib::Response& response) {
+      if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      // httplib caps URL-encoded forms at 8 KB whatever the upload cap: curl's default for --data.
+      const bool url_encoded_form =
+          request.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+      const std::string message =
+          response.status == 413 && url_encoded_form
+              ? "send the image as the body with Content-Type image/jpeg (or any image type), or as a multipart form"
+          : response.status == 413 ? "the upload is larger than this server's cap of " +
+                                         std::to_string(options_.max_upload / 1024) + " KiB"
+          : response.status == 404 ? "no such page: try / or /api/predict"
+                                    : "bad request";
+      send_json(response, response.status, {{"error", message}});
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    http_.set_exception_handler([](const httplib::Request& request, httplib::Response& response,
+                                   std::exception_ptr error) {
+      std::string what = "unknown error";
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        what = first_line(e.what());
+      } catch (...) {
+      }
+      spdlog::error("{} {}: {}", request.method, request.path, what);
+      send_json(response, 500, {{"error", "internal error: " + what}});
+    });
+    http_.set_logger([](const httplib::Request& request, const httplib::Response& response) {
+      spdlog::debug("{} {} -> {}", request.method, request.path, response.status);
+    });
+  }
+
+  static void send_asset(const std::string& path, httplib::Response& response) {
+    const WebAsset* asset = find_web_asset(path);
+    if (!asset) {
+      send_json(response, 404, {{"error", "no such page: try /"}});
+      return;
+    }
+    response.set_content(asset->bytes.data(), asset->bytes.size(), std::string(asset->content_type).c_str());
+  }
+
+  void predict(const httplib::Request& request, httplib::Response& response) {
+    const auto entry = gate_.enter(std::chrono::duration_cast<std::chrono::milliseconds>(options_.request_timeout));
+    if (entry != RequestGate::Entry::Admitted) {
+      response.set_header("Retry-After", "1");
+      send_json(response, 503,
+                {{"error", entry == RequestGate::Entry::Full ? "the server is busy: try again in a moment"
+                                                               : "the server is busy: the request waited too long"}});
+      return;
+    }
+    // Leaves the gate however the request ends (httplib answers other exceptions with 500).
+    const std::unique_ptr<RequestGate, void (*)(RequestGate*)> admitted(&gate_, [](RequestGate* gate) { gate->leave(); });
+    try {
+      send_json(response, 200, predict_upload(request));
+    } catch (const HttpError& e) {
+      send_json(response, e.status, {{"error", e.message}});
+    }
+  }
+
+  nlohmann::json predict_upload(const httplib::Request& request) {
+    std::string file_name = "upload";
+    const std::string* bytes = &request.body;
+    if (request.is_multipart_form_data()) {
+      // The "image" field, else the first file in the form.
+      auto part = request.files.find("image");
+      if (part == request.files.end())
+        part = std::find_if(request.files.begin(), request.files.end(),
+                            [](const auto& field) { return !field.second.filename.empty(); });
+      if (part == request.files.end()) throw HttpError{400, "the form holds no file: send the image as a file field"};
+      bytes = &part->second.content;
+      const auto name = fs::path(part->second.filename).filename().string();  // a label, never a path
+      if (!name.empty()) file_name = name;
+    }
+    if (bytes->empty()) throw HttpError{400, "the request has no image: send a photo as the body"};
+    // The type from the bytes (image_format.h), never from the client's name or Content-Type.
+    const auto format = sniff_image_format(reinterpret_cast<const unsigned char*>(bytes->data()), bytes->size());
+    if (!format) throw HttpError{415, "not an image catdog reads: send a JPEG, PNG, BMP, WebP or TIFF"};
+
+    const auto received = std::chrono::steady_clock::now();
+    cv::Mat rgb;
+    try {
+      rgb = decode_rgb(std::vector<uchar>(bytes->begin(), bytes->end()), file_name);
+    } catch (const InputTooLarge& e) {  // the decoder's pixel cap, read from the header
+      throw HttpError{413, e.what()};
+    } catch (const Error& e) {
+      throw HttpError{422, e.what()};
+    }
+    if (!options_.save_dir.empty()) save_upload(*bytes, extension(*format));
+
+    const auto decoded = std::chrono::steady_clock::now();
+    const auto face = faces_.largest_face(rgb);
+    const bool crop_to_face = request.get_param_value("crop") == "face" && face;
+    const cv::Rect region = crop_to_face ? add_margin(*face, rgb.size()) : cv::Rect(0, 0, rgb.cols, rgb.rows);
+    const auto face_searched = std::chrono::steady_clock::now();
+    const auto explanation = explain(checkpoint_.model, rgb(region), -1, heat_map_size(region.size()));
+    const auto done = std::chrono::steady_clock::now();
+    const auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
+    spdlog::debug("{}x{} image: decode {:.1f} ms, face {:.1f} ms, model and Grad-CAM {:.1f} ms", rgb.cols, rgb.rows,
+                  ms(received, decoded), ms(decoded, face_searched), ms(face_searched, done));
+
+    // predict --json's fields (the face always searched), then the page's.
+    PredictionResult result;
+    result.input.file = file_name;
+    result.cat = explanation.cat;
+    result.dog = explanation.dog;
+    result.face = FaceResult{face.has_value(), face.value_or(cv::Rect())};
+    const auto& names = checkpoint_.meta.class_names;
+    nlohmann::json answer = prediction_json(result, names);
+    const auto explained = static_cast<size_t>(explanation.explained_label);
+    answer["sentence"] = verdict_sentence(explanation.dog);
+    answer["image"] = {{"width", rgb.cols}, {"height", rgb.rows}};
+    answer["classified"] = crop_to_face ? "face" : "whole";
+    answer["explained"] = explained < names.size() ? names[explained] : kClassNames[explained];
+    answer["heatmap"] = png_base64(gradcam_rgba(explanation.heat));
+    answer["heatmap_box"] = {region.x, region.y, region.width, region.height};
+    return answer;
+  }
+
+  // The server names the file: upload-<UTC time>-<n>.<sniffed type>.
+  void save_upload(const std::string& bytes, const std::string& type) {
+    const std::string stamp = utc_time(fs::file_time_type::clock::now());
+    const auto name = "upload-" + stamp.substr(0, stamp.size() - 1) + "-" + std::to_string(++uploads_) + "." + type;
+    write_file_atomically(options_.save_dir / name, bytes);
+  }
+
+  nlohmann::json model_info() const {
+    const auto& meta = checkpoint_.meta;
+    nlohmann::json info = {{"model", model_name(meta.kind)},
+                           {"checkpoint", checkpoint_file_.filename().string()},
+                           {"run", checkpoint_file_.parent_path().filename().string()},
+                           {"trained", utc_time(fs::last_write_time(checkpoint_file_))},
+                           {"epochs", meta.epochs_done},
+                           {"classes", meta.class_names},
+                           {"catdog_version", meta.catdog_version},
+                           {"validation_accuracy", nullptr},
+                           {"test_accuracy", nullptr}};
+    // The last epoch's, from the checkpoint or else its run folder's history.
+    History history = meta.history;
+    const auto history_file = checkpoint_file_.parent_path() / kHistoryJson;
+    if (history.empty() && fs::exists(history_file)) {
+      try {
+        std::ifstream in(history_file);
+        history = history_from_json(nlohmann::json::parse(in));
+      } catch (const std::exception& e) {
+        spdlog::warn("{}: {}", history_file.string(), first_line(e.what()));
+      }
+    }
+    if (!history.empty()) info["validation_accuracy"] = history.back().val_accuracy;
+    return info;
+  }
+
+  ServeOptions options_;
+  fs::path checkpoint_file_;
+  Checkpoint checkpoint_;
+  FaceFinderPool faces_;
+  RequestGate gate_;
+  nlohmann::json model_info_;
+  httplib::Server http_;
+  int port_ = -1;
+  std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> uploads_{0};
+};
+
+ImageServer::ImageServer(const ServeOptions& options, const Runtime& runtime)
+    : impl_(std::make_unique<Impl>(options, runtime)) {}
+ImageServer::~ImageServer() = default;
+int ImageServer::port() const { return impl_->port(); }
+void ImageServer::run() { impl_->run(); }
+void ImageServer::stop() { impl_->stop(); }
+
+int run_serve(const ServeOptions& options, const Runtime& runtime) {
+  // SIGINT and SIGTERM are taken by one thread (sigwait), not a handler: it
+  // may then stop the server like any other thread. Blocked before the
+  // server's threads start, so they inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (options.host != "127.0.0.1" && options.host != "localhost" && options.host != "::1")
+    std::cerr << "catdog: warning: serving on " << options.host
+              << ": other machines can reach this server; it has no password and no encryption\n";
+  // --threads is shared by the workers: each model run gets its part (OpenMP
+  // threads beyond the cores spin against each other).
+  const int threads_per_worker = std::max(1, runtime.threads / options.workers);
+  torch::set_num_threads(threads_per_worker);
+  spdlog::info("{} workers, {} LibTorch threads each", options.workers, threads_per_worker);
+  ImageServer server(options, runtime);
+  std::cerr << "catdog: serving on http://" << (options.host == "0.0.0.0" ? "127.0.0.1" : options.host) << ":"
+            << server.port() << "/ (Ctrl+C stops)\n";
+
+  std::thread signal_waiter([&] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    server.stop();
+  });
+  try {
+    server.run();
+  } catch (...) {
+    pthread_kill(signal_waiter.native_handle(), SIGTERM);  // wakes the waiter
+    signal_waiter.join();
+    throw;
+  }
+  signal_waiter.join();
+  std::cerr << "catdog: stopped\n";
+  return 0;
+}
+
+}  // namespace catdog::app

@@ -1,0 +1,546 @@
+// `catdog serve` on loopback: the API against the library's predictions, its
+// 4xx answers, 32 concurrent clients, and the page in headless Chromium.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <torch/torch.h>
+
+#include "catdog/app/commands.h"
+#include "catdog/app/serve.h"
+#include "catdog/app/web_assets.h"
+#include "catdog/checkpoint.h"
+#include "catdog/precision.h"
+#include "catdog/predict.h"
+#include "square_model.h"
+#include "test_support.h"
+
+extern char** environ;
+
+namespace catdog::app {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using testing::TempDir;
+
+std::string read_bytes(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Debian's opencv-doc sample photo with one face (scripts/install_deps.sh installs it).
+fs::path face_photo() { return "/usr/share/doc/opencv-doc/examples/data/messi5.jpg"; }
+
+// A real pet photo from ../shared, or a generated one when it is absent.
+fs::path pet_photo(const TempDir& temp) {
+  const auto shared = testing::shared_dir();
+  const auto real = shared / "data" / "catdog-dev" / "dog" / "ch_dog.4001.jpg";
+  if (!shared.empty() && fs::exists(real)) return real;
+  const auto generated = temp / "dog.jpg";
+  cv::imwrite(generated.string(), testing::synthetic_pet_bgr(true, 1, 400, 300));
+  return generated;
+}
+
+// A scratch model with random weights: the answers' correctness is judged
+// against the library's predictions with the same checkpoint.
+fs::path write_checkpoint(const TempDir& temp) {
+  torch::manual_seed(7);
+  Classifier model(ModelKind::Scratch);
+  model->eval();
+  const auto file = temp / "model.ckpt";
+  save_checkpoint(file, model, {}, CheckpointMeta{});
+  return file;
+}
+
+// The server computes in fp32 (Grad-CAM needs it); predict's Auto may pick
+// bf16 on this CPU, so the library is asked for fp32 too.
+Runtime fp32_runtime() {
+  Runtime runtime;
+  runtime.precision = Precision::Fp32;
+  return runtime;
+}
+
+// The library's answer for one file: predict --json's line.
+json library_prediction(const fs::path& checkpoint, const fs::path& image) {
+  PredictCommand command;
+  command.checkpoint = checkpoint.string();
+  command.inputs = {image.string()};
+  command.json = true;
+  std::ostringstream out, err;
+  EXPECT_EQ(run_predict(command, fp32_runtime(), out, err), 0) << err.str();
+  return json::parse(out.str());
+}
+
+long resident_kib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+// One server on a free loopback port, serving from a thread.
+class RunningServer {
+ public:
+  explicit RunningServer(ServeOptions options) : server_((options.port = 0, options), Runtime{}) {
+    thread_ = std::thread([this] { server_.run(); });
+  }
+  ~RunningServer() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return server_.port(); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+  httplib::Client client() const {
+    httplib::Client client("127.0.0.1", port());
+    client.set_read_timeout(120, 0);
+    return client;
+  }
+
+ private:
+  ImageServer server_;
+  std::thread thread_;
+};
+
+class Serve : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    temp_ = new TempDir;
+    checkpoint_ = new fs::path(write_checkpoint(*temp_));
+  }
+  static void TearDownTestSuite() {
+    delete checkpoint_;
+    delete temp_;
+  }
+  static ServeOptions options() {
+    ServeOptions options;
+    options.checkpoint = checkpoint_->string();
+    return options;
+  }
+  static TempDir* temp_;
+  static fs::path* checkpoint_;
+};
+TempDir* Serve::temp_ = nullptr;
+fs::path* Serve::checkpoint_ = nullptr;
+
+void expect_same_prediction(const json& answer, const json& expected) {
+  EXPECT_NEAR(answer["dog"].get<double>(), expected["dog"].get<double>(), 1e-6);
+  EXPECT_NEAR(answer["cat"].get<double>(), expected["cat"].get<double>(), 1e-6);
+  EXPECT_EQ(answer["label"], expected["label"]);
+  EXPECT_EQ(answer["sentence"], verdict_sentence(expected["dog"].get<double>()));
+}
+
+TEST_F(Serve, APhotoGetsTheLibrarysPredictionAndAHeatMap) {
+  RunningServer server(options());
+  const auto photo = pet_photo(*temp_);
+  auto client = server.client();
+  const auto result = client.Post("/api/predict", read_bytes(photo), "application/octet-stream");
+  ASSERT_TRUE(result);
+  ASSERT_EQ(result->status, 200) << result->body;
+  const auto answer = json::parse(result->body);
+  expect_same_prediction(answer, library_prediction(*checkpoint_, photo));
+  EXPECT_EQ(answer["classified"], "whole");
+  EXPECT_FALSE(answer["face"]["found"].get<bool>()) << "a pet photo has no human face";
+  const cv::Mat photo_rgb = cv::imread(photo.string());
+  EXPECT_EQ(answer["heatmap_box"], json::array({0, 0, photo_rgb.cols, photo_rgb.rows}));
+  EXPECT_EQ(answer["image"]["width"], photo_rgb.cols);
+  EXPECT_FALSE(answer["heatmap"].get<std::string>().empty());
+
+  // The same photo as a multipart form, as the page sends it: the same answer, named.
+  const auto form = client.Post("/api/predict", httplib::MultipartFormDataItems{
+                                                    {"image", read_bytes(photo), "../../etc/dog.jpg", "image/jpeg"}});
+  ASSERT_TRUE(form);
+  ASSERT_EQ(form->status, 200) << form->body;
+  const auto form_answer = json::parse(form->body);
+  EXPECT_EQ(form_answer["dog"], answer["dog"]);
+  EXPECT_EQ(form_answer["file"], "dog.jpg") << "the client's name is a label, never a path";
+}
+
+TEST_F(Serve, AFacePhotoGetsAFaceBoxAndCanBeClassifiedByTheFace) {
+  if (!fs::exists(face_photo())) GTEST_SKIP() << face_photo() << " is absent: scripts/install_deps.sh installs opencv-doc";
+  RunningServer server(options());
+  auto client = server.client();
+  const auto whole = client.Post("/api/predict", read_bytes(face_photo()), "image/jpeg");
+  ASSERT_TRUE(whole);
+  ASSERT_EQ(whole->status, 200) << whole->body;
+  const auto answer = json::parse(whole->body);
+  ASSERT_TRUE(answer["face"]["found"].get<bool>());
+  const auto box = answer["face"]["box"];
+  ASSERT_EQ(box.size(), 4u);
+  EXPECT_GT(box[2].get<int>(), 20);
+  EXPECT_LE(box[0].get<int>() + box[2].get<int>(), answer["image"]["width"].get<int>());
+
+  const auto face = client.Post("/api/predict?crop=face", read_bytes(face_photo()), "image/jpeg");
+  ASSERT_TRUE(face);
+  ASSERT_EQ(face->status, 200) << face->body;
+  const auto face_answer = json::parse(face->body);
+  EXPECT_EQ(face_answer["classified"], "face");
+  const auto region = face_answer["heatmap_box"];
+  EXPECT_LE(region[0].get<int>(), box[0].get<int>()) << "the crop is the face plus a margin";
+  EXPECT_GE(region[2].get<int>(), box[2].get<int>());
+  // The face-mode numbers are predict --face's.
+  PredictCommand predict;
+  predict.checkpoint = checkpoint_->string();
+  predict.inputs = {face_photo().string()};
+  predict.json = true;
+  predict.face = true;
+  std::ostringstream out, err;
+  ASSERT_EQ(run_predict(predict, fp32_runtime(), out, err), 0) << err.str();
+  expect_same_prediction(face_answer, json::parse(out.str()));
+}
+
+TEST_F(Serve, BadRequestsGetTheRight4xxAndTheServerLivesOn) {
+  auto small = options();
+  small.max_upload = 100 * 1024;
+  RunningServer server(small);
+  auto client = server.client();
+  const auto status_of = [](const httplib::Result& result) { return result ? result->status : -1; };
+
+  EXPECT_EQ(status_of(client.Post("/api/predict", "", "image/jpeg")), 400);
+  EXPECT_EQ(status_of(client.Post("/api/predict", std::string(5000, '\x42'), "image/jpeg")), 415);
+  std::string broken_jpeg = "\xFF\xD8\xFF\xE0";
+  broken_jpeg += std::string(2000, '\x11');
+  EXPECT_EQ(status_of(client.Post("/api/predict", broken_jpeg, "image/jpeg")), 422);
+  EXPECT_EQ(status_of(client.Post("/api/predict", std::string(200 * 1024, '\xFF'), "image/jpeg")), 413);
+  // A few bytes that declare 60000 x 60000 pixels: the decoder's pixel cap, from the header.
+  std::vector<uchar> png;
+  cv::imencode(".png", cv::Mat(1, 1, CV_8UC3, cv::Scalar::all(0)), png);
+  for (const int offset : {16, 20}) {  // IHDR width and height, big-endian
+    png[offset] = 0, png[offset + 1] = 0, png[offset + 2] = 0xEA, png[offset + 3] = 0x60;
+  }
+  EXPECT_EQ(status_of(client.Post("/api/predict", std::string(png.begin(), png.end()), "image/png")), 413);
+  EXPECT_EQ(status_of(client.Post("/api/predict", httplib::MultipartFormDataItems{{"note", "hello", "", ""}})), 400);
+  const auto wrong_method = client.Get("/api/predict");
+  EXPECT_EQ(status_of(wrong_method), 405);
+  if (wrong_method) EXPECT_EQ(wrong_method->get_header_value("Allow"), "POST");
+  EXPECT_EQ(status_of(client.Delete("/api/model")), 405);
+  EXPECT_EQ(status_of(client.Get("/no/such/page")), 404);
+  EXPECT_EQ(status_of(client.Get("/../../etc/passwd")), 404);
+  const auto error = client.Get("/nothing");
+  ASSERT_TRUE(error);
+  EXPECT_TRUE(json::parse(error->body).contains("error"));
+
+  const auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  const auto photo = client.Post("/api/predict", read_bytes(pet_photo(*temp_)), "image/jpeg");
+  EXPECT_EQ(status_of(photo), 200) << "the server still predicts after the bad requests";
+}
+
+TEST_F(Serve, ServesThePageAndDescribesTheModel) {
+  RunningServer server(options());
+  auto client = server.client();
+  const auto page = client.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->body, std::string(find_web_asset("/index.html")->bytes));
+  EXPECT_NE(page->get_header_value("Content-Security-Policy").find("default-src 'self'"), std::string::npos);
+  for (const char* asset : {"/app.js", "/style.css"}) {
+    const auto file = client.Get(asset);
+    ASSERT_TRUE(file);
+    EXPECT_EQ(file->status, 200) << asset;
+    EXPECT_FALSE(file->body.empty()) << asset;
+  }
+  const auto model = client.Get("/api/model");
+  ASSERT_TRUE(model);
+  ASSERT_EQ(model->status, 200);
+  const auto info = json::parse(model->body);
+  EXPECT_EQ(info["model"], "scratch");
+  EXPECT_EQ(info["checkpoint"], "model.ckpt");
+  EXPECT_EQ(info["trained"].get<std::string>().size(), 20u);  // 2026-01-02T03:04:05Z
+}
+
+TEST_F(Serve, SavesUploadsOnlyWhenAskedUnderItsOwnNames) {
+  TempDir saved;
+  auto keep = options();
+  keep.save_dir = saved / "uploads";
+  RunningServer server(keep);
+  auto client = server.client();
+  const auto result = client.Post("/api/predict", httplib::MultipartFormDataItems{
+                                                      {"image", read_bytes(pet_photo(*temp_)), "../x.png", ""}});
+  ASSERT_TRUE(result);
+  ASSERT_EQ(result->status, 200);
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(keep.save_dir)) files.push_back(entry.path());
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].extension(), ".jpg") << "named by the sniffed type, not the client's .png";
+  EXPECT_EQ(read_bytes(files[0]), read_bytes(pet_photo(*temp_)));
+  EXPECT_FALSE(fs::exists(saved / "x.png"));
+}
+
+TEST_F(Serve, AnswersThirtyTwoConcurrentClientsCorrectlyInBoundedMemory) {
+  auto many = options();
+  many.queue = 32;  // every client waits its turn here; RequestGate's own test covers refusals
+  RunningServer server(many);
+  // A small real photo: the work per request is not what this test is about.
+  const auto photo = temp_->path() / "small.jpg";
+  cv::Mat small;
+  cv::resize(cv::imread(pet_photo(*temp_).string()), small, {200, 150}, 0, 0, cv::INTER_AREA);
+  cv::imwrite(photo.string(), small);
+  const std::string bytes = read_bytes(photo);
+  const auto expected = library_prediction(*checkpoint_, photo);
+  {
+    auto client = server.client();
+    ASSERT_EQ(client.Post("/api/predict", bytes, "image/jpeg")->status, 200);  // warm-up
+  }
+  const long before = resident_kib();
+  constexpr int kClients = 32, kRequests = 20;
+  std::atomic<int> correct{0};
+  std::mutex failures_mutex;
+  std::vector<std::string> failures;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c)
+    clients.emplace_back([&] {
+      auto client = server.client();
+      for (int r = 0; r < kRequests; ++r) {
+        const auto result = client.Post("/api/predict", bytes, "image/jpeg");
+        if (!result || result->status != 200) {
+          std::lock_guard<std::mutex> lock(failures_mutex);
+          failures.push_back(result ? std::to_string(result->status) + " " + result->body
+                                    : "no answer: " + httplib::to_string(result.error()));
+          continue;
+        }
+        const auto answer = json::parse(result->body);
+        if (std::abs(answer["dog"].get<double>() - expected["dog"].get<double>()) < 1e-6 &&
+            answer["sentence"] == verdict_sentence(expected["dog"].get<double>()))
+          ++correct;
+      }
+    });
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(correct.load(), kClients * kRequests);
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failed requests, e.g. " << failures.front();
+  const long growth_mib = (resident_kib() - before) / 1024;
+  EXPECT_LT(growth_mib, 400) << "resident memory grew by " << growth_mib << " MiB";
+  auto client = server.client();
+  EXPECT_EQ(client.Get("/healthz")->status, 200);
+}
+
+// The command itself: a warning for a non-loopback address, the chosen port,
+// and on SIGTERM a clean stop with exit code 0.
+TEST_F(Serve, TheCommandWarnsForOtherHostsAndStopsCleanlyOnSigterm) {
+  TempDir temp;
+  const auto log = temp / "stderr.txt";
+  const std::string binary = testing::catdog_binary().string(), checkpoint = checkpoint_->string();
+  std::vector<std::string> arguments = {binary, "serve", "--threads", "1", "--checkpoint", checkpoint,
+                                        "--host", "0.0.0.0", "--port", "0"};
+  std::vector<char*> argv;
+  for (auto& argument : arguments) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t redirect;
+  posix_spawn_file_actions_init(&redirect);
+  posix_spawn_file_actions_addopen(&redirect, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t server = -1;
+  ASSERT_EQ(posix_spawn(&server, binary.c_str(), &redirect, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&redirect);
+
+  const std::regex serving(R"(serving on http://127\.0\.0\.1:(\d+)/)");
+  std::smatch match;
+  std::string text;
+  for (int attempt = 0; attempt < 1200 && !std::regex_search(text, match, serving); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    text = read_bytes(log);
+  }
+  ASSERT_TRUE(std::regex_search(text, match, serving)) << text;
+  EXPECT_NE(text.find("warning: serving on 0.0.0.0"), std::string::npos) << text;
+  httplib::Client client("127.0.0.1", std::stoi(match[1]));
+  const auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+
+  kill(server, SIGTERM);
+  int status = 0;
+  waitpid(server, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << read_bytes(log);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_bytes(log);
+  EXPECT_NE(read_bytes(log).find("catdog: stopped"), std::string::npos);
+}
+
+TEST(RequestGate, AdmitsTheWorkersQueuesTheRestAndRefusesBeyond) {
+  RequestGate gate(1, 1);
+  ASSERT_EQ(gate.enter(std::chrono::milliseconds(0)), RequestGate::Entry::Admitted);
+  // The one worker is busy: a second request may wait (and here gives up at once) ...
+  EXPECT_EQ(gate.enter(std::chrono::milliseconds(0)), RequestGate::Entry::TimedOut);
+  // ... and while one waits, a third finds the queue full.
+  std::promise<RequestGate::Entry> waited;
+  std::thread waiter([&] { waited.set_value(gate.enter(std::chrono::hours(1))); });
+  while (gate.waiting() == 0) std::this_thread::yield();
+  EXPECT_EQ(gate.enter(std::chrono::milliseconds(0)), RequestGate::Entry::Full);
+  gate.leave();  // the worker frees: the waiter gets in
+  EXPECT_EQ(waited.get_future().get(), RequestGate::Entry::Admitted);
+  waiter.join();
+  gate.leave();
+  EXPECT_EQ(gate.enter(std::chrono::milliseconds(0)), RequestGate::Entry::Admitted);
+  gate.leave();
+}
+
+// ---- The page in a real browser: headless Chromium driven by chromedriver
+// (Debian's chromium and chromium-driver) over the WebDriver protocol.
+
+int free_loopback_port() {
+  const int socket_fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  bind(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  getsockname(socket_fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(socket_fd);
+  return ntohs(address.sin_port);
+}
+
+std::string base64_decode(const std::string& text) {
+  const std::string digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string bytes;
+  uint32_t group = 0;
+  int bits = 0;
+  for (const char c : text) {
+    const auto value = digits.find(c);
+    if (value == std::string::npos) continue;  // padding, line breaks
+    group = (group << 6) | static_cast<uint32_t>(value);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes += static_cast<char>((group >> bits) & 0xFF);
+    }
+  }
+  return bytes;
+}
+
+class Browser {
+ public:
+  static constexpr const char* kChromium = "/usr/bin/chromium";
+  static constexpr const char* kDriver = "/usr/bin/chromedriver";
+
+  // A phone-sized window with an empty profile in `profile`.
+  explicit Browser(const fs::path& profile) : port_(free_loopback_port()), client_("127.0.0.1", port_) {
+    const std::string port_flag = "--port=" + std::to_string(port_);
+    char* argv[] = {const_cast<char*>(kDriver), const_cast<char*>(port_flag.c_str()), nullptr};
+    posix_spawn_file_actions_t quiet;
+    posix_spawn_file_actions_init(&quiet);
+    posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+    const int spawned = posix_spawn(&driver_, kDriver, &quiet, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&quiet);
+    if (spawned != 0) throw std::runtime_error("cannot start chromedriver");
+    client_.set_read_timeout(120, 0);
+    for (int attempt = 0; attempt < 300 && !client_.Get("/status"); ++attempt)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const json capabilities = {
+        {"capabilities",
+         {{"alwaysMatch",
+           {{"goog:chromeOptions",
+             {{"binary", kChromium},
+              {"args",
+               {"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=412,1000", "--user-data-dir=" + profile.string()}}}}}}}}};
+    session_ = call("POST", "/session", capabilities)["sessionId"].get<std::string>();
+  }
+  ~Browser() {
+    if (!session_.empty()) client_.Delete(("/session/" + session_).c_str());
+    kill(driver_, SIGTERM);
+    waitpid(driver_, nullptr, 0);
+  }
+  Browser(const Browser&) = delete;
+  Browser& operator=(const Browser&) = delete;
+
+  // A WebDriver command of this session; its "value".
+  json command(const std::string& method, const std::string& path, const json& body = json::object()) {
+    return call(method, "/session/" + session_ + path, body);
+  }
+  json script(const std::string& code) {
+    return command("POST", "/execute/sync", {{"script", code}, {"args", json::array()}});
+  }
+
+ private:
+  json call(const std::string& method, const std::string& path, const json& body) {
+    const auto result = method == "GET"      ? client_.Get(path.c_str())
+                        : method == "DELETE" ? client_.Delete(path.c_str())
+                                             : client_.Post(path.c_str(), body.dump(), "application/json");
+    if (!result) throw std::runtime_error("chromedriver does not answer " + path);
+    const auto answer = json::parse(result->body);
+    if (result->status != 200) throw std::runtime_error(path + ": " + answer.dump());
+    return answer["value"];
+  }
+
+  int port_;
+  httplib::Client client_;
+  pid_t driver_ = -1;
+  std::string session_;
+};
+
+// The page, used as a person would: choose a photo, wait for the verdict,
+// turn the heat map off and on; the screenshot goes to the build folder.
+TEST(ServePage, ShowsTheVerdictAndDrawsTheHeatMapInChromium) {
+  if (!fs::exists(Browser::kChromium) || !fs::exists(Browser::kDriver))
+    GTEST_SKIP() << "no headless browser: scripts/install_deps.sh installs chromium and chromium-driver";
+  TempDir temp;
+  // A model whose heat map certainly points somewhere, and a photo it explains;
+  // CATDOG_PAGE_CHECKPOINT and CATDOG_PAGE_PHOTO give a real pair (for docs/serve.png).
+  fs::path checkpoint = temp / "square.ckpt", photo = temp / "square.png";
+  if (const char* given = std::getenv("CATDOG_PAGE_CHECKPOINT")) {
+    checkpoint = given;
+    photo = std::getenv("CATDOG_PAGE_PHOTO") ? fs::path(std::getenv("CATDOG_PAGE_PHOTO")) : pet_photo(temp);
+  } else {
+    auto model = testing::train_square_detector();
+    save_checkpoint(checkpoint, model, {}, CheckpointMeta{});
+    cv::Mat bgr;
+    cv::cvtColor(testing::square_or_not(true, 3), bgr, cv::COLOR_RGB2BGR);
+    cv::imwrite(photo.string(), bgr);
+  }
+  ServeOptions options;
+  options.checkpoint = checkpoint.string();
+  RunningServer server(options);
+  Browser browser(temp / "profile");
+
+  browser.command("POST", "/url", {{"url", server.url() + "/"}});
+  const auto input = browser.command("POST", "/element", {{"using", "css selector"}, {"value", "#file"}});
+  const std::string element = input.begin().value().get<std::string>();
+  browser.command("POST", "/element/" + element + "/value", {{"text", fs::absolute(photo).string()}});
+  std::string sentence;
+  for (int attempt = 0; attempt < 600 && sentence.empty(); ++attempt) {
+    sentence = browser.script("return document.getElementById('sentence').textContent").get<std::string>();
+    if (sentence.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto expected = library_prediction(checkpoint, photo);
+  EXPECT_EQ(sentence, verdict_sentence(expected["dog"].get<double>()));
+  const auto label = browser.script("return document.getElementById('canvas').getAttribute('aria-label')");
+  EXPECT_EQ(label.get<std::string>().rfind("Your photo: " + sentence, 0), 0u) << label;
+
+  // The share of the photo's pixels that the heat map changes.
+  const double heated = browser.script(R"(
+      const canvas = document.getElementById('canvas');
+      const pixels = () => canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      const toggle = document.getElementById('showheat');
+      const withHeat = pixels();
+      toggle.click();
+      const without = pixels();
+      toggle.click();
+      let changed = 0;
+      for (let i = 0; i < withHeat.length; i += 4)
+        if (Math.abs(withHeat[i] - without[i]) + Math.abs(withHeat[i + 2] - without[i + 2]) > 30) ++changed;
+      return changed / (withHeat.length / 4);)").get<double>();
+  EXPECT_GT(heated, 0.05) << "the heat map is not drawn over the photo";
+  EXPECT_LT(heated, 1.0);
+
+  const auto screenshot = fs::path(CATDOG_BINARY).parent_path() / "serve-page.png";
+  const std::string png = base64_decode(browser.command("GET", "/screenshot").get<std::string>());
+  std::ofstream(screenshot, std::ios::binary) << png;
+  EXPECT_FALSE(cv::imread(screenshot.string()).empty()) << screenshot;
+}
+
+}  // namespace
+}  // namespace catdog::app
