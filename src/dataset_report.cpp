@@ -6,7 +6,7 @@
 #include <iomanip>
 #include <sstream>
 
-#include "catdog/json_text.h"
+#include "catdog/text.h"
 #include "catdog/plot.h"
 #include "catdog/preprocess.h"
 
@@ -37,7 +37,7 @@ DatasetReport report_dataset(const std::filesystem::path& dir, uint64_t split_se
 std::string format_dataset_report(const DatasetReport& report) {
   const auto& index = report.index;
   std::ostringstream out;
-  out << "dataset: " << index.root.string()
+  out << "dataset: " << escape_text(index.root.string())
       << (index.petimages_layout ? " (PetImages layout: files without JFIF marker skipped, as TFDS does)" : "") << "\n"
       << "images found: " << index.samples.size() + index.skipped.size() << "\n"
       << "usable: " << index.samples.size() - report.undecodable.size() << "\n"
@@ -72,7 +72,7 @@ nlohmann::json dataset_report_to_json(const DatasetReport& report) {
     const auto dogs = count_dogs(part);
     split[name] = {{"cat", static_cast<int64_t>(part.size()) - dogs}, {"dog", dogs}, {"total", part.size()}};
   }
-  return {{"dataset", json_text(index.root.string())},
+  return {{"dataset", escape_text(index.root.string())},
           {"petimages_layout", index.petimages_layout},
           {"images_found", index.samples.size() + index.skipped.size()},
           {"usable", index.samples.size() - report.undecodable.size()},

@@ -12,7 +12,7 @@
 #include "catdog/dataset.h"
 #include "catdog/error.h"
 #include "catdog/inference.h"
-#include "catdog/json_text.h"
+#include "catdog/text.h"
 #include "catdog/plot.h"
 #include "catdog/preprocess.h"
 #include "catdog/progress.h"
@@ -161,7 +161,7 @@ std::string format_report(const EvalReport& report) {
   const auto& matrix = report.confusion;
   int64_t correct = 0;
   for (int i = 0; i < matrix.num_classes(); ++i) correct += matrix.count(i, i);
-  text << "checkpoint: " << report.checkpoint << "\n"
+  text << "checkpoint: " << escape_text(report.checkpoint) << "\n"
        << "split:      " << report.split << " (" << report.images << " images"
        << (report.skipped ? ", " + std::to_string(report.skipped) + " unreadable skipped" : "") << ")\n"
        << "loss:       " << fixed(report.loss, 4) << "\n"
@@ -205,11 +205,11 @@ nlohmann::json report_to_json(const EvalReport& report) {
     confusion.push_back(row);
   }
   for (const auto& mistake : report.mistakes)
-    mistakes.push_back({{"file", json_text(mistake.file)},
+    mistakes.push_back({{"file", escape_text(mistake.file)},
                         {"true", class_name(report, mistake.truth)},
                         {"predicted", class_name(report, mistake.predicted)},
                         {"confidence", mistake.confidence}});
-  return {{"checkpoint", json_text(report.checkpoint)},
+  return {{"checkpoint", escape_text(report.checkpoint)},
           {"split", report.split},
           {"images", report.images},
           {"skipped", report.skipped},

@@ -71,14 +71,14 @@ class ImageCache {
     if (mode == CacheMode::Off) return;
     int fd = -1;
     if (mode == CacheMode::Disk) {
-      if (cache_dir.empty()) throw Error("the disk cache needs a cache folder; give one or use --cache memory or off");
+      if (cache_dir.empty()) throw Error("the disk cache needs a cache folder; give one, or cache in memory or not at all");
       fs::create_directories(cache_dir);
       // A unique name: several loaders (train, validation) may share the folder.
       std::string name = (cache_dir / "images-XXXXXX.u8").string();
       fd = ::mkstemps(name.data(), 3);
       if (fd < 0)
         throw Error("cannot create an image cache in " + cache_dir.string() + " (" + std::strerror(errno) +
-                    "); make the folder writable or use --cache memory or off");
+                    "); make the folder writable, or cache in memory or not at all");
       // Taken now, not as pages are first written: a full disk under a shared
       // mapping is a SIGBUS, not an error.
       if (const int error = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes_)); error != 0) {
@@ -95,7 +95,7 @@ class ImageCache {
                         fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE : MAP_SHARED, fd, 0);
     if (fd >= 0) ::close(fd);  // the mapping keeps the file open
     if (data == MAP_FAILED)
-      throw Error("cannot map " + format_bytes(bytes_) + " for the image cache; use --cache disk or off");
+      throw Error("cannot map " + format_bytes(bytes_) + " for the image cache; cache on disk or not at all");
     data_ = static_cast<uint8_t*>(data);
   }
   ~ImageCache() {

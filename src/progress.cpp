@@ -41,16 +41,16 @@ bool use_colour(int fd) {
 
 bool use_colour() { return use_colour(STDERR_FILENO); }
 
-ProgressBar::ProgressBar(std::string label, size_t total_steps, bool enabled)
+ProgressBar::ProgressBar(std::string label, size_t total_steps, std::FILE* out)
     : label_(std::move(label)),
       total_(total_steps),
-      enabled_(enabled),
-      tty_(isatty(STDERR_FILENO) != 0),
+      out_(out),
+      tty_(out != nullptr && isatty(fileno(out)) != 0),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_ - kRedrawInterval) {}
 
 ProgressBar::~ProgressBar() {
-  if (enabled_ && tty_ && !finished_ && steps_ > 0) std::fputc('\n', stderr);
+  if (out_ && tty_ && !finished_ && steps_ > 0) std::fputc('\n', out_);
 }
 
 double ProgressBar::elapsed_seconds() const {
@@ -61,7 +61,7 @@ void ProgressBar::advance(size_t items, const std::string& metrics) {
   ++steps_;
   items_ += items;
   metrics_ = metrics;
-  if (!enabled_ || !tty_) return;  // off a terminal only the final line is written
+  if (!out_ || !tty_) return;  // off a terminal only the final line is written
   const auto now = std::chrono::steady_clock::now();
   if (steps_ < total_ && now - last_draw_ < kRedrawInterval) return;
   last_draw_ = now;
@@ -76,7 +76,7 @@ void ProgressBar::finish(const std::string& metrics) {
 void ProgressBar::finish() {
   if (finished_) return;
   finished_ = true;
-  if (enabled_) draw(true);
+  if (out_) draw(true);
 }
 
 void ProgressBar::draw(bool final) {
@@ -89,10 +89,10 @@ void ProgressBar::draw(bool final) {
   if (!metrics_.empty()) line += " " + metrics_;
   if (tty_)
     // \x1b[K clears what a longer previous line left behind.
-    std::fprintf(stderr, "\r%s\x1b[K%s", line.c_str(), final ? "\n" : "");
+    std::fprintf(out_, "\r%s\x1b[K%s", line.c_str(), final ? "\n" : "");
   else
-    std::fprintf(stderr, "%s\n", line.c_str());
-  std::fflush(stderr);
+    std::fprintf(out_, "%s\n", line.c_str());
+  std::fflush(out_);
 }
 
 }  // namespace catdog

@@ -363,7 +363,7 @@ TEST_F(Cli, PredictJsonEscapesFileNamesThatAreNotUtf8) {
   const CommandResult result = predict("--json '" + odd.string() + "'");
   EXPECT_EQ(result.code, 0) << result.err;
   const auto json = nlohmann::json::parse(result.out);
-  EXPECT_EQ(json["file"], (dir / "caf\\xE9-\\xFF.jpg").string());
+  EXPECT_EQ(json["file"], (dir / "caf\\xe9-\\xff.jpg").string());
   EXPECT_EQ(json["file_escaped"], true);
 }
 

@@ -53,7 +53,7 @@ class Evaluate : public ::testing::Test {
   EvalOptions options() const {
     EvalOptions o;
     o.batch_size = 3;  // several batches, the last one short
-    o.progress = false;
+    o.progress = nullptr;
     return o;
   }
   EvalReport run(const EvalOptions& o) {

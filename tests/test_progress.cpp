@@ -89,7 +89,7 @@ class ScopedEnv {
 
 TEST(ProgressBar, OffATerminalOneLinePerBarAsKerasVerbose2) {
   const auto lines = stderr_lines_of([] {
-    catdog::ProgressBar bar("epoch 1/2", 50, true);
+    catdog::ProgressBar bar("epoch 1/2", 50, stderr);
     for (size_t step = 1; step <= 50; ++step) bar.advance(32, "loss 0.5213 acc 0.7412");
     bar.finish();
   });
@@ -102,7 +102,7 @@ TEST(ProgressBar, OffATerminalOneLinePerBarAsKerasVerbose2) {
 
 TEST(ProgressBar, FinishCanReplaceTheMetrics) {
   const auto lines = stderr_lines_of([] {
-    catdog::ProgressBar bar("epoch 3/3", 2, true);
+    catdog::ProgressBar bar("epoch 3/3", 2, stderr);
     bar.advance(8, "loss 0.4");
     bar.advance(8, "loss 0.3");
     bar.finish("loss 0.3 - val_loss 0.2");
@@ -114,17 +114,17 @@ TEST(ProgressBar, FinishCanReplaceTheMetrics) {
 
 TEST(ProgressBar, CountsTheRealImagesNotStepsTimesBatchSize) {
   // A 4-image eval with batch size 32: one step of 4 images.
-  catdog::ProgressBar bar("eval test", 1, false);
+  catdog::ProgressBar bar("eval test", 1, nullptr);
   bar.advance(4);
   EXPECT_EQ(bar.items_done(), 4u);
-  catdog::ProgressBar epoch("epoch 1/1", 3, false);
+  catdog::ProgressBar epoch("epoch 1/1", 3, nullptr);
   for (size_t items : {32, 32, 7}) epoch.advance(items);
   EXPECT_EQ(epoch.items_done(), 71u);
 }
 
 TEST(ProgressBar, AnUnfinishedBarStillReportsWhereItStopped) {
   const auto lines = stderr_lines_of([] {
-    catdog::ProgressBar bar("features", 10, true);
+    catdog::ProgressBar bar("features", 10, stderr);
     for (int step = 0; step < 3; ++step) bar.advance(10);
     bar.finish();  // e.g. the loader ran out early
   });
@@ -134,7 +134,7 @@ TEST(ProgressBar, AnUnfinishedBarStillReportsWhereItStopped) {
 
 TEST(ProgressBar, DisabledPrintsNothing) {
   const auto lines = stderr_lines_of([] {
-    catdog::ProgressBar bar("epoch 1/1", 10, false);
+    catdog::ProgressBar bar("epoch 1/1", 10, nullptr);
     for (size_t step = 1; step <= 10; ++step) bar.advance(32, "loss 1");
     bar.finish();
   });
@@ -145,7 +145,7 @@ TEST(ProgressBar, OnATerminalRedrawsOneLineInPlace) {
   PseudoTerminal pty;
   if (!pty.ok()) GTEST_SKIP() << "no pseudo-terminal on this machine";
   with_stderr_on(pty.terminal(), [] {
-    catdog::ProgressBar bar("epoch 1/1", 3, true);
+    catdog::ProgressBar bar("epoch 1/1", 3, stderr);
     for (int step = 0; step < 3; ++step) bar.advance(16, "loss 0.5");
     bar.finish();
   });
@@ -163,7 +163,7 @@ TEST(ProgressBar, AnAbandonedBarEndsItsTerminalLine) {
   PseudoTerminal pty;
   if (!pty.ok()) GTEST_SKIP() << "no pseudo-terminal on this machine";
   with_stderr_on(pty.terminal(), [] {
-    catdog::ProgressBar bar("epoch 1/1", 3, true);
+    catdog::ProgressBar bar("epoch 1/1", 3, stderr);
     bar.advance(16);
   });  // destroyed without finish(), as when a step throws
   const std::string screen = pty.screen();

@@ -30,7 +30,7 @@ class Trainer : public ::testing::Test {
   static TrainOptions options(int epochs) {
     TrainOptions options;
     options.epochs = epochs;
-    options.progress = false;
+    options.progress = nullptr;
     options.initial_eval_batches = 1;
     return options;
   }

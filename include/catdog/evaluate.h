@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -16,7 +17,7 @@ namespace catdog {
 struct EvalOptions {
   std::string split = "test";  // test | validation | train
   int batch_size = 64;
-  bool progress = true;
+  std::FILE* progress = nullptr;  // where the progress bar goes; nullptr: none
 };
 
 struct Misclassified {

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdio>
 #include <chrono>
 #include <cstddef>
 #include <string>
@@ -12,13 +13,14 @@ bool use_colour();
 // The same rule for the file descriptor `fd`.
 bool use_colour(int fd);
 
-// A Keras/tqdm-like progress bar on stderr: "label k/N [====>   ] 123.4 img/s
+// A Keras/tqdm-like progress bar on the stream it is given: "label k/N [====>   ] 123.4 img/s
 // ETA 0:42 <metrics>". On a terminal it is redrawn in place; otherwise (a log
 // file, CI) it writes one line when it finishes, as Keras' verbose=2 does.
 // Disabled: prints nothing.
 class ProgressBar {
  public:
-  ProgressBar(std::string label, size_t total_steps, bool enabled);
+  // Writes to `out` (the application passes stderr); nullptr: nothing.
+  ProgressBar(std::string label, size_t total_steps, std::FILE* out);
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
   // Ends a terminal line left open (an exception mid-epoch).
@@ -41,7 +43,8 @@ class ProgressBar {
 
   std::string label_, metrics_;
   size_t total_, steps_ = 0, items_ = 0;
-  bool enabled_, tty_, finished_ = false;
+  std::FILE* out_;
+  bool tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;
 };

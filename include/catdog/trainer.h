@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdio>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -34,7 +35,7 @@ struct TrainOptions {
   // per epoch. The files (empty: not kept) let a later run reuse them.
   bool feature_cache = true;
   std::filesystem::path train_features_file, validation_features_file;
-  bool progress = true;  // progress bars on stderr
+  std::FILE* progress = nullptr;  // where progress bars go (the application passes stderr); nullptr: none
   // Data-parallel training (distributed.h): this rank's process group, or
   // null for one process. Each rank then trains on its share of every batch
   // (batch_size is per rank), gradients and metrics are summed over ranks,

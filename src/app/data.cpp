@@ -3,6 +3,7 @@
 #include "catdog/dataset.h"
 #include "catdog/dataset_report.h"
 #include "catdog/error.h"
+#include "catdog/text.h"
 
 namespace catdog::app {
 
@@ -23,7 +24,7 @@ int run_data(const DataCommand& command, const Runtime& runtime, std::ostream& o
     out << json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     out << format_dataset_report(report);
-    if (!command.grid_png.empty()) out << "sample grid: " << command.grid_png.string() << "\n";
+    if (!command.grid_png.empty()) out << "sample grid: " << escape_text(command.grid_png.string()) << "\n";
   }
   return kExitOk;
 }

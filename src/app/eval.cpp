@@ -39,7 +39,7 @@ int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& o
   EvalOptions options;
   options.split = command.split;
   options.batch_size = command.batch_size;
-  options.progress = command.progress && !command.json;
+  options.progress = command.progress && !command.json ? stderr : nullptr;
   EvalReport report = evaluate(checkpoint, data, options, runtime);
   report.checkpoint = checkpoint_file.string();
 

@@ -10,7 +10,7 @@
 #include "catdog/error.h"
 #include "catdog/face.h"
 #include "catdog/gradcam.h"
-#include "catdog/json_text.h"
+#include "catdog/text.h"
 #include "catdog/plot.h"
 #include "catdog/predict.h"
 
@@ -52,10 +52,10 @@ fs::path crop_file(const fs::path& crop, const PredictInput& input, size_t index
 }  // namespace
 
 nlohmann::json prediction_json(const PredictionResult& result, const std::vector<std::string>& class_names) {
-  nlohmann::json line = {{"file", json_text(result.input.file.string())}};
-  if (needs_escaping(result.input.file.string())) line["file_escaped"] = true;
+  nlohmann::json line = {{"file", escape_text(result.input.file.string())}};
+  if (escape_text(result.input.file.string()) != result.input.file.string()) line["file_escaped"] = true;
   if (!result.error.empty()) {
-    line["error"] = json_text(result.error);
+    line["error"] = escape_text(result.error);
     return line;
   }
   const size_t label = result.dog > result.cat ? kDogLabel : kCatLabel;
@@ -99,20 +99,21 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
     const size_t i = index++;
     if (!result.error.empty()) {
       all_good = false;
-      err << "catdog: " << result.error << "\n";
+      err << "catdog: " << escape_text(result.error) << "\n";
       if (command.json) out << prediction_json(result, class_names).dump() << "\n";
       out.flush();
       return;
     }
     const std::string sentence = verdict_sentence(result.dog);
     if (result.face && !result.face->found)
-      err << "catdog: " << result.input.file.string() << ": no face found, classifying the whole image\n";
+      err << "catdog: " << escape_text(result.input.file.string()) << ": no face found, classifying the whole image\n";
     if (result.face && result.face->found)
-      err << "catdog: " << result.input.file.string() << ": " << describe_face(result.face->box) << " classified\n";
+      err << "catdog: " << escape_text(result.input.file.string()) << ": " << describe_face(result.face->box)
+          << " classified\n";
     if (command.json)
       out << prediction_json(result, class_names).dump() << "\n";
     else
-      out << (name_files ? result.input.file.string() + ": " : "") << sentence << "\n";
+      out << (name_files ? escape_text(result.input.file.string()) + ": " : "") << sentence << "\n";
     out.flush();
     if (!command.save_crop.empty())
       write_rgb_image(result.crop, crop_file(command.save_crop, result.input, i, inputs.size() > 1));

@@ -11,7 +11,7 @@
 #include "catdog/dataset.h"
 #include "catdog/distributed.h"
 #include "catdog/error.h"
-#include "catdog/json_text.h"
+#include "catdog/text.h"
 #include "catdog/trainer.h"
 
 namespace catdog::app {
@@ -70,22 +70,22 @@ void adopt_run_settings(const CheckpointMeta& meta, TrainOptions& options, Runti
 nlohmann::json settings_json(const TrainCommand& command, const TrainOptions& options, const Runtime& runtime,
                              const fs::path& folder, const DatasetIndex& data, int world_size) {
   return {{"model", model_name(options.model)},
-          {"data_dir", json_text(data.root.string())},
+          {"data_dir", escape_text(data.root.string())},
           {"dataset_fingerprint", samples_fingerprint(data.samples)},
           {"dataset_images", data.samples.size()},
           {"epochs", options.epochs},
           {"batch_size", options.batch_size},  // per rank
           {"world_size", world_size},
           {"learning_rate", options.learning_rate},
-          {"weights", json_text(options.weights.string())},
-          {"out_dir", json_text(folder.string())},
+          {"weights", escape_text(options.weights.string())},
+          {"out_dir", escape_text(folder.string())},
           {"resume", command.resume},
           {"seed", runtime.seed},
           {"split_seed", options.split_seed},
           {"cache", cache_mode_name(options.cache)},
           {"initial_eval_batches", options.initial_eval_batches},
           {"feature_cache", options.feature_cache},
-          {"command_line", json_text(command.command_line)},
+          {"command_line", escape_text(command.command_line)},
           {"catdog_version", CATDOG_VERSION},
           {"threads", runtime.threads},
           {"precision", to_string(runtime.precision)},
@@ -99,7 +99,7 @@ nlohmann::json epoch_json(const EpochRecord& record) {
 void report_result(const History& history, const RunFolder& folder, bool json, std::ostream& out) {
   const EpochRecord* best = best_epoch(history);
   if (json) {
-    nlohmann::json result = {{"run_folder", json_text(folder.path().string())},
+    nlohmann::json result = {{"run_folder", escape_text(folder.path().string())},
                              {"epochs", history.size()},
                              {"final", history.empty() ? nlohmann::json() : epoch_json(history.back())}};
     result["best_epoch"] = best ? nlohmann::json(best->epoch) : nlohmann::json();
@@ -107,7 +107,7 @@ void report_result(const History& history, const RunFolder& folder, bool json, s
     out << result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
-  out << "run folder: " << folder.path().string() << "\n";
+  out << "run folder: " << escape_text(folder.path().string()) << "\n";
   if (best)
     out << "best epoch: " << best->epoch << " of " << history.size() << ", val_accuracy "
         << fmt::format("{:.4f}", best->val_accuracy) << " (" << (folder.path() / kBestCheckpoint).string() << ")\n";
@@ -141,7 +141,7 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
     options.cache = command.cache;
     options.initial_eval_batches = command.initial_eval_batches;
     options.feature_cache = command.feature_cache;
-    options.progress = command.progress && writes_run;
+    options.progress = command.progress && writes_run ? stderr : nullptr;
     options.group = group.get();
 
     std::optional<TrainState> resume;
