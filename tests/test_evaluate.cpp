@@ -163,7 +163,7 @@ TEST_F(Evaluate, JsonReportTakesAnyFileName) {
   ASSERT_FALSE(report.mistakes.empty());
   report.mistakes[0].file = "cat/\xff\xfe.jpg";
   const auto json = nlohmann::json::parse(report_to_json(report).dump());
-  EXPECT_EQ(json["mistakes"][0]["file"], "cat/\\xFF\\xFE.jpg");
+  EXPECT_EQ(json["mistakes"][0]["file"], "cat/\\xff\\xfe.jpg");
 }
 
 }  // namespace
