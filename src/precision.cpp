@@ -66,9 +66,7 @@ torch::ScalarType inference_dtype(Precision precision, torch::Device device) {
   switch (precision) {
     case Precision::Fp32: return torch::kFloat;
     case Precision::Bf16: return torch::kBFloat16;
-    case Precision::Auto:
-      if (device.is_cuda()) return torch::kHalf;
-      return cpu_has_native_bf16() ? torch::kBFloat16 : torch::kFloat;
+    case Precision::Auto: return device.is_cuda() ? torch::kHalf : torch::kFloat;
   }
   return torch::kFloat;
 }

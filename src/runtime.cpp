@@ -55,6 +55,8 @@ Runtime configure_runtime(const RuntimeOptions& options) {
   runtime.seed = options.seed;
   runtime.precision = options.precision;
   runtime.decode_limits = options.decode_limits;
+  if (runtime.precision == Precision::Bf16 && !runtime.device.is_cuda() && !cpu_has_native_bf16())
+    spdlog::warn("this CPU has no bf16 instructions (AVX512-BF16 or AMX): bf16 is emulated, slower than fp32");
   torch::set_num_threads(runtime.threads);
   set_blas_threads(runtime.threads);
   torch::manual_seed(options.seed);
