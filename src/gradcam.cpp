@@ -9,17 +9,7 @@
 
 namespace catdog {
 
-std::string gradcam_layer(ModelKind kind) {
-  switch (kind) {
-    case ModelKind::Vgg16:
-      return "block5_conv3";
-    case ModelKind::MobileNetV2:
-      return "Conv_1";
-    case ModelKind::Scratch:
-      break;
-  }
-  return "conv2d_2";
-}
+std::string gradcam_layer(ModelKind kind) { return model_spec(kind).gradcam_layer; }
 
 Explanation explain(Classifier& model, const cv::Mat& rgb, int label, cv::Size heat_size) {
   if (rgb.empty() || rgb.type() != CV_8UC3) throw Error("Grad-CAM needs an 8-bit RGB image");

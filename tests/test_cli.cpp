@@ -378,6 +378,15 @@ TEST_F(Cli, PredictRefusesFilesThatAreNotRegular) {
   EXPECT_EQ(lines_of(result.out).size(), 1u);
 }
 
+// Issue 10 item 4: --max-pixels reaches predict's decoder; an image over it is one error line.
+TEST_F(Cli, PredictSkipsAnImageOverThePixelCap) {
+  const CommandResult result = predict("--max-pixels 100 '" + cat_image(9).string() + "'");
+  EXPECT_EQ(result.code, 1);
+  EXPECT_NE(result.err.find(cat_image(9).string()), std::string::npos) << result.err;
+  EXPECT_TRUE(result.out.empty()) << result.out;
+  EXPECT_EQ(predict("'" + cat_image(9).string() + "'").code, 0);  // under the default cap it is predicted
+}
+
 // Issue 10 item 7: --annotate never writes over an input, and keeps the paths under a folder.
 TEST_F(Cli, AnnotateNeverOverwritesAnInputAndKeepsRelativePaths) {
   TempDir dir;

@@ -36,6 +36,8 @@ struct ModelSpec {
   std::string weights_md5;         // "" when Keras pins none
   int64_t weights_bytes;
   UnfreezePoint unfreeze_from;
+  // The last convolutional layer: where Grad-CAM (gradcam.h) reads the activations.
+  std::string gradcam_layer;
   // The frozen feature extractor; null for scratch.
   std::shared_ptr<BackboneImpl> (*make_backbone)();
 };

@@ -185,6 +185,10 @@ class ImageServer::Impl {
     if (port_ < 0)
       throw Error("cannot listen on " + options.host + ":" + std::to_string(options.port) +
                   ": the port is taken or the address is not this machine's; choose another port");
+    // Debian's compiled httplib listens with a backlog of 5: a burst of clients
+    // overflows it and some connections are dropped ("Read" errors at the
+    // client). listen() again on the same socket raises the backlog.
+    if (listen_socket_ >= 0) ::listen(listen_socket_, SOMAXCONN);
   }
 
   int port() const { return port_; }
@@ -208,9 +212,10 @@ class ImageServer::Impl {
     http_.set_payload_max_length(options_.max_upload);
     // httplib's default adds SO_REUSEPORT: a second server on a taken port would
     // silently share it. SO_REUSEADDR alone still allows a quick restart.
-    http_.set_socket_options([](socket_t socket) {
+    http_.set_socket_options([this](socket_t socket) {
       const int yes = 1;
       setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listen_socket_ = socket;
     });
     const auto timeout = static_cast<time_t>(options_.request_timeout.count());
     http_.set_read_timeout(timeout);
@@ -412,6 +417,7 @@ class ImageServer::Impl {
   RequestGate gate_;
   nlohmann::json model_info_;
   httplib::Server http_;
+  socket_t listen_socket_ = -1;  // httplib's, seen in its socket-options callback
   int port_ = -1;
   std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> uploads_{0};
