@@ -86,6 +86,11 @@ CLI::Option* add_batch_size_flag(CLI::App& command, int& batch_size) {
       ->capture_default_str();
 }
 
+void add_tta_flag(CLI::App& command, bool& tta) {
+  command.add_flag("--tta", tta,
+                   "test-time augmentation: average the model's probabilities for each image and its mirror image");
+}
+
 std::string joined_command_line(int argc, char** argv) {
   std::ostringstream line;
   line << "catdog";
@@ -205,6 +210,7 @@ int main(int argc, char** argv) {
   eval->add_flag("--json", eval_command.json, "print the metrics as one JSON object");
   eval->add_option("--grid", eval_command.grid_png,
                    "write a 4x8 grid of predictions (plus confusion.png and misclassified.csv beside it)");
+  add_tta_flag(*eval, eval_command.tta);
   add_batch_size_flag(*eval, eval_command.batch_size);
   add_precision_flag(*eval, flags);
 
@@ -219,6 +225,7 @@ int main(int argc, char** argv) {
                       "write each image with its verdict drawn on into this folder (never over an input)");
   predict->add_option("--explain", predict_command.explain_dir,
                       "write each image with its Grad-CAM heat map (what made it say dog or cat) into this folder");
+  add_tta_flag(*predict, predict_command.tta);
   add_batch_size_flag(*predict, predict_command.batch_size);
   add_precision_flag(*predict, flags);
 

@@ -86,6 +86,7 @@ struct EvalCommand {
   std::string split = "test";
   std::filesystem::path grid_png;  // also confusion.png and misclassified.csv beside it
   bool json = false;
+  bool tta = false;  // also classify each image's mirror image, average the two
   int batch_size = 64;
   bool progress = true;
 };
@@ -99,6 +100,7 @@ struct PredictCommand {
   std::filesystem::path save_crop;
   std::filesystem::path annotate_dir;
   std::filesystem::path explain_dir;  // Grad-CAM overlays of what was classified
+  bool tta = false;
   int batch_size = 32;
 };
 // predict --json's line for one result (serve's answers start from it too).
