@@ -369,6 +369,15 @@ TEST_F(Cli, DataAndSummaryJson) {
   const CommandResult summary = run("summary --json --model scratch");
   EXPECT_EQ(summary.code, 0) << summary.err;
   EXPECT_EQ(nlohmann::json::parse(summary.out)["total_parameters"], 13132322);
+  const CommandResult fine_tuned = run("summary --json --model mobilenetv2 --fine-tune");
+  EXPECT_EQ(fine_tuned.code, 0) << fine_tuned.err;
+  EXPECT_EQ(nlohmann::json::parse(fine_tuned.out)["trainable_parameters"], 2518338);
+  const CommandResult unknown_layer = run("summary --model vgg16 --fine-tune --unfreeze-from block_99");
+  EXPECT_EQ(unknown_layer.code, 1);
+  EXPECT_NE(unknown_layer.err.find("block5_conv1"), std::string::npos) << unknown_layer.err;
+  const CommandResult scratch = run("train -q --model scratch --fine-tune --data '" + data().string() + "'");
+  EXPECT_EQ(scratch.code, 1);
+  EXPECT_NE(scratch.err.find("needs a pretrained backbone"), std::string::npos) << scratch.err;
 }
 
 TEST_F(Cli, PredictJsonHasALineForEveryInputFailedOnesWithAnError) {
