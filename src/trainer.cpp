@@ -331,7 +331,9 @@ void prepare_batches(StageBatches& batches, Classifier& model, const DatasetInde
                                                      labels_of(split.train).to(runtime.device), features.usable,
                                                      options.batch_size, true, runtime.seed, rank, ranks);
   } else if (!batches.train || batches.train->yields_features()) {
-    auto images = std::make_unique<ImageBatches>(data.root, split.train, loader_options, runtime.device);
+    auto train_loader_options = loader_options;
+    if (options.augment) train_loader_options.augment = Augmentation{};
+    auto images = std::make_unique<ImageBatches>(data.root, split.train, train_loader_options, runtime.device);
     spdlog::info("decoded-image cache: {}", images->cache_description());
     batches.train = std::move(images);
   }

@@ -240,6 +240,19 @@ TEST_F(Trainer, FineTuningResumesBitForBitInsideAndBetweenStages) {
   }
 }
 
+TEST_F(Trainer, AugmentedTrainingIsReproducibleAndNotThePlainOne) {
+  auto o = options(1);
+  o.augment = true;
+  auto a = train(small(), o, runtime_, kIgnoreEpochs);
+  auto b = train(small(), o, runtime_, kIgnoreEpochs);
+  expect_same_history(a.history, b.history);
+  expect_same_weights(a.model, b.model);
+  o.augment = false;
+  const auto plain = train(small(), o, runtime_, kIgnoreEpochs);
+  EXPECT_NE(plain.history[0].loss, a.history[0].loss);
+  EXPECT_NE(plain.history[0].val_loss, a.history[0].val_loss);  // other weights, same validation images
+}
+
 // Nothing changes with a vanishing learning rate: val_loss stops improving at once.
 TEST_F(Trainer, PatienceStopsARunWhoseValidationLossStalls) {
   auto o = options(5);

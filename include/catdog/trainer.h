@@ -42,7 +42,7 @@ struct TrainOptions {
   // Early stopping: the run ends when val_loss has not improved for this many
   // epochs (0: never). In a fine-tuning run it watches stage 2.
   int patience = 0;
-  bool augment = false;  // random crops, rotations, flips, colour (augment.h) on the training images
+  bool augment = false;  // the training images augmented (augment.h's default ranges)
   std::filesystem::path weights;  // Keras no-top h5 for a model with a backbone
   uint64_t split_seed = kDefaultSplitSeed;
   CacheMode cache = CacheMode::Auto;
