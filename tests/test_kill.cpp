@@ -276,7 +276,7 @@ void expect_finished_like(const fs::path& work, const fs::path& data, const RunR
   if (!fs::exists(work / "run" / kLastCheckpoint)) {
     TrainProcess resume(work, data, "--resume");
     EXPECT_EQ(resume.exit_code(), 1);
-    EXPECT_NE(resume.log().find("last.ckpt does not exist"), std::string::npos) << resume.log();
+    EXPECT_NE(resume.log().find("start it again with --exist-ok"), std::string::npos) << resume.log();
     TrainProcess again(work, data, "--exist-ok");
     ASSERT_EQ(again.exit_code(), 0) << again.log();
   } else {

@@ -122,17 +122,23 @@ RunFolder RunFolder::create_default(const fs::path& runs_root, const std::string
 
 RunFolder RunFolder::open(const fs::path& dir, OpenMode mode) {
   const bool existed = fs::exists(dir);
-  if (mode == OpenMode::Resume && !fs::is_regular_file(dir / kLastCheckpoint))
-    throw Error("cannot resume: " + (dir / kLastCheckpoint).string() +
-                " does not exist; pass --out with the folder of a run that finished at least one epoch");
+  const bool has_checkpoint = fs::is_regular_file(dir / kLastCheckpoint);
+  // settings.json without last.ckpt: a run stopped (killed, say) before its first epoch ended.
+  const bool stopped_early = !has_checkpoint && fs::is_regular_file(dir / kSettingsFile);
+  if (mode == OpenMode::Resume && !has_checkpoint)
+    throw Error("cannot resume: " + (dir / kLastCheckpoint).string() + " does not exist; " +
+                (stopped_early ? "that run stopped before its first epoch ended: start it again with --exist-ok"
+                               : "pass --out with the folder of a run that finished at least one epoch"));
   if (existed && !fs::is_directory(dir))
     throw Error(dir.string() + " is not a folder: pass --out with a new or empty folder");
   fs::create_directories(dir);
   RunFolder folder(dir, !existed);
   if (mode == OpenMode::New && existed && holds_anything_else(dir))
     throw Error("run folder " + dir.string() +
-                " already holds files: continue that run with --resume, choose a new --out folder, or add "
-                "--exist-ok to train over it");
+                (has_checkpoint  ? " already holds a run: continue it with --resume, "
+                 : stopped_early ? " holds a run that stopped before its first epoch ended: "
+                                 : " already holds files: ") +
+                "choose a new --out folder, or add --exist-ok to train over it");
   if (mode == OpenMode::ExistOk)
     for (const char* name : {kLastCheckpoint, kBestCheckpoint, kHistoryJson, kHistoryCsv, kCurvesPng, kSettingsFile})
       fs::remove(dir / name);
