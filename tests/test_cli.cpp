@@ -462,8 +462,10 @@ TEST_F(Cli, EvalWarnsWhenTheDatasetIsNotTheTrainingOne) {
 }
 
 TEST_F(Cli, TrainRefusesAnExistingRunAndAnEmptyClass) {
-  const CommandResult existing = run("train -q --threads 2 --epochs 1 --data '" + data().string() + "' --out '" +
-                                     checkpoint().parent_path().string() + "'");
+  TempDir previous;  // a run with a checkpoint to resume from
+  fs::copy_file(checkpoint(), previous / "last.ckpt");
+  const CommandResult existing =
+      run("train -q --threads 2 --epochs 1 --data '" + data().string() + "' --out '" + previous.path().string() + "'");
   EXPECT_EQ(existing.code, 1);
   EXPECT_NE(existing.err.find("--resume"), std::string::npos) << existing.err;
   EXPECT_NE(existing.err.find("--exist-ok"), std::string::npos) << existing.err;

@@ -66,11 +66,13 @@ TEST(RunFolder, AnExistingRunNeedsResumeOrExistOk) {
   TempDir dir;
   fs::create_directories(dir / "run");
   std::ofstream(dir / "run" / kSettingsFile) << "{}";
+  std::ofstream(dir / "run" / kLastCheckpoint) << "a checkpoint";
   const auto message = testing::error_of([&] { RunFolder::open(dir / "run", OpenMode::New); });
   EXPECT_NE(message.find("--resume"), std::string::npos) << message;
   EXPECT_NE(message.find("--exist-ok"), std::string::npos) << message;
   EXPECT_NO_THROW(RunFolder::open(dir / "run", OpenMode::ExistOk));
   EXPECT_FALSE(fs::exists(dir / "run" / kSettingsFile));  // the old run's files are gone
+  EXPECT_FALSE(fs::exists(dir / "run" / kLastCheckpoint));
   // Resume needs a checkpoint to continue from.
   EXPECT_NE(testing::error_of([&] { RunFolder::open(dir / "run", OpenMode::Resume); }).find(kLastCheckpoint),
             std::string::npos);
@@ -159,6 +161,54 @@ TEST(RunFolder, RepairKeepsABestCheckpointThatIsStillTheBest) {
   folder.commit_epoch(model, {}, meta_after(2, {0.9, 0.5}), false);
   folder.repair(load_checkpoint(folder.file(kLastCheckpoint), torch::kCPU));
   EXPECT_EQ(load_checkpoint(folder.file(kBestCheckpoint), torch::kCPU).meta.epochs_done, 1);
+}
+
+// A run killed before its first epoch ended leaves settings.json and no
+// last.ckpt: --resume cannot continue it, so both messages lead to --exist-ok.
+TEST(RunFolder, ARunStoppedBeforeItsFirstEpochIsStartedAgainWithExistOk) {
+  TempDir dir;
+  fs::create_directories(dir / "run");
+  std::ofstream(dir / "run" / kSettingsFile) << "{}";
+  for (const OpenMode mode : {OpenMode::New, OpenMode::Resume}) {
+    const auto message = testing::error_of([&] { RunFolder::open(dir / "run", mode); });
+    EXPECT_NE(message.find("stopped before its first epoch ended"), std::string::npos) << message;
+    EXPECT_NE(message.find("--exist-ok"), std::string::npos) << message;
+    EXPECT_EQ(message.find("--resume"), std::string::npos) << message;
+  }
+}
+
+// A kill during the last epoch's commit, before runs/latest moved: --resume
+// has no epoch left to commit, so the repair points the link.
+TEST(RunFolder, RepairPointsLatestAtTheRun) {
+  TempDir dir;
+  in_directory(dir.path(), [&] {
+    auto folder = RunFolder::open("run", OpenMode::New);
+    Classifier model(ModelKind::Scratch);
+    folder.commit_epoch(model, {}, meta_after(1, {0.5}), true);
+    fs::remove(fs::path(kRunsDir) / kLatestLink);
+    folder.repair(load_checkpoint(folder.file(kLastCheckpoint), torch::kCPU));
+    EXPECT_EQ(fs::canonical(fs::path(kRunsDir) / kLatestLink), fs::canonical("run"));
+  });
+}
+
+// A kill between making runs/.latest-<pid> and renaming it over runs/latest.
+TEST(RunFolder, TheTemporaryLatestLinkOfAKilledProcessIsRemoved) {
+  TempDir dir;
+  const pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  waitpid(gone, nullptr, 0);
+  in_directory(dir.path(), [&] {
+    fs::create_directories(kRunsDir);
+    const fs::path orphan = fs::path(kRunsDir) / (".latest-" + std::to_string(gone));
+    const fs::path held = fs::path(kRunsDir) / (".latest-" + std::to_string(getppid()));  // a live process's
+    fs::create_directory_symlink("elsewhere", orphan);
+    fs::create_directory_symlink("elsewhere", held);
+    fs::create_directories("run");
+    point_latest_link("run");
+    EXPECT_FALSE(fs::is_symlink(orphan));
+    EXPECT_TRUE(fs::is_symlink(held));
+    EXPECT_EQ(fs::canonical(fs::path(kRunsDir) / kLatestLink), fs::canonical("run"));
+  });
 }
 
 // Issue 10 item 5: whatever its numbers, a run folder stays loadable.

@@ -1,10 +1,12 @@
 #include "catdog/app/run_folder.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -19,6 +21,8 @@ namespace catdog::app {
 namespace fs = std::filesystem;
 
 namespace {
+
+constexpr const char* kTemporaryLatestPrefix = ".latest-";
 
 std::string timestamp_now() {
   const std::time_t now = std::time(nullptr);
@@ -41,10 +45,33 @@ bool holds_anything_else(const fs::path& dir) {
   return false;
 }
 
+// The test hook of kCommitPoints (run_folder.h).
+void pause_if_testing_at(const char* point) {
+  const char* wanted = std::getenv("CATDOG_TEST_PAUSE_AT");
+  if (wanted != nullptr && std::strcmp(wanted, point) == 0) ::raise(SIGSTOP);
+}
+
 void write_history_and_curves(const fs::path& dir, const History& history) {
+  pause_if_testing_at(kHistoryJson);
   write_file_atomically(dir / kHistoryJson, json_file_text(history_to_json(history)));
+  pause_if_testing_at(kHistoryCsv);
   write_file_atomically(dir / kHistoryCsv, history_csv(history));
+  pause_if_testing_at(kCurvesPng);
   plot_training_curves(history, dir / kCurvesPng);
+}
+
+// A process killed between making its temporary link and the rename leaves
+// runs/.latest-<pid>: removed once that process is gone.
+void remove_orphaned_latest_links(const fs::path& runs) {
+  std::error_code error;
+  std::vector<fs::path> orphans;
+  for (fs::directory_iterator it(runs, error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(kTemporaryLatestPrefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + std::strlen(kTemporaryLatestPrefix), nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) orphans.push_back(it->path());
+  }
+  for (const auto& orphan : orphans) fs::remove(orphan, error);
 }
 
 }  // namespace
@@ -95,17 +122,23 @@ RunFolder RunFolder::create_default(const fs::path& runs_root, const std::string
 
 RunFolder RunFolder::open(const fs::path& dir, OpenMode mode) {
   const bool existed = fs::exists(dir);
-  if (mode == OpenMode::Resume && !fs::is_regular_file(dir / kLastCheckpoint))
-    throw Error("cannot resume: " + (dir / kLastCheckpoint).string() +
-                " does not exist; pass --out with the folder of a run that finished at least one epoch");
+  const bool has_checkpoint = fs::is_regular_file(dir / kLastCheckpoint);
+  // settings.json without last.ckpt: a run stopped (killed, say) before its first epoch ended.
+  const bool stopped_early = !has_checkpoint && fs::is_regular_file(dir / kSettingsFile);
+  if (mode == OpenMode::Resume && !has_checkpoint)
+    throw Error("cannot resume: " + (dir / kLastCheckpoint).string() + " does not exist; " +
+                (stopped_early ? "that run stopped before its first epoch ended: start it again with --exist-ok"
+                               : "pass --out with the folder of a run that finished at least one epoch"));
   if (existed && !fs::is_directory(dir))
     throw Error(dir.string() + " is not a folder: pass --out with a new or empty folder");
   fs::create_directories(dir);
   RunFolder folder(dir, !existed);
   if (mode == OpenMode::New && existed && holds_anything_else(dir))
     throw Error("run folder " + dir.string() +
-                " already holds files: continue that run with --resume, choose a new --out folder, or add "
-                "--exist-ok to train over it");
+                (has_checkpoint  ? " already holds a run: continue it with --resume, "
+                 : stopped_early ? " holds a run that stopped before its first epoch ended: "
+                                 : " already holds files: ") +
+                "choose a new --out folder, or add --exist-ok to train over it");
   if (mode == OpenMode::ExistOk)
     for (const char* name : {kLastCheckpoint, kBestCheckpoint, kHistoryJson, kHistoryCsv, kCurvesPng, kSettingsFile})
       fs::remove(dir / name);
@@ -113,19 +146,23 @@ RunFolder RunFolder::open(const fs::path& dir, OpenMode mode) {
 }
 
 void RunFolder::write_settings(const nlohmann::json& settings) const {
+  pause_if_testing_at(kSettingsFile);
   write_file_atomically(path_ / kSettingsFile, json_file_text(settings));
 }
 
 void RunFolder::commit_epoch(Classifier& model, const std::vector<torch::Tensor>& optimizer_state,
                              const CheckpointMeta& meta, bool is_best) const {
+  pause_if_testing_at(kLastCheckpoint);
   save_checkpoint(path_ / kLastCheckpoint, model, optimizer_state, meta);
   if (is_best) {
+    pause_if_testing_at(kBestCheckpoint);
     // Weights only: eval and predict read half the bytes (the optimizer state is last.ckpt's).
     save_checkpoint(path_ / kBestCheckpoint, model, {}, meta);
     spdlog::info("best so far: {}", (path_ / kBestCheckpoint).string());
   }
   write_history_and_curves(path_, meta.history);
   point_latest_link(path_);
+  pause_if_testing_at(kEpochCommittedPoint);
 }
 
 void RunFolder::repair(const Checkpoint& last) const {
@@ -152,10 +189,12 @@ void RunFolder::repair(const Checkpoint& last) const {
       else
         spdlog::info("rewriting {} from {} (epoch {})", best_file.string(), kLastCheckpoint, best->epoch);
       Classifier weights = last.model;  // a handle: save_checkpoint reads the same module
+      pause_if_testing_at(kBestCheckpoint);
       save_checkpoint(best_file, weights, {}, last.meta);
     }
   }
   write_history_and_curves(path_, history);
+  point_latest_link(path_);  // the interrupted commit may not have reached it
 }
 
 void RunFolder::discard_if_unused() {
@@ -172,9 +211,12 @@ void point_latest_link(const fs::path& run_dir) {
   const fs::path target =
       run.parent_path() == fs::weakly_canonical(runs, error) ? fs::path(run.filename()) : run;
   const fs::path link = runs / kLatestLink;
-  const fs::path temporary = runs / (".latest-" + std::to_string(::getpid()));
+  const fs::path temporary = runs / (kTemporaryLatestPrefix + std::to_string(::getpid()));
+  pause_if_testing_at(kLatestPoint);
+  remove_orphaned_latest_links(runs);
   fs::remove(temporary, error);
   fs::create_directory_symlink(target, temporary, error);
+  pause_if_testing_at(kLatestRenamePoint);
   if (!error) fs::rename(temporary, link, error);
   if (error) {
     fs::remove(temporary, error);

@@ -26,6 +26,17 @@ inline constexpr const char* kImageCacheDir = "cache";   // the loader's disk ca
 inline constexpr const char* kRunsDir = "runs";
 inline constexpr const char* kLatestLink = "latest";
 
+// Test hook: CATDOG_TEST_PAUSE_AT=<point> makes the process stop itself (SIGSTOP) on
+// reaching that commit point, for tests/test_kill.cpp to kill it there. The points:
+// before each file is written, before runs/latest's new link (made under a
+// temporary name) replaces the old one, and after an epoch is committed.
+inline constexpr const char* kLatestPoint = "runs/latest";
+inline constexpr const char* kLatestRenamePoint = "runs/latest rename";
+inline constexpr const char* kEpochCommittedPoint = "epoch committed";
+inline constexpr const char* kCommitPoints[] = {kSettingsFile, kLastCheckpoint, kBestCheckpoint,
+                                                kHistoryJson,  kHistoryCsv,     kCurvesPng,
+                                                kLatestPoint,  kLatestRenamePoint, kEpochCommittedPoint};
+
 // How to open a folder given with --out.
 enum class OpenMode {
   New,      // must not exist, or be empty
@@ -65,7 +76,8 @@ class RunFolder {
   // For --resume, from last.ckpt (`last`, loaded by the caller): rewrites
   // best.ckpt when it is missing or not the best epoch of last's history,
   // rewrites the history files and curves with last's epochs (a kill may
-  // have left them one epoch ahead), and removes stray .tmp files.
+  // have left them one epoch ahead), removes stray .tmp files and points
+  // runs/latest at the run (a kill may have stopped the commit before it).
   void repair(const Checkpoint& last) const;
 
   // Removes the folder when this object created it and no epoch was committed.
@@ -81,7 +93,8 @@ class RunFolder {
 };
 
 // Points runs/latest (in the current folder) at `run_dir`, replacing the
-// link atomically: relative inside runs/, absolute elsewhere.
+// link atomically: relative inside runs/, absolute elsewhere. Removes the
+// temporary links of killed processes.
 void point_latest_link(const std::filesystem::path& run_dir);
 
 // --checkpoint: a checkpoint file, or a run folder (its best checkpoint);
