@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs into .device/ (ignored by git: never commit it) what a GPU machine needs
 # to build and run catdog against its PyTorch wheel (scripts/device_check.sh)
-# and its image lacks. Run here, after scripts/install_deps.sh --device:
+# and its image lacks. Run here, after scripts/install_deps.sh:
 #   scripts/device_bundle.sh
 #   -> .device/prefix.tar.xz  Debian 12's OpenCV (core, imgproc, imgcodecs, objdetect),
 #                             spdlog + fmt, CLI11, nlohmann-json, HDF5, cpp-httplib,
@@ -11,9 +11,9 @@
 #                             spaced by name, and the MobileNetV2 no-top h5
 #      .device/MANIFEST.txt   what is inside, sizes, what was pruned
 # The device tool carries at most 64 MiB per call (the working tree plus carried
-# folders): the script prunes the libraries' dependency closure (OpenCV's
-# GDAL/GDCM/OpenEXR/LAPACK/GLX/dnn chains, HDF5's libcurl: features catdog never
-# calls), takes as many photos as fit, and fails when none do.
+# folders): the script replaces the libraries catdog never calls into (OpenCV's
+# GDAL/GDCM/OpenEXR/LAPACK/GLX/dnn chains, HDF5's libcurl) by small stand-ins,
+# takes as many photos as fit, and fails when none do.
 # Environment: DATA (default ../shared/data/catdog-dev), WEIGHTS (default
 # ../shared/weights/mobilenet_v2_1.0_no_top.h5), PHOTOS (per class; default: the
 # most, in steps of 50, that fit), BUDGET_MIB (default 62: headroom for untracked files).
@@ -26,8 +26,8 @@ OUTDIR=.device
 ARCH=x86_64-linux-gnu
 LIBDIR=/usr/lib/$ARCH
 
-for tool in patchelf readelf xz; do
-  command -v $tool >/dev/null || { echo "device_bundle: $tool is missing: run scripts/install_deps.sh --device" >&2; exit 1; }
+for tool in cc nm readelf xz; do
+  command -v $tool >/dev/null || { echo "device_bundle: $tool is missing: run scripts/install_deps.sh" >&2; exit 1; }
 done
 [ -d "$DATA/cat" ] && [ -d "$DATA/dog" ] || { echo "device_bundle: no cat/ and dog/ under $DATA (set DATA)" >&2; exit 1; }
 [ -f "$WEIGHTS" ] || { echo "device_bundle: $WEIGHTS not found (set WEIGHTS)" >&2; exit 1; }
@@ -43,17 +43,18 @@ cp -a /usr/include/opencv4 /usr/include/spdlog /usr/include/fmt /usr/include/CLI
       /usr/include/$ARCH/jconfig.h /usr/include/zlib.h /usr/include/zconf.h "$prefix/include/"
 cp -a /usr/include/hdf5/serial/. "$prefix/include/"
 
-# --- shared libraries: the closure of what catdog links, pruned -----------------
-# Dependencies dropped from DT_NEEDED: code paths catdog never reaches (GDAL, DICOM,
-# OpenEXR readers; LAPACK-backed solvers; OpenGL interop; objdetect's QR/DNN
-# detectors; HDF5's S3 driver). Their symbols stay unresolved and are bound lazily,
-# so the program loads; calling one of those paths would fail.
-declare -A PRUNE=(
-  [libopencv_core.so.406]="libGLX.so.0 liblapack.so.3 libblas.so.3"
-  [libopencv_imgcodecs.so.406]="libgdal.so.32 libgdcmMSFF.so.3.0 libgdcmDSED.so.3.0 libOpenEXR-3_1.so.30"
-  [libopencv_objdetect.so.406]="libopencv_dnn.so.406 libopencv_calib3d.so.406"
-  [libhdf5_serial.so.103]="libcurl.so.4"
-)
+# --- shared libraries: the closure of what catdog links, with stand-ins ---------
+# Libraries left out, each replaced by a stand-in of the same name: code paths catdog
+# never reaches (OpenCV's GDAL and DICOM readers, LAPACK-backed solvers, OpenGL
+# interop, objdetect's QR and DNN detectors; HDF5's S3 driver), which would pull in
+# ~350 MB. A stand-in defines, with their symbol versions, the symbols the carried
+# libraries take from the real one, each stopping the program with a message.
+# (OpenEXR stays: OpenCV calls into it when it registers its image codecs.)
+LEFT_OUT=" libGLX.so.0 liblapack.so.3 libblas.so.3 libgdal.so.32 libgdcmMSFF.so.3.0 libgdcmDSED.so.3.0 "
+LEFT_OUT+="libopencv_dnn.so.406 libopencv_calib3d.so.406 libcurl.so.4 "
+# ... except these, which OpenCV calls when it registers its image codecs: void
+# functions that do nothing in the stand-in (GDAL then has no drivers to offer).
+HARMLESS=" GDALAllRegister "
 # Every machine has these (glibc, GCC's runtime): never carried.
 BASE=" libc.so.6 libm.so.6 libdl.so.2 librt.so.1 libpthread.so.0 ld-linux-x86-64.so.2 libstdc++.so.6 libgcc_s.so.1 "
 ROOTS="libopencv_core.so.406 libopencv_imgproc.so.406 libopencv_imgcodecs.so.406 libopencv_objdetect.so.406
@@ -65,13 +66,48 @@ queue=($ROOTS)
 while [ ${#queue[@]} -gt 0 ]; do
   name=${queue[0]}; queue=("${queue[@]:1}")
   [ -n "${carried[$name]:-}" ] && continue
-  case "$BASE" in *" $name "*) continue ;; esac
+  case "$BASE$LEFT_OUT" in *" $name "*) continue ;; esac
   source=$(readlink -f "$LIBDIR/$name")
   [ -f "$source" ] || { echo "device_bundle: $name not found in $LIBDIR" >&2; exit 1; }
   install -m 644 "$source" "$prefix/lib/$name"
-  for dropped in ${PRUNE[$name]:-}; do patchelf --remove-needed "$dropped" "$prefix/lib/$name"; done
   carried[$name]=1
   queue+=($(needed "$prefix/lib/$name"))
+done
+
+stand_in() {  # soname of a left-out library -> $prefix/lib/stand-ins/<soname>, and its symbol count on stdout
+  local soname=$1 dir=$stage/stand-in/$1
+  mkdir -p "$dir"
+  for lib in "$prefix"/lib/*.so.*; do
+    needed "$lib" | grep -qxF "$soname" && nm -D --undefined-only "$lib" | awk '{sub(/@.*/, "", $2); print $2}'
+  done | sort -u > "$dir/wanted"
+  # name, version (- for none), type, size: what the real library defines that is wanted
+  nm -D --defined-only -S "$(readlink -f "$LIBDIR/$soname")" |
+    awk 'NR == FNR { wanted[$1] = 1; next }
+         { name = $NF; version = "-"; if (split(name, part, "@+") > 1) { name = part[1]; version = part[2] }
+           if (name in wanted) print name, version, $(NF-1), (NF == 4 ? $2 : "0") }' "$dir/wanted" - |
+    sort -u > "$dir/symbols"
+  awk -v soname="$soname" -v harmless="$HARMLESS" 'BEGIN {
+         print "#include <stdio.h>\n#include <stdlib.h>"
+         print "static void left_out(const char* symbol) {"
+         print "  fprintf(stderr, \"catdog device bundle: %s is a stand-in (scripts/device_bundle.sh); %s is not there\\n\", \"" soname "\", symbol);"
+         print "  abort();\n}" }
+       index(harmless, " " $1 " ") { printf "void f%d(void) __asm__(\"%s\");\nvoid f%d(void) {}\n", NR, $1, NR; next }
+       { if ($3 ~ /^[TtWiI]$/) printf "void f%d(void) __asm__(\"%s\");\nvoid f%d(void) { left_out(\"%s\"); }\n", NR, $1, NR, $1
+         else printf "char d%d[0x%s + 1] __asm__(\"%s\") __attribute__((aligned(16)));\n", NR, $4, $1 }' \
+    "$dir/symbols" > "$dir/stand_in.c"
+  awk '$2 != "-" { names[$2] = names[$2] " " $1 ";" } END { for (v in names) print v " { global:" names[v] " };" }' \
+    "$dir/symbols" > "$dir/versions.map"
+  local script=()
+  [ -s "$dir/versions.map" ] && script=(-Wl,--version-script="$dir/versions.map")
+  cc -shared -fPIC -O1 -o "$prefix/lib/stand-ins/$soname" -Wl,-soname,"$soname" "${script[@]}" "$dir/stand_in.c"
+  wc -l < "$dir/symbols"
+}
+declare -A stand_ins=()
+mkdir -p "$prefix/lib/stand-ins"
+for name in $LEFT_OUT; do
+  for lib in "$prefix"/lib/*.so.*; do
+    if needed "$lib" | grep -qxF "$name"; then stand_ins[$name]=$(stand_in "$name"); break; fi
+  done
 done
 # Link-time names (FindHDF5, FindJPEG, FindZLIB and pkg-config's -l look for lib<name>.so).
 ln -s libhdf5_serial.so.103 "$prefix/lib/libhdf5.so"
@@ -139,29 +175,13 @@ EOF
 header_only CLI11 CLI11::CLI11
 header_only nlohmann_json nlohmann_json::nlohmann_json
 
-# --- check the closure: every DT_NEEDED is carried or in BASE -------------------
-missing=0
+# --- check: every carried library loads here from the bundle alone, all symbols bound
 for lib in "$prefix"/lib/*.so.*; do
-  for name in $(needed "$lib"); do
-    case "$BASE" in *" $name "*) continue ;; esac
-    [ -e "$prefix/lib/$name" ] || { echo "device_bundle: $(basename "$lib") needs $name, not carried" >&2; missing=1; }
-  done
-done
-[ $missing = 0 ] || exit 1
-# What pruning leaves undefined must be reached through the PLT only (bound lazily,
-# on a call that never comes); a data or GOT reference would fail at load time.
-symbols() { nm -D "$@" 2>/dev/null | sed 's/@.*//'; }
-defined=$stage/defined.txt
-{ symbols --defined-only "$prefix"/lib/*.so.*
-  for name in $BASE; do symbols --defined-only "$(readlink -f "$LIBDIR/$name")"; done; } |
-  awk '{print $NF}' | sort -u > "$defined"
-: > "$stage/dangling.txt"
-for name in "${!PRUNE[@]}"; do
-  symbols --undefined-only "$prefix/lib/$name" | awk '$1 == "U" {print $2}' | sort -u | comm -23 - "$defined" > "$stage/undefined"
-  bad=$(readelf -rW "$prefix/lib/$name" | awk '$3 !~ /JUMP_SLOT/ {sub(/@.*/, "", $5); print $5}' | sort -u |
-        comm -12 - "$stage/undefined")
-  [ -z "$bad" ] || { echo "device_bundle: $name refers to pruned symbols outside the PLT: $bad" >&2; exit 1; }
-  echo "  $name: $(wc -l < "$stage/undefined") symbols left to lazy binding" >> "$stage/dangling.txt"
+  report=$(LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/stand-ins" ldd -r "$lib" 2>&1)
+  problems=$(echo "$report" | grep -E "not found|undefined symbol" || true)
+  outside=$(echo "$report" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | grep -v " $prefix/lib/" |
+            while read -r name path; do case "$BASE" in *" $name "*) ;; *) echo "$name from $path" ;; esac; done || true)
+  [ -z "$problems$outside" ] || { echo "device_bundle: $(basename "$lib"): $problems $outside" >&2; exit 1; }
 done
 
 rm -rf "$OUTDIR"
@@ -202,8 +222,8 @@ tar -C "$stage" -cf "$OUTDIR/data.tar" data
   echo "newest glibc / libstdc++ symbol versions needed:" \
        "$(for l in "$prefix"/lib/*.so.* "$prefix/bin/pkgconf"; do objdump -T "$l"; done 2>/dev/null |
           grep -o 'GLIBC_[0-9.]*\|GLIBCXX_[0-9.]*' | sort -u -V | awk -F_ '{v[$1]=$0} END {print v["GLIBC"], v["GLIBCXX"]}')"
-  echo "pruned DT_NEEDED:"; for name in "${!PRUNE[@]}"; do echo "  $name: ${PRUNE[$name]}"; done
-  cat "$stage/dangling.txt"
+  echo "stand-ins (left-out library: symbols defined to stop with a message):"
+  for name in "${!stand_ins[@]}"; do echo "  $name: ${stand_ins[$name]}"; done
   echo "libraries:"; (cd "$prefix/lib" && ls -l *.so* | awk '{print "  " $9, $5, $10, $11}')
 } > "$OUTDIR/MANIFEST.txt"
 cat "$OUTDIR/MANIFEST.txt" | head -8

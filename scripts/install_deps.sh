@@ -4,7 +4,6 @@
 #   scripts/install_deps.sh          build, run and test
 #   scripts/install_deps.sh --bench  also the PyTorch references used by bench/
 #   scripts/install_deps.sh --fuzz   also clang and libFuzzer for scripts/fuzz.sh
-#   scripts/install_deps.sh --device also patchelf for scripts/device_bundle.sh
 set -euo pipefail
 
 packages=(
@@ -39,8 +38,6 @@ packages=(
   python3-flask python3-opencv wrk)
 # clang 14 with its libFuzzer and ASan runtimes: the fuzz targets in fuzz/
 [ "${1:-}" = "--fuzz" ] && packages+=(clang libclang-rt-14-dev)
-# patchelf: scripts/device_bundle.sh drops unused dependencies from the libraries it carries
-[ "${1:-}" = "--device" ] && packages+=(patchelf)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
