@@ -1,11 +1,14 @@
 // Images per second of one catdog forward pass: the frozen backbones
-// (features) and the scratch network (whole forward), eval mode, no grad.
+// (features) and the scratch network (whole forward), eval mode, no grad;
+// and of one fine-tuning step (mobilenetv2-finetune: forward and backward
+// with the backbone trained from the registry's unfreeze point).
 // Prints one number per run; bench/backbones_reference.py alternates it with
 // the same networks in PyTorch and reports medians and ratios.
 //   bench_backbones MODEL [BATCH] [ITERATIONS] [THREADS] [PRECISION]
-//   MODEL: mobilenetv2 | mobilenetv2-unfolded | vgg16 | scratch; PRECISION: fp32 (default) | bf16 | auto
+//   MODEL: mobilenetv2 | mobilenetv2-unfolded | mobilenetv2-finetune | vgg16 | scratch; PRECISION: fp32 (default) | bf16 | auto
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include <torch/torch.h>
@@ -25,6 +28,17 @@ std::function<torch::Tensor(const torch::Tensor&)> network(const std::string& mo
     backbone->eval();
     return [backbone](const torch::Tensor& x) { return backbone->forward(x); };
   }
+  if (model == "mobilenetv2-finetune") {
+    catdog::Classifier classifier(catdog::ModelKind::MobileNetV2);
+    classifier->unfreeze_backbone_from(catdog::model_spec(catdog::ModelKind::MobileNetV2).unfreeze_from.keras_layer);
+    classifier->weights_changed();
+    classifier->train();
+    return [classifier](const torch::Tensor& x) mutable {
+      const auto loss = torch::nn::functional::cross_entropy(classifier->forward(x), torch::zeros({x.size(0)}, torch::kInt64));
+      loss.backward();
+      return loss;
+    };
+  }
   if (model == "vgg16") {
     auto backbone = catdog::make_vgg16_backbone();
     backbone->eval();
@@ -42,7 +56,7 @@ std::function<torch::Tensor(const torch::Tensor&)> network(const std::string& mo
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_backbones mobilenetv2|mobilenetv2-unfolded|vgg16|scratch [BATCH] [ITERATIONS] [THREADS] "
+    std::cerr << "usage: bench_backbones mobilenetv2|mobilenetv2-unfolded|mobilenetv2-finetune|vgg16|scratch [BATCH] [ITERATIONS] [THREADS] "
                  "[fp32|bf16|auto]\n";
     return 2;
   }
@@ -57,7 +71,8 @@ int main(int argc, char** argv) {
                                              torch::Device(torch::kCPU));
 
   auto forward = network(model);
-  torch::NoGradGuard no_grad;
+  std::optional<torch::NoGradGuard> no_grad;
+  if (model != "mobilenetv2-finetune") no_grad.emplace();
   catdog::AutocastGuard autocast(torch::Device(torch::kCPU), dtype);
   const auto images = torch::rand({batch, 3, 160, 160}) * 2 - 1;
   forward(images);  // warm-up: oneDNN primitive creation, allocator

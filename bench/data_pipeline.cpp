@@ -1,10 +1,12 @@
 // Data pipeline throughput: BatchLoader over a folder, batch 32, shuffled, a
 // memory cache. Prints images/s of the first epoch (every image decoded) and
-// of the second (all from the cache) as one line of JSON.
-//   bench_data_pipeline DIR THREADS
+// of the second (all from the cache) as one line of JSON. `augment`: with the
+// recipe's training augmentation (augment.h).
+//   bench_data_pipeline DIR THREADS [augment]
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -29,8 +31,9 @@ double epoch_rate(catdog::BatchLoader& loader, int epoch, double& checksum) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::cerr << "usage: " << argv[0] << " DIR THREADS\n";
+  const bool augment = argc == 4 && std::string(argv[3]) == "augment";
+  if (argc != 3 && !augment) {
+    std::cerr << "usage: " << argv[0] << " DIR THREADS [augment]\n";
     return 2;
   }
   spdlog::set_level(spdlog::level::warn);
@@ -45,11 +48,13 @@ int main(int argc, char** argv) {
   options.seed = 1;
   options.workers = runtime.threads;
   options.cache = catdog::CacheMode::Memory;
+  if (augment) options.augment = catdog::Augmentation{};
   catdog::BatchLoader loader(index.root, index.samples, options);
   double checksum = 0;
   const double uncached = epoch_rate(loader, 0, checksum);
   const double cached = epoch_rate(loader, 1, checksum);
-  std::cout << "{\"images\": " << index.samples.size() << ", \"uncached_img_s\": " << uncached
+  std::cout << "{\"images\": " << index.samples.size() << ", \"augment\": " << (augment ? "true" : "false")
+            << ", \"uncached_img_s\": " << uncached
             << ", \"cached_img_s\": " << cached << ", \"checksum\": " << checksum << "}\n";
   return 0;
 }

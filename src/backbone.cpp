@@ -23,6 +23,13 @@ int64_t weight_count(const nn::Module& module) {
   return count;
 }
 
+int64_t trainable_count(const nn::Module& module) {
+  int64_t count = 0;
+  for (const auto& parameter : module.parameters())
+    if (parameter.requires_grad()) count += parameter.numel();
+  return count;
+}
+
 // "(None, 80, 80, 16)": Keras' channels-last shape with a free batch size.
 std::string keras_output_shape(const torch::Tensor& x) {
   std::vector<int64_t> shape(x.sizes().begin() + 1, x.sizes().end());
@@ -56,12 +63,12 @@ torch::Tensor LayerStackImpl::forward_tapped(torch::Tensor x, const std::string&
   return x;
 }
 
-std::vector<LayerSummary> LayerStackImpl::summarize(torch::Tensor& x, bool trainable) {
+std::vector<LayerSummary> LayerStackImpl::summarize(torch::Tensor& x) {
   std::vector<LayerSummary> rows;
   for (auto& layer : layers_) {
     x = run(layer, x);
     rows.push_back({layer.name + " (" + layer.keras_type + ")", keras_output_shape(x),
-                    weight_count(*layer.module.ptr()), trainable});
+                    weight_count(*layer.module.ptr()), trainable_count(*layer.module.ptr())});
   }
   return rows;
 }

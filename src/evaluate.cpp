@@ -57,6 +57,7 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
 
   EvalReport report;
   report.split = options.split;
+  report.tta = options.tta;
   report.class_names = checkpoint.meta.class_names;
   report.data_root = data.root;
   report.samples = samples;
@@ -75,16 +76,19 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
   const auto start = std::chrono::steady_clock::now();
   checkpoint.model->eval();
   const auto dtype = inference_dtype(runtime.precision, runtime.device);
+  const auto model_forward = [&](const torch::Tensor& inputs) {
+    return forward_in(dtype, runtime.device, [&] { return checkpoint.model->forward(inputs); });
+  };
   run_inference(
-      images,
-      [&](const torch::Tensor& inputs) {
-        return forward_in(dtype, runtime.device, [&] { return checkpoint.model->forward(inputs); });
-      },
-      [&](const torch::Tensor& logits, const torch::Tensor& labels, const std::vector<size_t>& indices) {
-        loss_sum += torch::nn::functional::cross_entropy(
-                        logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+      images, [&](const torch::Tensor& inputs) { return class_log_probabilities(model_forward, inputs, options.tta); },
+      [&](const torch::Tensor& log_probabilities, const torch::Tensor& labels, const std::vector<size_t>& indices) {
+        // Cross-entropy: on the logits' log_softmax as Keras and PyTorch; with
+        // TTA on the log of the averaged probabilities.
+        loss_sum += torch::nn::functional::nll_loss(
+                        log_probabilities, labels, torch::nn::functional::NLLLossFuncOptions().reduction(torch::kSum))
                         .item<double>();
-        const torch::Tensor probabilities = torch::softmax(logits, 1).to(torch::kCPU, torch::kFloat64).contiguous();
+        const torch::Tensor probabilities =
+            torch::exp(log_probabilities).to(torch::kCPU, torch::kFloat64).contiguous();
         const auto p = probabilities.accessor<double, 2>();
         for (size_t row = 0; row < indices.size(); ++row) {
           const size_t sample = indices[row];
@@ -111,8 +115,8 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
   report.images_per_second = static_cast<double>(report.images) / std::max(seconds, 1e-9);
   std::stable_sort(report.mistakes.begin(), report.mistakes.end(),
                    [](const Misclassified& a, const Misclassified& b) { return a.confidence > b.confidence; });
-  spdlog::info("evaluated {} images in {:.2f} s ({:.0f} images/s, {})", report.images, seconds,
-               report.images_per_second, c10::toString(dtype));
+  spdlog::info("evaluated {} images in {:.2f} s ({:.0f} images/s, {}{})", report.images, seconds,
+               report.images_per_second, c10::toString(dtype), options.tta ? ", flip TTA" : "");
   return report;
 }
 
@@ -164,6 +168,7 @@ std::string format_report(const EvalReport& report) {
   text << "checkpoint: " << escape_text(report.checkpoint) << "\n"
        << "split:      " << report.split << " (" << report.images << " images"
        << (report.skipped ? ", " + std::to_string(report.skipped) + " unreadable skipped" : "") << ")\n"
+       << (report.tta ? "tta:        horizontal flip (mean of both softmaxes)\n" : "")
        << "loss:       " << fixed(report.loss, 4) << "\n"
        << "accuracy:   " << fixed(matrix.accuracy(), 4) << " (" << correct << "/" << report.images << ")\n\n";
 
@@ -211,6 +216,7 @@ nlohmann::json report_to_json(const EvalReport& report) {
                         {"confidence", mistake.confidence}});
   return {{"checkpoint", escape_text(report.checkpoint)},
           {"split", report.split},
+          {"tta", report.tta},
           {"images", report.images},
           {"skipped", report.skipped},
           {"loss", report.loss},

@@ -1,5 +1,6 @@
 #include "catdog/inference.h"
 
+#include <cmath>
 #include <numeric>
 
 #include <torch/torch.h>
@@ -62,6 +63,15 @@ void run_inference(BatchSource& source, const std::function<torch::Tensor(const 
                                const std::vector<size_t>& indices) {
     return labels.numel() == 0 || visit(forward(inputs), labels, indices);
   });
+}
+
+torch::Tensor class_log_probabilities(const std::function<torch::Tensor(const torch::Tensor&)>& forward,
+                                      const torch::Tensor& images, bool tta) {
+  if (!tta) return torch::log_softmax(forward(images), 1);
+  const int64_t n = images.size(0);
+  const torch::Tensor both = torch::log_softmax(forward(torch::cat({images, images.flip({3})})), 1);
+  // log((p + q) / 2) = logsumexp(log p, log q) - log 2
+  return torch::logsumexp(torch::stack({both.slice(0, 0, n), both.slice(0, n)}), 0) - std::log(2.0);
 }
 
 }  // namespace catdog

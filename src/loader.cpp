@@ -35,10 +35,10 @@ LoaderOptions checked(LoaderOptions options) {
   if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count)
     throw Error("loader shard " + std::to_string(options.shard_index) + " of " + std::to_string(options.shard_count) +
                 " does not exist: the index must be in 0..count-1");
+  if (options.augment) check_augmentation(*options.augment);
   return options;
 }
 
-constexpr size_t kImageBytes = size_t{kImageSize} * kImageSize * 3;  // one decoded 160x160 RGB image
 constexpr size_t kInputFloats = 3 * size_t{kImageSize} * kImageSize;        // one image's input tensor
 constexpr size_t kMinPrefetchBatches = 4;
 
@@ -63,7 +63,8 @@ std::string format_bytes(size_t bytes) {
 // memory, so both cache kinds are the same plain byte array to the loader.
 class ImageCache {
  public:
-  ImageCache(CacheMode mode, size_t images, const fs::path& cache_dir) : bytes_(std::max<size_t>(images, 1) * kImageBytes) {
+  ImageCache(CacheMode mode, size_t images, size_t image_bytes, const fs::path& cache_dir)
+      : image_bytes_(image_bytes), bytes_(std::max<size_t>(images, 1) * image_bytes) {
     if (mode == CacheMode::Auto)
       mode = bytes_ <= available_memory_bytes() / 2 ? CacheMode::Memory
              : cache_dir.empty()                   ? CacheMode::Off
@@ -107,14 +108,14 @@ class ImageCache {
   ImageCache& operator=(const ImageCache&) = delete;
 
   bool enabled() const { return data_ != nullptr; }
-  uint8_t* slot(size_t sample) const { return data_ + sample * kImageBytes; }
+  uint8_t* slot(size_t sample) const { return data_ + sample * image_bytes_; }
   std::string description() const {
     if (!enabled()) return "off";
     return file_.empty() ? "memory, " + format_bytes(bytes_) : "disk, " + file_.string();
   }
 
  private:
-  size_t bytes_;
+  size_t image_bytes_, bytes_;
   uint8_t* data_ = nullptr;
   fs::path file_;
 };
@@ -155,7 +156,9 @@ struct BatchLoader::State {
         options(std::move(loader_options)),
         batch_size(static_cast<size_t>(std::max(options.batch_size, 1))),
         num_batches(ceil_div(samples.size(), batch_size * static_cast<size_t>(std::max(options.shard_count, 1)))),
-        cache(options.cache, samples.size(), options.cache_dir),
+        source_side(options.augment ? kAugmentSourceSize : kImageSize),
+        source_bytes(size_t{3} * source_side * source_side),
+        cache(options.cache, samples.size(), source_bytes, options.cache_dir),
         image_states(samples.size()) {
     const size_t workers = static_cast<size_t>(options.workers > 0 ? options.workers : available_cores());
     prefetch_batches = std::max(kMinPrefetchBatches, (2 * workers + batch_size - 1) / batch_size);
@@ -183,9 +186,10 @@ struct BatchLoader::State {
       if (!batch) batch = std::make_shared<PendingBatch>(std::min(batch_size, order.size() - position));
       const auto target = batch;
       const size_t sample = order[position], slot = position % batch_size;
+      const int image_epoch = epoch;
       ++in_flight;
       lock.unlock();
-      const bool ok = load_image(sample, target->images.data_ptr<float>() + slot * kInputFloats);
+      const bool ok = load_image(sample, image_epoch, target->images.data_ptr<float>() + slot * kInputFloats);
       lock.lock();
       --in_flight;
       target->ok[slot] = ok;
@@ -193,21 +197,21 @@ struct BatchLoader::State {
     }
   }
 
-  // Cache hit, or decode + resize (and fill the cache); then the input planes.
-  // Failures are final.
-  bool load_image(size_t sample, float* out) {
+  // Cache hit, or decode + resize (and fill the cache); then the input planes,
+  // augmented when asked. Failures are final.
+  bool load_image(size_t sample, int image_epoch, float* out) {
     auto& state = image_states[sample];
     const auto known = state.load(std::memory_order_acquire);
     if (known == ImageState::Failed) return false;
     if (known == ImageState::Cached) {
-      write_input_planes(cv::Mat(kImageSize, kImageSize, CV_8UC3, cache.slot(sample)), out);
+      write_input(cv::Mat(source_side, source_side, CV_8UC3, cache.slot(sample)), sample, image_epoch, out);
       return true;
     }
     try {
-      const cv::Mat rgb = load_input_rgb(root / samples[sample].path, options.decode_limits);
-      write_input_planes(rgb, out);
-      if (cache.enabled()) {  // a fresh 160x160x3 Mat is continuous
-        std::memcpy(cache.slot(sample), rgb.data, kImageBytes);
+      const cv::Mat source = resize_square(decode_rgb(root / samples[sample].path, options.decode_limits), source_side);
+      write_input(source, sample, image_epoch, out);
+      if (cache.enabled()) {  // a fresh square 3-channel Mat is continuous
+        std::memcpy(cache.slot(sample), source.data, source_bytes);
         state.store(ImageState::Cached, std::memory_order_release);
       }
       return true;
@@ -218,6 +222,15 @@ struct BatchLoader::State {
       fail(sample, SkipReason::Undecodable, e.what());
       return false;
     }
+  }
+
+  void write_input(const cv::Mat& source, size_t sample, int image_epoch, float* out) const {
+    if (options.augment)
+      write_input_planes(
+          augment_image(source, draw_augmentation(*options.augment, source_side, options.seed, image_epoch, sample)),
+          out);
+    else
+      write_input_planes(source, out);
   }
 
   void fail(size_t sample, SkipReason reason, const std::string& message) {
@@ -247,6 +260,8 @@ struct BatchLoader::State {
   const std::vector<Sample> samples;
   const LoaderOptions options;
   const size_t batch_size, num_batches;
+  const int source_side;      // of the images decoded, cached and augmented or not
+  const size_t source_bytes;  // of one of them
   size_t prefetch_batches = kMinPrefetchBatches;
   ImageCache cache;
   std::vector<std::atomic<ImageState>> image_states;
@@ -254,6 +269,7 @@ struct BatchLoader::State {
   mutable std::mutex mutex;
   std::condition_variable work_ready, progress;
   std::vector<size_t> order;  // this epoch's sample order; empty before the first epoch
+  int epoch = 0;
   std::vector<std::shared_ptr<PendingBatch>> pending;  // per batch of the epoch, while in flight
   size_t claimed = 0, consumed = 0, in_flight = 0;
   bool stopping = false;
@@ -283,6 +299,7 @@ void BatchLoader::start_epoch(int epoch) {
     s.claimed = s.order.size();  // an unfinished epoch: no new claims, let the running ones end
     s.progress.wait(lock, [&] { return s.in_flight == 0; });
     s.order = std::move(order);
+    s.epoch = epoch;
     s.pending.assign(s.num_batches, nullptr);
     s.claimed = s.consumed = 0;
   }

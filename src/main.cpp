@@ -65,6 +65,12 @@ void add_precision_flag(CLI::App& command, GlobalFlags& flags) {
       ->capture_default_str();
 }
 
+void add_unfreeze_flag(CLI::App& command, std::string& layer) {
+  command.add_option("--unfreeze-from", layer,
+                     "fine-tuning trains the backbone from this Keras layer on (default: mobilenetv2 "
+                     "block_11_depthwise, the TF tutorial's layer 100; vgg16 block5_conv1)");
+}
+
 void add_data_flag(CLI::App& command, std::string& data) {
   command.add_option("--data", data, "dataset folder (default: $CATDOG_DATA, else data/)");
 }
@@ -78,6 +84,11 @@ CLI::Option* add_batch_size_flag(CLI::App& command, int& batch_size) {
   return command.add_option("--batch-size", batch_size, "images per batch")
       ->check(CLI::Range(1, 1 << 16))
       ->capture_default_str();
+}
+
+void add_tta_flag(CLI::App& command, bool& tta) {
+  command.add_flag("--tta", tta,
+                   "test-time augmentation: average the model's probabilities for each image and its mirror image");
 }
 
 std::string joined_command_line(int argc, char** argv) {
@@ -130,6 +141,8 @@ int main(int argc, char** argv) {
   auto* summary = cli.add_subcommand("summary", "print a model's layers and parameter counts");
   summary->add_option("--model", summary_command.model, model_names)->check(model_choice)->capture_default_str();
   summary->add_flag("--json", summary_command.json, "print the table as one JSON object");
+  summary->add_flag("--fine-tune", summary_command.fine_tune, "count as trainable what fine-tuning trains");
+  add_unfreeze_flag(*summary, summary_command.unfreeze_from);
 
   app::TrainCommand train_command;
   int epochs = 0;
@@ -154,6 +167,32 @@ int main(int argc, char** argv) {
   train->add_option("--cache", cache, "decoded-image cache: auto, memory, disk or off")
       ->check(CLI::IsMember({"auto", "memory", "disk", "off"}))
       ->capture_default_str();
+  train->add_flag("--fine-tune", train_command.fine_tune,
+                  "vgg16/mobilenetv2: --epochs (default 10) of the head, then --fine-tune-epochs of the head and "
+                  "the backbone's top at a tenth of the rate; augments");
+  int fine_tune_epochs = 0;
+  auto* fine_tune_epochs_option =
+      train->add_option("--fine-tune-epochs", fine_tune_epochs, "fine-tuning's second stage (default 10)")
+          ->check(CLI::Range(1, kMaxCount));
+  add_unfreeze_flag(*train, train_command.unfreeze_from);
+  train->add_option("--fine-tune-lr-factor", train_command.fine_tune_lr_factor,
+                    "fine-tuning's second stage runs at --lr times this")
+      ->check(kPositiveFinite)
+      ->capture_default_str();
+  int augment = 0;
+  train->add_flag("--augment,!--no-augment", augment,
+                  "random crops, rotations, flips and colour on the training images (default: with --fine-tune)");
+  std::string schedule = "constant";
+  train->add_option("--schedule", schedule, "learning rate per stage: constant, or cosine (one epoch of warm-up)")
+      ->check(CLI::IsMember({"constant", "cosine"}))
+      ->capture_default_str();
+  train->add_option("--patience", train_command.patience,
+                    "stop when val_loss has not improved for N epochs (0: never; fine-tuning: in stage 2)")
+      ->check(CLI::Range(0, kMaxCount))
+      ->capture_default_str();
+  train->add_option("--label-smoothing", train_command.label_smoothing, "of the training loss, 0 to 0.5")
+      ->check(CLI::Range(0.0, 0.5))
+      ->capture_default_str();
   train->add_flag("--json", train_command.json, "print the run folder, best epoch and final metrics as JSON");
   int nproc = 1;
   train->add_option("--nproc", nproc,
@@ -171,6 +210,7 @@ int main(int argc, char** argv) {
   eval->add_flag("--json", eval_command.json, "print the metrics as one JSON object");
   eval->add_option("--grid", eval_command.grid_png,
                    "write a 4x8 grid of predictions (plus confusion.png and misclassified.csv beside it)");
+  add_tta_flag(*eval, eval_command.tta);
   add_batch_size_flag(*eval, eval_command.batch_size);
   add_precision_flag(*eval, flags);
 
@@ -185,6 +225,7 @@ int main(int argc, char** argv) {
                       "write each image with its verdict drawn on into this folder (never over an input)");
   predict->add_option("--explain", predict_command.explain_dir,
                       "write each image with its Grad-CAM heat map (what made it say dog or cat) into this folder");
+  add_tta_flag(*predict, predict_command.tta);
   add_batch_size_flag(*predict, predict_command.batch_size);
   add_precision_flag(*predict, flags);
 
@@ -234,6 +275,9 @@ int main(int argc, char** argv) {
     if (summary->parsed()) return app::run_summary(summary_command, std::cout);
     if (train->parsed()) {
       if (epochs_option->count() > 0) train_command.epochs = epochs;
+      if (fine_tune_epochs_option->count() > 0) train_command.fine_tune_epochs = fine_tune_epochs;
+      if (augment != 0) train_command.augment = augment > 0;
+      train_command.schedule = schedule == "cosine" ? catdog::Schedule::Cosine : catdog::Schedule::Constant;
       train_command.cache = parse_cache_mode(cache);
       train_command.progress = !flags.quiet;
       train_command.command_line = joined_command_line(argc, argv);

@@ -37,18 +37,34 @@ class ConvBnImpl : public nn::Module {
   torch::Tensor forward(const torch::Tensor& input) {
     const auto x = stride_ == 1 ? input : pad_like_keras(input, kernel_);
     torch::Tensor y;
-    if (fold_) {
+    if (fold_ && trains()) {
+      // Fine-tuning: fold afresh each pass, through autograd, so that the
+      // gradients reach the convolution and BatchNorm's gamma and beta.
+      const auto scale = bn_->weight / (bn_->running_var + kBatchNormEpsilon).sqrt();
+      y = F::conv2d(x, conv_->weight * scale.view({-1, 1, 1, 1}),
+                    F::Conv2dFuncOptions()
+                        .bias(bn_->bias - bn_->running_mean * scale)
+                        .stride(stride_)
+                        .padding(padding_)
+                        .groups(groups_));
+    } else if (fold_) {
       if (!folded_weight_.defined() || folded_weight_.device() != conv_->weight.device()) refold();
       y = F::conv2d(x, folded_weight_,
                     F::Conv2dFuncOptions().bias(folded_bias_).stride(stride_).padding(padding_).groups(groups_));
     } else {
       y = bn_(conv_(x));
     }
-    return relu6_ ? y.clamp_(0, 6) : y;
+    if (!relu6_) return y;
+    // In place only outside autograd: clamp's backward needs its input.
+    return y.requires_grad() ? y.clamp(0, 6) : y.clamp_(0, 6);
   }
 
   void weights_changed() {
     if (fold_) refold();
+  }
+
+  bool trains() const {
+    return conv_->weight.requires_grad() || bn_->weight.requires_grad() || bn_->bias.requires_grad();
   }
 
   void add_keras_layers(std::vector<KerasLayerTarget>& layers, const std::string& conv_name,
@@ -155,7 +171,7 @@ class MobileNetV2BackboneImpl : public BackboneImpl {
       if (auto* conv_bn = module->as<ConvBnImpl>()) conv_bn->weights_changed();
   }
 
-  std::vector<LayerSummary> summarize(torch::Tensor& images) override { return layers_->summarize(images, false); }
+  std::vector<LayerSummary> summarize(torch::Tensor& images) override { return layers_->summarize(images); }
 
  private:
   LayerStack layers_ = register_module("layers", LayerStack());

@@ -1,5 +1,6 @@
 #include "catdog/models.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 
@@ -68,7 +69,9 @@ void keras_initialise(nn::Module& module) {
 const std::vector<ModelSpec>& model_registry() {
   // Weight files, sizes and hashes as scripts/download_weights.sh fetches them.
   // Unfreeze points: the TensorFlow transfer-learning tutorial fine-tunes
-  // MobileNetV2 from layer 100 on; VGG16's usual choice is its last block.
+  // MobileNetV2 from layer 100 on (block_11_expand_relu, a ReLU: the first
+  // weights after it are block_11_depthwise's); VGG16's usual choice is its
+  // last block.
   static const std::vector<ModelSpec> registry = {
       {ModelKind::Scratch, "scratch", 10, kImageSize, preprocessing_text(), "", "", "", 0, {}, "conv2d_2", nullptr},
       {ModelKind::Vgg16, "vgg16", 5, kImageSize, preprocessing_text(),
@@ -79,7 +82,7 @@ const std::vector<ModelSpec>& model_registry() {
       {ModelKind::MobileNetV2, "mobilenetv2", 5, kImageSize, preprocessing_text(),
        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
        kWeightsBase + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", "",
-       9406464, {"block_11_expand_relu", 100}, "Conv_1",
+       9406464, {"block_11_depthwise", 100}, "Conv_1",
        [] { return make_mobilenet_v2_backbone(); }},
   };
   return registry;
@@ -128,6 +131,7 @@ ClassifierImpl::ClassifierImpl(ModelKind kind, bool keras_init) : kind_(kind) {
 torch::Tensor ClassifierImpl::features(const torch::Tensor& images) {
   const auto input = images.is_cpu() ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images;
   if (!backbone_) return input;
+  if (backbone_trains_) return backbone_->forward(input);
   torch::NoGradGuard no_grad;
   return backbone_->forward(input);
 }
@@ -141,7 +145,33 @@ torch::Tensor ClassifierImpl::forward_tapped(const torch::Tensor& images, const 
 
 torch::Tensor ClassifierImpl::classify(const torch::Tensor& features) { return head_->forward(features); }
 
-std::vector<torch::Tensor> ClassifierImpl::trainable_parameters() const { return head_->parameters(); }
+std::vector<torch::Tensor> ClassifierImpl::trainable_parameters() const {
+  std::vector<torch::Tensor> parameters;
+  if (backbone_)
+    for (const auto& parameter : backbone_->parameters())
+      if (parameter.requires_grad()) parameters.push_back(parameter);
+  for (const auto& parameter : head_->parameters()) parameters.push_back(parameter);
+  return parameters;
+}
+
+void ClassifierImpl::unfreeze_backbone_from(const std::string& keras_layer) {
+  if (!backbone_) throw Error("the scratch model has no backbone to fine-tune: it trains whole already");
+  const auto layers = backbone_->keras_layers();
+  const auto first = std::find_if(layers.begin(), layers.end(), [&](const auto& layer) { return layer.name == keras_layer; });
+  if (first == layers.end()) {
+    std::string names;
+    for (const auto& layer : layers) names += (names.empty() ? "" : ", ") + layer.name;
+    throw Error("the " + model_name(kind_) + " backbone has no weighted layer '" + keras_layer +
+                "': unfreeze from one of " + names);
+  }
+  // Keras layers list BatchNorm's running statistics with its weights: they are buffers here and stay frozen.
+  std::vector<torch::Tensor> parameters = backbone_->parameters();
+  for (auto layer = first; layer != layers.end(); ++layer)
+    for (const auto& target : layer->weights)
+      for (auto& parameter : parameters)
+        if (parameter.is_same(target.tensor)) parameter.set_requires_grad(true);
+  backbone_trains_ = true;
+}
 
 void ClassifierImpl::load_backbone_weights(const std::filesystem::path& keras_h5) {
   if (!backbone_)
@@ -170,7 +200,7 @@ std::vector<LayerSummary> ClassifierImpl::summary() {
   auto x = torch::zeros({1, 3, side, side}, torch::TensorOptions().device(device));
   std::vector<LayerSummary> rows;
   if (backbone_) rows = backbone_->summarize(x);
-  for (auto& row : head_->summarize(x, true)) rows.push_back(std::move(row));
+  for (auto& row : head_->summarize(x)) rows.push_back(std::move(row));
   return rows;
 }
 
@@ -180,7 +210,7 @@ std::string format_summary(Classifier& model) {
   size_t name_width = 28;
   for (const auto& row : rows) {
     total += row.parameters;
-    if (row.trainable) trainable += row.parameters;
+    trainable += row.trainable_parameters;
     name_width = std::max(name_width, row.name.size() + 2);
   }
   const std::string rule(name_width + 38, '_'), double_rule(name_width + 38, '=');

@@ -1,5 +1,8 @@
 #include "catdog/optimizer.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <torch/torch.h>
 
 #include "catdog/error.h"
@@ -46,6 +49,14 @@ void KerasRMSprop::load_state(const std::vector<torch::Tensor>& velocity) {
                   ": resume with a checkpoint of the same model");
     velocity_[i].copy_(velocity[i]);
   }
+}
+
+double scheduled_learning_rate(Schedule schedule, double base, int64_t step, int64_t steps, int64_t warmup_steps) {
+  if (schedule == Schedule::Constant) return base;
+  if (step < warmup_steps) return base * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
+  const int64_t decay_steps = std::max<int64_t>(1, steps - warmup_steps);
+  const double t = std::min(1.0, static_cast<double>(step - warmup_steps) / static_cast<double>(decay_steps));
+  return base * 0.5 * (1.0 + std::cos(M_PI * t));
 }
 
 }  // namespace catdog

@@ -11,6 +11,7 @@
 #include "catdog/dataset.h"
 #include "catdog/error.h"
 #include "catdog/face.h"
+#include "catdog/inference.h"
 #include "catdog/preprocess.h"
 #include "catdog/thread_pool.h"
 
@@ -150,12 +151,14 @@ std::vector<PredictionResult> predict_images(Classifier& model, const std::vecto
     for (const auto& item : decoded)
       if (item.second.defined()) tensors.push_back(item.second);
     torch::Tensor probabilities;
+    const auto model_forward = [&](const torch::Tensor& images) {
+      return forward_in(dtype, runtime.device, [&] { return model->forward(images); });
+    };
     if (!tensors.empty())
-      probabilities = torch::softmax(forward_in(dtype, runtime.device,
-                                                [&] { return model->forward(torch::stack(tensors).to(runtime.device)); }),
-                                     1)
-                          .to(torch::kCPU, torch::kFloat64)
-                          .contiguous();
+      probabilities =
+          torch::exp(class_log_probabilities(model_forward, torch::stack(tensors).to(runtime.device), options.tta))
+              .to(torch::kCPU, torch::kFloat64)
+              .contiguous();
     int64_t row = 0;
     for (auto& [result, tensor] : decoded) {
       if (tensor.defined()) {

@@ -125,25 +125,36 @@ cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_
   }
 }
 
-cv::Mat resize_to_input(const cv::Mat& rgb) {
+cv::Mat resize_square(const cv::Mat& rgb, int side) {
   cv::Mat resized;
-  cv::resize(rgb, resized, cv::Size(kImageSize, kImageSize), 0, 0, cv::INTER_LINEAR);
+  cv::resize(rgb, resized, cv::Size(side, side), 0, 0, cv::INTER_LINEAR);
   return resized;
 }
 
+cv::Mat resize_to_input(const cv::Mat& rgb) { return resize_square(rgb, kImageSize); }
+
 void write_input_planes(const cv::Mat& rgb160, float* chw) {
-  if (rgb160.rows != kImageSize || rgb160.cols != kImageSize || rgb160.type() != CV_8UC3)
-    throw Error("expected a 160x160 8-bit RGB image; pass it through resize_to_input first");
+  const bool bytes = rgb160.type() == CV_8UC3;
+  if (rgb160.rows != kImageSize || rgb160.cols != kImageSize || !(bytes || rgb160.type() == CV_32FC3))
+    throw Error("expected a 160x160 RGB image, 8-bit or float in [0, 255]; pass it through resize_to_input first");
   // x / 127.5 - 1 for every byte value, computed once: the lookup is exact and SIMD.
   static const cv::Mat scale = [] {
     cv::Mat table(1, 256, CV_32F);
     for (int x = 0; x < 256; ++x) table.at<float>(x) = static_cast<float>(x) / 127.5f - 1.0f;
     return table;
   }();
+  constexpr int kPixels = kImageSize * kImageSize;
+  if (!bytes) {  // the table's arithmetic: whole values give the table's floats, 255 exactly 1
+    const cv::Mat continuous = rgb160.isContinuous() ? rgb160 : rgb160.clone();
+    const auto* pixels = continuous.ptr<cv::Vec3f>();
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < kPixels; ++i) chw[c * kPixels + i] = pixels[i][c] / 127.5f - 1.0f;
+    return;
+  }
   cv::Mat channels[3];
   cv::split(rgb160, channels);
   for (int c = 0; c < 3; ++c) {
-    cv::Mat plane(kImageSize, kImageSize, CV_32F, chw + c * kImageSize * kImageSize);
+    cv::Mat plane(kImageSize, kImageSize, CV_32F, chw + c * kPixels);
     cv::LUT(channels[c], scale, plane);  // writes in place: `plane` has the right size and type
   }
 }

@@ -82,15 +82,20 @@ std::string metrics_text(const Tally& tally) {
 // spread NaN through the weights.
 // With `averager` (data-parallel), every batch is a step, an empty one too:
 // the ranks' gradient all-reduces pair up step by step.
+// `learning_rate(step)` sets the rate of each step of the epoch (0-based).
 Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, GradientAverager* averager, BatchSource& source,
-                  int epoch, ProgressBar& bar) {
+                  int epoch, double label_smoothing, const std::function<double(int64_t)>& learning_rate,
+                  ProgressBar& bar) {
   model->train();
   Tally tally;
   size_t step = 0;
+  // Sparse categorical cross-entropy on the softmax output = cross-entropy on the logits.
+  const auto loss_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing);
   source.for_each_batch(epoch - 1, [&](const torch::Tensor& inputs, const torch::Tensor& labels,
                                        const std::vector<size_t>&) {
     if (labels.numel() == 0 && !averager) return true;
     optimizer.zero_grad();
+    optimizer.set_learning_rate(learning_rate(static_cast<int64_t>(step)));
     if (labels.numel() == 0) {
       averager->average(0);
       optimizer.step();
@@ -99,8 +104,7 @@ Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, GradientAverager* 
       return true;
     }
     const auto logits = logits_of(model, source, inputs);
-    // Sparse categorical cross-entropy on the softmax output = cross-entropy on the logits.
-    const auto loss = torch::nn::functional::cross_entropy(logits, labels);
+    const auto loss = torch::nn::functional::cross_entropy(logits, labels, loss_options);
     const double value = loss.item<double>();
     if (!std::isfinite(value))
       throw Error(fmt::format("the training loss became {} in epoch {} (step {}): the run diverged; train again "
@@ -263,6 +267,91 @@ void require_every_class(const DatasetIndex& data) {
                   " images: a classifier needs images of both classes");
 }
 
+// One stage of the recipe: epochs first..last (1-based, inclusive).
+struct Stage {
+  int first_epoch, last_epoch;
+  double learning_rate;
+  bool backbone_trains;
+};
+
+std::vector<Stage> stages_of(const TrainOptions& options) {
+  if (options.fine_tune.unfreeze_from.empty()) return {{1, options.epochs, options.learning_rate, false}};
+  const int head_epochs = std::min(options.fine_tune.head_epochs, options.epochs);
+  return {{1, head_epochs, options.learning_rate, false},
+          {head_epochs + 1, options.epochs, options.learning_rate * options.fine_tune.learning_rate_factor, true}};
+}
+
+const Stage& stage_of(const std::vector<Stage>& stages, int epoch) {
+  for (const auto& stage : stages)
+    if (epoch <= stage.last_epoch) return stage;
+  return stages.back();
+}
+
+// Early stopping: epochs of `stage` since its lowest val_loss.
+int epochs_without_improvement(const History& history, const Stage& stage) {
+  int best_epoch = 0;
+  double best_loss = 0;
+  for (const auto& record : history) {
+    if (record.epoch < stage.first_epoch) continue;
+    if (best_epoch == 0 || record.val_loss < best_loss) {
+      best_epoch = record.epoch;
+      best_loss = record.val_loss;
+    }
+  }
+  return best_epoch == 0 ? 0 : history.back().epoch - best_epoch;
+}
+
+// What a stage trains on. Backbone features computed once serve while the
+// backbone is frozen and its inputs fixed: validation always, training
+// unless augmented. Image batches are kept from one stage to the next (their
+// decoded-image cache with them).
+struct StageBatches {
+  std::unique_ptr<BatchSource> train, validation;
+};
+
+void prepare_batches(StageBatches& batches, Classifier& model, const DatasetIndex& data, const Split& split,
+                     const TrainOptions& options, const Runtime& runtime) {
+  const bool frozen = model->has_frozen_backbone() && !model->backbone_trains() && options.feature_cache;
+  const bool train_on_features = frozen && !options.augment;
+  ProcessGroup* group = options.group;
+  const int rank = group ? group->rank() : 0, ranks = group ? group->world_size() : 1;
+  LoaderOptions loader_options;
+  loader_options.decode_limits = runtime.decode_limits;
+  loader_options.batch_size = options.batch_size;
+  loader_options.shuffle = true;
+  loader_options.seed = runtime.seed;
+  loader_options.workers = runtime.threads;
+  loader_options.cache = options.cache;
+  loader_options.cache_dir = options.image_cache_dir;
+  loader_options.shard_index = rank;
+  loader_options.shard_count = ranks;
+  if (train_on_features) {
+    const auto features = backbone_features(model, data.root, split.train, options.train_features_file, options, runtime);
+    batches.train = std::make_unique<FeatureBatches>(features.features.to(runtime.device),
+                                                     labels_of(split.train).to(runtime.device), features.usable,
+                                                     options.batch_size, true, runtime.seed, rank, ranks);
+  } else if (!batches.train || batches.train->yields_features()) {
+    auto images = std::make_unique<ImageBatches>(data.root, split.train, loader_options, runtime.device);
+    spdlog::info("decoded-image cache: {}", images->cache_description());
+    batches.train = std::move(images);
+  }
+  if (frozen) {
+    const auto features =
+        backbone_features(model, data.root, split.validation, options.validation_features_file, options, runtime);
+    batches.validation = std::make_unique<FeatureBatches>(
+        features.features.to(runtime.device), labels_of(split.validation).to(runtime.device), features.usable,
+        kInferenceBatchSize, false, runtime.seed, rank, ranks);
+  } else if (!batches.validation || batches.validation->yields_features()) {
+    loader_options.batch_size = kInferenceBatchSize;
+    loader_options.shuffle = false;
+    batches.validation = std::make_unique<ImageBatches>(data.root, split.validation, loader_options, runtime.device);
+  }
+  spdlog::info("training on {}{}; validating on {}",
+               train_on_features ? "cached backbone features" : options.augment ? "augmented images" : "images",
+               model->backbone_trains() ? " (backbone top training)" : "",
+               frozen ? "cached backbone features" : "images");
+}
+
 }  // namespace
 
 TrainResult train(const DatasetIndex& data, const TrainOptions& options, const Runtime& runtime,
@@ -291,56 +380,44 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
     model->to(device);
     model->weights_changed();
   }
-  KerasRMSprop optimizer(model->trainable_parameters(), options.learning_rate);
-  if (resume) optimizer.load_state(resume->optimizer_state);
   const int epochs_done = static_cast<int>(history.size());
   ProcessGroup* group = options.group;
   const int rank = group ? group->rank() : 0, ranks = group ? group->world_size() : 1;
-  std::optional<GradientAverager> averager;
-  if (group) {
-    broadcast_parameters(*group, model->trainable_parameters());
-    averager.emplace(*group, model->trainable_parameters());
+  if (group)
     spdlog::info("data-parallel: rank {} of {}, batch {} per rank ({} in all)", rank, ranks, options.batch_size,
                  options.batch_size * ranks);
-  }
 
-  // Training batches follow BatchLoader's per-epoch order in both forms.
-  std::unique_ptr<BatchSource> train_batches, validation_batches;
-  if (model->has_frozen_backbone() && options.feature_cache) {
-    const auto train_features =
-        backbone_features(model, data.root, split.train, options.train_features_file, options, runtime);
-    const auto validation_features =
-        backbone_features(model, data.root, split.validation, options.validation_features_file, options, runtime);
-    train_batches = std::make_unique<FeatureBatches>(train_features.features.to(device),
-                                                     labels_of(split.train).to(device), train_features.usable,
-                                                     options.batch_size, true, runtime.seed, rank, ranks);
-    validation_batches = std::make_unique<FeatureBatches>(
-        validation_features.features.to(device), labels_of(split.validation).to(device), validation_features.usable,
-        kInferenceBatchSize, false, runtime.seed, rank, ranks);
-  } else {
-    LoaderOptions loader_options;
-  loader_options.decode_limits = runtime.decode_limits;
-    loader_options.batch_size = options.batch_size;
-    loader_options.shuffle = true;
-    loader_options.seed = runtime.seed;
-    loader_options.workers = runtime.threads;
-    loader_options.cache = options.cache;
-    loader_options.cache_dir = options.image_cache_dir;
-    loader_options.shard_index = rank;
-    loader_options.shard_count = ranks;
-    auto images = std::make_unique<ImageBatches>(data.root, split.train, loader_options, device);
-    spdlog::info("decoded-image cache: {}", images->cache_description());
-    train_batches = std::move(images);
-    loader_options.batch_size = kInferenceBatchSize;
-    loader_options.shuffle = false;
-    validation_batches = std::make_unique<ImageBatches>(data.root, split.validation, loader_options, device);
-  }
+  // Each stage starts with a fresh optimizer over what it trains (as Keras
+  // compiles the model again to fine-tune); a run resumed inside a stage
+  // continues that stage's optimizer.
+  const auto stages = stages_of(options);
+  const Stage* stage = nullptr;
+  std::unique_ptr<KerasRMSprop> optimizer;
+  std::optional<GradientAverager> averager;
+  StageBatches batches;
+  const auto enter_stage = [&](const Stage& next, bool continues_checkpoint) {
+    stage = &next;
+    if (next.backbone_trains && !model->backbone_trains()) {
+      model->unfreeze_backbone_from(options.fine_tune.unfreeze_from);
+      spdlog::info("fine-tuning: the backbone trains from {} on, lr {}", options.fine_tune.unfreeze_from,
+                   next.learning_rate);
+    }
+    optimizer = std::make_unique<KerasRMSprop>(model->trainable_parameters(), next.learning_rate);
+    if (continues_checkpoint) optimizer->load_state(resume->optimizer_state);
+    if (group) {
+      broadcast_parameters(*group, model->trainable_parameters());
+      averager.emplace(*group, model->trainable_parameters());
+    }
+    prepare_batches(batches, model, data, split, options, runtime);
+  };
+  const Stage& first = stage_of(stages, std::min(epochs_done + 1, options.epochs));
+  enter_stage(first, resume && epochs_done + 1 > first.first_epoch);
 
   if (epochs_done == 0 && options.initial_eval_batches > 0) {
     // The first `checked` validation images in all, whatever the number of ranks: this rank's share of them.
     const int64_t checked = static_cast<int64_t>(options.initial_eval_batches) * options.batch_size;
     const auto initial =
-        validate(model, *validation_batches, group, std::max<int64_t>(1, (checked + ranks - 1 - rank) / ranks));
+        validate(model, *batches.validation, group, std::max<int64_t>(1, (checked + ranks - 1 - rank) / ranks));
     spdlog::info("initial: val_loss {:.4f} val_accuracy {:.4f} ({} validation images)", initial.loss(),
                  initial.accuracy(), initial.images);
   }
@@ -348,14 +425,24 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
     spdlog::info("the run already has {} of {} epochs: nothing to train", epochs_done, options.epochs);
 
   for (int epoch = epochs_done + 1; epoch <= options.epochs; ++epoch) {
+    if (epoch > stage->last_epoch) enter_stage(stage_of(stages, epoch), false);
     const auto start = std::chrono::steady_clock::now();
     // One bar per epoch, finished with the validation metrics: one line per epoch in a log file.
-    ProgressBar bar(fmt::format("epoch {}/{}", epoch, options.epochs), train_batches->num_batches(),
+    ProgressBar bar(fmt::format("epoch {}/{}", epoch, options.epochs), batches.train->num_batches(),
                     options.progress);
     const double communication_before = group ? group->communication_seconds() : 0;
-    const auto trained =
-        train_epoch(model, optimizer, averager ? &*averager : nullptr, *train_batches, epoch, bar);
-    const auto validated = validate(model, *validation_batches, group);
+    const auto steps_per_epoch = static_cast<int64_t>(batches.train->num_batches());
+    const auto stage_steps = steps_per_epoch * (stage->last_epoch - stage->first_epoch + 1);
+    const auto steps_before = steps_per_epoch * (epoch - stage->first_epoch);
+    const auto warmup_steps = stage->last_epoch > stage->first_epoch ? steps_per_epoch : 0;
+    const auto trained = train_epoch(
+        model, *optimizer, averager ? &*averager : nullptr, *batches.train, epoch, options.label_smoothing,
+        [&](int64_t step) {
+          return scheduled_learning_rate(options.schedule, stage->learning_rate, steps_before + step, stage_steps,
+                                         warmup_steps);
+        },
+        bar);
+    const auto validated = validate(model, *batches.validation, group);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const EpochRecord* best_before = best_epoch(history);
     const bool is_best = !best_before || validated.accuracy() > best_before->val_accuracy;
@@ -370,7 +457,12 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
                    group->communication_seconds() - communication_before,
                    100 * (group->communication_seconds() - communication_before) / seconds,
                    static_cast<double>(averager->bytes_per_step()) / 1e6);
-    on_epoch_end(EpochEnd{history, model, optimizer.state(), is_best});
+    on_epoch_end(EpochEnd{history, model, optimizer->state(), is_best});
+    if (options.patience > 0 && stage == &stages.back() &&
+        epochs_without_improvement(history, *stage) >= options.patience) {
+      spdlog::info("early stop: val_loss has not improved for {} epochs", options.patience);
+      break;
+    }
   }
   model->eval();
   return {history, model};

@@ -42,7 +42,7 @@ class Vgg16BackboneImpl : public BackboneImpl {
     return targets;
   }
 
-  std::vector<LayerSummary> summarize(torch::Tensor& images) override { return layers_->summarize(images, false); }
+  std::vector<LayerSummary> summarize(torch::Tensor& images) override { return layers_->summarize(images); }
 
  private:
   LayerStack layers_ = register_module("layers", LayerStack());

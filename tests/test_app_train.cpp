@@ -138,6 +138,42 @@ TEST_F(AppTrain, ResumeContinuesBitForBit) {
   for (size_t i = 0; i < 2; ++i) EXPECT_EQ(meta.history[i].val_loss, straight_history[i].val_loss);
 }
 
+// A fine-tuning run records its recipe: --resume without the flags goes on
+// with stage 2, and the checkpoint carries the fine-tuned backbone.
+TEST_F(AppTrain, FineTuningRunsResumeWithTheirRecipe) {
+  const auto weights = testing::shared_dir() / "weights" / "mobilenet_v2_1.0_no_top.h5";
+  if (testing::shared_dir().empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
+  TempDir dir;
+  auto first = command(dir / "run", 1);
+  first.model = "mobilenetv2";
+  first.weights = weights.string();
+  first.fine_tune = true;
+  first.fine_tune_epochs = 1;
+  first.unfreeze_from = "block_16_project";
+  first.augment = false;
+  run(first);
+  const auto settings = read_json(dir / "run" / kSettingsFile);
+  EXPECT_EQ(settings["unfreeze_from"], "block_16_project");
+  EXPECT_EQ(settings["head_epochs"], 1);
+  EXPECT_EQ(settings["epochs"], 2);
+
+  auto more = command(dir / "run", 1);
+  more.epochs.reset();
+  more.resume = true;
+  more.fine_tune_epochs = 2;  // stage 2 longer: 1 + 2 epochs in all
+  run(more);
+  const auto last = load_checkpoint(dir / "run" / kLastCheckpoint, torch::kCPU);
+  EXPECT_EQ(last.meta.epochs_done, 3);
+  Classifier imagenet(ModelKind::MobileNetV2);
+  imagenet->load_backbone_weights(weights);
+  const std::string tuned = "backbone.layers.block_16.project.conv.weight";
+  const std::string frozen = "backbone.layers.block_16.depthwise.conv.weight";
+  EXPECT_FALSE(torch::equal(last.model->named_parameters()[tuned], imagenet->named_parameters()[tuned]));
+  EXPECT_TRUE(torch::equal(last.model->named_parameters()[frozen], imagenet->named_parameters()[frozen]));
+  // The optimizer state of stage 2: the head's 4 tensors, the project convolution, gamma and beta, Conv_1's 3.
+  EXPECT_EQ(last.optimizer_state.size(), 4u + 3u + 3u);
+}
+
 TEST_F(AppTrain, ResumeRepairsALostBestCheckpoint) {
   TempDir dir;
   run(command(dir / "run", 1));

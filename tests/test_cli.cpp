@@ -264,6 +264,35 @@ TEST_F(Cli, EvalJsonIsOneObjectAndNothingElse) {
     EXPECT_TRUE(json.contains(key)) << key;
 }
 
+TEST_F(Cli, EvalAndPredictWithTestTimeAugmentation) {
+  const std::string eval = "eval --json --threads 2 --checkpoint '" + checkpoint().string() + "' --data '" +
+                           data().string() + "'";
+  const CommandResult plain = run(eval), tta = run(eval + " --tta");
+  EXPECT_EQ(tta.code, 0) << tta.err;
+  const auto plain_json = nlohmann::json::parse(plain.out), tta_json = nlohmann::json::parse(tta.out);
+  EXPECT_EQ(plain_json["tta"], false);
+  EXPECT_EQ(tta_json["tta"], true);
+  EXPECT_EQ(tta_json["images"], plain_json["images"]);
+  EXPECT_NE(tta_json["loss"], plain_json["loss"]) << "the mirror images change the scratch model's answers";
+  const CommandResult text = run("eval -q --tta --threads 2 --checkpoint '" + checkpoint().string() + "' --data '" +
+                                 data().string() + "'");
+  EXPECT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("tta:"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("accuracy:"), std::string::npos) << text.out;
+
+  const CommandResult sentence = predict("--tta '" + cat_image(1).string() + "'");
+  EXPECT_EQ(sentence.code, 0) << sentence.err;
+  EXPECT_TRUE(std::regex_match(sentence.out, kSentenceLine)) << sentence.out;
+  const CommandResult lines = predict("--json --tta '" + cat_image(1).string() + "'");
+  const CommandResult plain_lines = predict("--json '" + cat_image(1).string() + "'");
+  EXPECT_EQ(lines.code, 0) << lines.err;
+  const auto line = nlohmann::json::parse(lines.out), plain_line = nlohmann::json::parse(plain_lines.out);
+  EXPECT_EQ(line["tta"], true);
+  EXPECT_EQ(plain_line["tta"], false);
+  EXPECT_NEAR(line["cat"].get<double>() + line["dog"].get<double>(), 1.0, 1e-6);
+  EXPECT_NE(line["dog"], plain_line["dog"]);
+}
+
 TEST_F(Cli, EvalTextAndPictures) {
   TempDir out;
   const CommandResult result = run("eval -q --threads 2 --checkpoint '" + checkpoint().parent_path().string() +
@@ -340,6 +369,15 @@ TEST_F(Cli, DataAndSummaryJson) {
   const CommandResult summary = run("summary --json --model scratch");
   EXPECT_EQ(summary.code, 0) << summary.err;
   EXPECT_EQ(nlohmann::json::parse(summary.out)["total_parameters"], 13132322);
+  const CommandResult fine_tuned = run("summary --json --model mobilenetv2 --fine-tune");
+  EXPECT_EQ(fine_tuned.code, 0) << fine_tuned.err;
+  EXPECT_EQ(nlohmann::json::parse(fine_tuned.out)["trainable_parameters"], 2518338);
+  const CommandResult unknown_layer = run("summary --model vgg16 --fine-tune --unfreeze-from block_99");
+  EXPECT_EQ(unknown_layer.code, 1);
+  EXPECT_NE(unknown_layer.err.find("block5_conv1"), std::string::npos) << unknown_layer.err;
+  const CommandResult scratch = run("train -q --model scratch --fine-tune --data '" + data().string() + "'");
+  EXPECT_EQ(scratch.code, 1);
+  EXPECT_NE(scratch.err.find("needs a pretrained backbone"), std::string::npos) << scratch.err;
 }
 
 TEST_F(Cli, PredictJsonHasALineForEveryInputFailedOnesWithAnError) {

@@ -157,6 +157,26 @@ TEST_F(Evaluate, ReportsAsTextAndJson) {
   EXPECT_EQ(nlohmann::json::parse(json.dump()), json);
 }
 
+// The always-dog model ignores its input, so averaging over mirror images
+// changes no number; the report says that TTA ran.
+TEST_F(Evaluate, TestTimeAugmentationIsReported) {
+  const EvalReport plain = run(options());
+  auto o = options();
+  o.tta = true;
+  const EvalReport tta = run(o);
+  EXPECT_FALSE(plain.tta);
+  EXPECT_TRUE(tta.tta);
+  EXPECT_EQ(tta.images, plain.images);
+  EXPECT_NEAR(tta.loss, plain.loss, 1e-6);
+  EXPECT_EQ(tta.confusion.count(kCatLabel, kDogLabel), plain.confusion.count(kCatLabel, kDogLabel));
+  for (size_t i = 0; i < plain.dog_probability.size(); ++i)
+    EXPECT_NEAR(tta.dog_probability[i], plain.dog_probability[i], 1e-6) << i;
+  EXPECT_EQ(report_to_json(plain)["tta"], false);
+  EXPECT_EQ(report_to_json(tta)["tta"], true);
+  EXPECT_EQ(format_report(plain).find("tta:"), std::string::npos);
+  EXPECT_NE(format_report(tta).find("tta:        horizontal flip"), std::string::npos) << format_report(tta);
+}
+
 // Issue 10 item 10: a file name that is not UTF-8 must not stop the JSON report.
 TEST_F(Evaluate, JsonReportTakesAnyFileName) {
   EvalReport report = run(options());

@@ -85,9 +85,9 @@ TEST(MobileNetV2, MatchesTheReferenceFeaturesOfTheImageNetWeights) {
   }
 }
 
-// Folding is exact algebra; with non-trivial BatchNorm statistics (the
-// shared file's are identities) the two forms still agree.
-TEST(MobileNetV2, FoldedAndUnfoldedBatchNormAgree) {
+// The same random weights, folded and unfolded, with non-trivial BatchNorm
+// statistics (the shared file's are identities), in inference mode.
+std::pair<std::shared_ptr<catdog::BackboneImpl>, std::shared_ptr<catdog::BackboneImpl>> folded_and_unfolded() {
   torch::manual_seed(5);
   auto folded = catdog::make_mobilenet_v2_backbone(true);
   auto unfolded = catdog::make_mobilenet_v2_backbone(false);
@@ -108,11 +108,53 @@ TEST(MobileNetV2, FoldedAndUnfoldedBatchNormAgree) {
   folded->weights_changed();
   folded->eval();
   unfolded->eval();
+  return {folded, unfolded};
+}
+
+// Folding is exact algebra.
+TEST(MobileNetV2, FoldedAndUnfoldedBatchNormAgree) {
+  const auto [folded, unfolded] = folded_and_unfolded();
   torch::NoGradGuard no_grad;
   const auto images = torch::rand({2, 3, 96, 96}) * 2 - 1;
   const auto a = folded->forward(images), b = unfolded->forward(images);
   EXPECT_GT(b.abs().max().item<float>(), 0.1f);
   EXPECT_LE((a - b).abs().max().item<float>(), 1e-4f);
+}
+
+// Fine-tuning a folded backbone: its weights get the gradients the unfolded
+// Keras form gets (convolutions, BatchNorm gamma and beta), the running
+// statistics stay as they were, and the outputs still agree.
+TEST(MobileNetV2, FoldedLayersTrainLikeUnfoldedOnes) {
+  const auto [folded, unfolded] = folded_and_unfolded();
+  const auto statistics_before = folded->named_buffers();
+  std::vector<torch::Tensor> kept;
+  for (const auto& item : statistics_before) kept.push_back(item.value().clone());
+  for (auto* backbone : {folded.get(), unfolded.get()})
+    for (auto& item : backbone->named_parameters())
+      item.value().set_requires_grad(item.key().find("block_16") != std::string::npos ||
+                                     item.key().find("Conv_1") != std::string::npos);
+  const auto images = torch::rand({2, 3, 96, 96}) * 2 - 1;
+  const auto a = folded->forward(images), b = unfolded->forward(images);
+  EXPECT_LE((a - b).abs().max().item<float>(), 1e-4f);
+  a.square().sum().backward();
+  b.square().sum().backward();
+  auto unfolded_parameters = unfolded->named_parameters();
+  int compared = 0;
+  for (const auto& item : folded->named_parameters()) {
+    const auto& reference = unfolded_parameters[item.key()];
+    if (!item.value().requires_grad()) {
+      EXPECT_FALSE(item.value().grad().defined()) << item.key();
+      continue;
+    }
+    ASSERT_TRUE(item.value().grad().defined()) << item.key();
+    const auto scale = reference.grad().abs().max().item<float>();
+    EXPECT_GT(scale, 0.0f) << item.key();
+    EXPECT_LE((item.value().grad() - reference.grad()).abs().max().item<float>(), 1e-3f * scale) << item.key();
+    ++compared;
+  }
+  EXPECT_EQ(compared, 3 * 3 + 3);  // block_16: three convolutions with their BN gamma and beta; Conv_1 likewise
+  size_t i = 0;
+  for (const auto& item : folded->named_buffers()) EXPECT_TRUE(item.value().equal(kept[i++])) << item.key();
 }
 
 // State dict keeps Keras' unfolded form: folding adds no parameters or buffers.

@@ -143,9 +143,9 @@ TEST(Models, SummaryListsKerasShapesAndTotals) {
   ASSERT_EQ(rows.size(), 13u + 5u + 1u + 2u);
   EXPECT_EQ(rows.front().name, "block1_conv1 (Conv2D)");
   EXPECT_EQ(rows.front().parameters, 1792);
-  EXPECT_FALSE(rows.front().trainable);
+  EXPECT_EQ(rows.front().trainable_parameters, 0);
   EXPECT_EQ(rows[rows.size() - 3].output_shape, "(None, 512)");
-  EXPECT_TRUE(rows.back().trainable);
+  EXPECT_EQ(rows.back().trainable_parameters, 1026);
   const auto vgg_text = catdog::format_summary(vgg);
   EXPECT_THAT(vgg_text, HasSubstr("Total params: 14,978,370\n"));
   EXPECT_THAT(vgg_text, HasSubstr("Trainable params: 263,682\n"));
@@ -184,6 +184,7 @@ TEST(Models, RegistryHoldsTheRecipeAndTheWeightFiles) {
   EXPECT_EQ(model_spec(ModelKind::Scratch).make_backbone, nullptr);
   EXPECT_EQ(model_spec(ModelKind::Vgg16).unfreeze_from.keras_layer, "block5_conv1");
   EXPECT_EQ(model_spec(ModelKind::MobileNetV2).unfreeze_from.keras_index, 100);
+  EXPECT_EQ(model_spec(ModelKind::MobileNetV2).unfreeze_from.keras_layer, "block_11_depthwise");
 
   // The download script fetches what the table names: same file, URL, size and hash.
   std::ifstream script(std::string(CATDOG_SOURCE_DIR) + "/scripts/download_weights.sh");
@@ -197,13 +198,10 @@ TEST(Models, RegistryHoldsTheRecipeAndTheWeightFiles) {
     EXPECT_THAT(text, HasSubstr("size=" + std::to_string(spec.weights_bytes))) << spec.name;
     EXPECT_THAT(text, HasSubstr("md5=" + spec.weights_md5)) << spec.name;
     EXPECT_THAT(spec.weights_url, testing::EndsWith("/" + spec.keras_weights_file)) << spec.name;
-    // VGG16 may be unfrozen from one of its weighted layers (MobileNetV2's
-    // point, block_11_expand_relu, is a ReLU without weights).
-    if (spec.kind == ModelKind::Vgg16) {
-      const auto layers = spec.make_backbone()->keras_layers();
-      EXPECT_TRUE(std::any_of(layers.begin(), layers.end(),
-                              [&](const auto& layer) { return layer.name == spec.unfreeze_from.keras_layer; }));
-    }
+    const auto layers = spec.make_backbone()->keras_layers();
+    EXPECT_TRUE(std::any_of(layers.begin(), layers.end(),
+                            [&](const auto& layer) { return layer.name == spec.unfreeze_from.keras_layer; }))
+        << spec.name;
   }
 }
 
@@ -234,3 +232,30 @@ TEST(Models, Vgg16KerasLayersMatchTheKerasFile) {
 }
 
 }  // namespace
+
+// Keras' counts for the fine-tuning recipes: the TF tutorial's MobileNetV2
+// from layer 100 has 1,861,440 trainable backbone weights (its model prints
+// 1,862,721 with a 1,281-weight Dense(1) head); VGG16's block 5 is 3 x 2,359,808.
+TEST(Models, UnfreezingTrainsTheTopOfTheBackboneAsKerasCountsIt) {
+  Classifier mobilenet(ModelKind::MobileNetV2);
+  mobilenet->unfreeze_backbone_from(catdog::model_spec(ModelKind::MobileNetV2).unfreeze_from.keras_layer);
+  EXPECT_TRUE(mobilenet->backbone_trains());
+  EXPECT_THAT(catdog::format_summary(mobilenet), HasSubstr("Trainable params: " + std::string("2,518,338") + "\n"));
+  int64_t trainable = 0;
+  for (const auto& parameter : mobilenet->trainable_parameters()) trainable += parameter.numel();
+  EXPECT_EQ(trainable, 1861440 + 656898);
+  for (const auto& buffer : mobilenet->buffers()) EXPECT_FALSE(buffer.requires_grad());
+
+  Classifier vgg(ModelKind::Vgg16);
+  vgg->unfreeze_backbone_from("block5_conv1");
+  EXPECT_THAT(catdog::format_summary(vgg), HasSubstr("Trainable params: 7,343,106\n"));
+
+  try {
+    vgg->unfreeze_backbone_from("block_11_depthwise");
+    FAIL() << "an unknown layer was accepted";
+  } catch (const catdog::Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("block5_conv3"));
+  }
+  Classifier scratch(ModelKind::Scratch);
+  EXPECT_THROW(scratch->unfreeze_backbone_from("block5_conv1"), catdog::Error);
+}

@@ -80,3 +80,30 @@ TEST(KerasRMSprop, LoadStateRestoresAccumulators) {
   EXPECT_THROW(optimizer.load_state({torch::zeros({3})}), catdog::Error);
   EXPECT_THROW(optimizer.load_state({}), catdog::Error);
 }
+
+TEST(Schedule, ConstantKeepsTheRate) {
+  for (int64_t step : {0, 5, 99}) EXPECT_EQ(catdog::scheduled_learning_rate(catdog::Schedule::Constant, 1e-4, step, 100, 10), 1e-4);
+}
+
+TEST(Schedule, CosineWarmsUpThenDecaysToZero) {
+  using catdog::Schedule;
+  const auto rate = [](int64_t step) { return catdog::scheduled_learning_rate(Schedule::Cosine, 2.0, step, 110, 10); };
+  EXPECT_DOUBLE_EQ(rate(0), 0.2);   // 2 * 1/10
+  EXPECT_DOUBLE_EQ(rate(4), 1.0);   // 2 * 5/10
+  EXPECT_DOUBLE_EQ(rate(9), 2.0);   // warm-up done
+  EXPECT_DOUBLE_EQ(rate(10), 2.0);  // cos(0)
+  EXPECT_NEAR(rate(60), 1.0, 1e-12);  // half-way through the decay: (1 + cos(pi/2)) / 2
+  EXPECT_NEAR(rate(110), 0.0, 1e-12);
+  for (int64_t step = 10; step < 109; ++step) EXPECT_GT(rate(step), rate(step + 1)) << step;
+  EXPECT_DOUBLE_EQ(catdog::scheduled_learning_rate(Schedule::Cosine, 2.0, 0, 10, 0), 2.0);  // no warm-up
+}
+
+TEST(KerasRMSprop, StepsWithTheRateItIsGiven) {
+  auto parameter = torch::zeros({1}).requires_grad_(true);
+  catdog::KerasRMSprop optimizer({parameter}, 1.0);
+  optimizer.set_learning_rate(0.5);
+  parameter.mutable_grad() = torch::ones({1});
+  optimizer.step();
+  // v = 0.1, p = -0.5 * 1 / sqrt(0.1 + 1e-7)
+  EXPECT_NEAR(parameter.item<float>(), -0.5 / std::sqrt(0.1 + 1e-7), 1e-6);
+}

@@ -1,5 +1,6 @@
 #include <sys/stat.h>
 
+#include <cmath>
 #include <fstream>
 #include <regex>
 
@@ -7,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "catdog/predict.h"
+#include "catdog/preprocess.h"
 #include "test_support.h"
 
 namespace catdog {
@@ -94,6 +96,33 @@ TEST(PredictImages, EveryInputGetsAResultInOrderFailuresIncluded) {
   // The same image alone gives the same probabilities as in a batch.
   const auto alone = predict_images(model, expand_inputs({names[0]}), options, Runtime{});
   EXPECT_NEAR(alone[0].dog, results[0].dog, 1e-6);
+}
+
+// With TTA an image's probabilities are the mean of its own and its mirror
+// image's (160 px PNGs: no resampling, so the mirror image is exact).
+TEST(PredictImages, TestTimeAugmentationAveragesTheImageAndItsMirrorImage) {
+  testing::TempDir dir;
+  cv::Mat image(kImageSize, kImageSize, CV_8UC3), mirrored;
+  cv::theRNG().state = 4;
+  cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(256));
+  image(cv::Rect(10, 40, 50, 60)).setTo(cv::Scalar(20, 200, 240));  // on the left only
+  cv::flip(image, mirrored, 1);
+  cv::imwrite((dir / "image.png").string(), image);
+  cv::imwrite((dir / "mirrored.png").string(), mirrored);
+  const auto inputs = expand_inputs({(dir / "image.png").string(), (dir / "mirrored.png").string()});
+  torch::manual_seed(3);
+  Classifier model(ModelKind::Scratch);
+  PredictOptions options;
+  const auto plain = predict_images(model, inputs, options, Runtime{});
+  options.tta = true;
+  const auto tta = predict_images(model, inputs, options, Runtime{});
+  ASSERT_EQ(tta.size(), 2u);
+  const double mean_dog = (plain[0].dog + plain[1].dog) / 2;
+  for (const auto& result : tta) {
+    EXPECT_NEAR(result.dog, mean_dog, 1e-5) << result.input.file;
+    EXPECT_NEAR(result.cat, 1 - mean_dog, 1e-5) << result.input.file;
+  }
+  EXPECT_GT(std::abs(plain[0].dog - plain[1].dog), 1e-4) << "the model must tell the two apart for this to mean anything";
 }
 
 }  // namespace

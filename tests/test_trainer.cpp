@@ -1,6 +1,7 @@
 // The training loop as a library: no files but the caches it is told to
 // keep; the run folder around it is the application's (test_app_train.cpp).
 #include <cmath>
+#include <map>
 
 #include <torch/torch.h>
 
@@ -172,6 +173,93 @@ TEST_F(Trainer, CachedFeaturesTrainLikeTheNaiveLoopAndAreKept) {
   }
   const auto a = cached.model->trainable_parameters(), b = naive.model->trainable_parameters();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-4, 1e-5)) << "parameter " << i;
+}
+
+// Stage 1 trains the head alone; stage 2 the backbone from the unfreeze
+// point on too, with a fresh optimizer over both, BatchNorm statistics kept.
+TEST_F(Trainer, FineTuningTrainsTheBackboneTopInTheSecondStageOnly) {
+  const auto weights = mobilenet_weights();
+  if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
+  auto o = options(2);
+  o.model = ModelKind::MobileNetV2;
+  o.weights = weights;
+  o.batch_size = 8;
+  o.fine_tune = {"block_16_depthwise", 1, 0.1};
+  // The backbone's state after each epoch, by name.
+  std::vector<std::map<std::string, torch::Tensor>> states;
+  std::vector<size_t> optimizer_sizes;
+  auto result = train(small(), o, runtime_, [&](const EpochEnd& end) {
+    std::map<std::string, torch::Tensor> state;
+    for (const auto& item : end.model->named_parameters()) state[item.key()] = item.value().detach().clone();
+    for (const auto& item : end.model->named_buffers()) state[item.key()] = item.value().clone();
+    states.push_back(state);
+    optimizer_sizes.push_back(end.optimizer_state.size());
+  });
+  ASSERT_EQ(states.size(), 2u);
+  Classifier initial(ModelKind::MobileNetV2);
+  initial->load_backbone_weights(weights);
+  const auto unchanged = [&](size_t epoch, const std::string& name) {
+    return torch::equal(states[epoch].at(name), initial->named_parameters(true).contains(name)
+                                                    ? initial->named_parameters()[name]
+                                                    : initial->named_buffers()[name]);
+  };
+  const std::string top = "backbone.layers.block_16.depthwise.conv.weight";
+  const std::string top_gamma = "backbone.layers.block_16.project.bn.weight";
+  const std::string below = "backbone.layers.block_16.expand.conv.weight";
+  const std::string statistics = "backbone.layers.block_16.depthwise.bn.running_var";
+  EXPECT_TRUE(unchanged(0, top));  // stage 1: head only
+  EXPECT_FALSE(unchanged(1, top));
+  EXPECT_FALSE(unchanged(1, top_gamma));
+  EXPECT_TRUE(unchanged(1, below));
+  EXPECT_TRUE(unchanged(1, statistics));
+  EXPECT_EQ(optimizer_sizes[0], 4u);            // the head's two kernels and biases
+  EXPECT_EQ(optimizer_sizes[1], 4u + 3u * 2u + 3u);  // + block_16 depthwise/project (conv, gamma, beta) and Conv_1
+}
+
+TEST_F(Trainer, FineTuningResumesBitForBitInsideAndBetweenStages) {
+  const auto weights = mobilenet_weights();
+  if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
+  auto o = options(3);
+  o.model = ModelKind::MobileNetV2;
+  o.weights = weights;
+  o.fine_tune = {"block_16_project", 1, 0.1};
+  o.schedule = Schedule::Cosine;
+  auto straight = train(small(), o, runtime_, kIgnoreEpochs);
+  for (const int stop_after : {1, 2}) {
+    auto part = o;
+    part.epochs = stop_after;
+    std::vector<torch::Tensor> optimizer_state;
+    auto first = train(small(), part, runtime_, [&](const EpochEnd& end) {
+      optimizer_state.clear();
+      for (const auto& tensor : end.optimizer_state) optimizer_state.push_back(tensor.clone());
+    });
+    TrainState state{first.model, optimizer_state, first.history};
+    auto continued = train(small(), o, runtime_, kIgnoreEpochs, &state);
+    expect_same_history(straight.history, continued.history);
+    expect_same_weights(straight.model, continued.model);
+  }
+}
+
+// Nothing changes with a vanishing learning rate: val_loss stops improving at once.
+TEST_F(Trainer, PatienceStopsARunWhoseValidationLossStalls) {
+  auto o = options(5);
+  o.learning_rate = 1e-30;
+  o.patience = 2;
+  const auto result = train(small(), o, runtime_, kIgnoreEpochs);
+  ASSERT_EQ(result.history.size(), 3u);
+  o.patience = 0;
+  EXPECT_EQ(train(small(), o, runtime_, kIgnoreEpochs).history.size(), 5u);
+}
+
+TEST_F(Trainer, LabelSmoothingRaisesTheTrainingLossOfAConfidentModel) {
+  auto o = options(3);
+  o.learning_rate = 1e-3;
+  const auto plain = train(scan_dataset(data_->path() / "learnable"), o, runtime_, kIgnoreEpochs);
+  o.label_smoothing = 0.2;
+  const auto smoothed = train(scan_dataset(data_->path() / "learnable"), o, runtime_, kIgnoreEpochs);
+  // A smoothed target's cross-entropy is at least its entropy: 0.3251 nats for (0.9, 0.1).
+  EXPECT_GT(smoothed.history.back().loss, 0.3250);
+  EXPECT_LT(plain.history.back().loss, smoothed.history.back().loss);
 }
 
 // Features computed in bf16 are not fp32's: a cache written by one is recomputed by the other.

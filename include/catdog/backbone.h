@@ -20,7 +20,7 @@ struct LayerSummary {
   std::string name;          // Keras style, e.g. "block1_conv1 (Conv2D)"
   std::string output_shape;  // Keras style, e.g. "(None, 80, 80, 16)"
   int64_t parameters = 0;    // weights and floating-point buffers, as Keras counts them
-  bool trainable = true;
+  int64_t trainable_parameters = 0;  // of those, the ones training updates (requires_grad)
 };
 
 // Keras' `activation=` argument of Conv2D and Dense.
@@ -49,7 +49,7 @@ class LayerStackImpl : public torch::nn::Module {
   torch::Tensor forward_tapped(torch::Tensor x, const std::string& name, const LayerTap& tap);
   // Runs `x` through like forward() (it comes out as the output) and
   // describes every layer, as Keras' model.summary() does.
-  std::vector<LayerSummary> summarize(torch::Tensor& x, bool trainable);
+  std::vector<LayerSummary> summarize(torch::Tensor& x);
 
  private:
   struct Layer {
@@ -83,7 +83,7 @@ class BackboneImpl : public torch::nn::Module {
   // Called after weights change (load, checkpoint restore): lets a backbone
   // precompute an inference form (e.g. BatchNorm folded into convolutions).
   virtual void weights_changed() {}
-  // Summary rows (trainable = false); `images` comes out as the features.
+  // Summary rows; `images` comes out as the features.
   virtual std::vector<LayerSummary> summarize(torch::Tensor& images) = 0;
 };
 

@@ -17,6 +17,7 @@ namespace catdog {
 struct EvalOptions {
   std::string split = "test";  // test | validation | train
   int batch_size = 64;
+  bool tta = false;  // test-time augmentation: class_log_probabilities (inference.h)
   std::FILE* progress = nullptr;  // where the progress bar goes; nullptr: none
 };
 
@@ -28,6 +29,7 @@ struct Misclassified {
 
 struct EvalReport {
   std::string checkpoint, split;  // checkpoint: as the caller names it
+  bool tta = false;
   int64_t images = 0;
   double loss = 0;
   ConfusionMatrix confusion{2};

@@ -81,4 +81,13 @@ using InferenceVisitor =
 void run_inference(BatchSource& source, const std::function<torch::Tensor(const torch::Tensor&)>& forward,
                    const InferenceVisitor& visit);
 
+// The log class probabilities of a batch of images (N x 3 x H x W) by a model
+// whose `forward` gives logits: log_softmax, or with test-time augmentation
+// (`tta`) the log of the mean of the softmax of each image and of its
+// horizontal mirror image (one forward of both, 2N images). Logs, so that
+// eval's loss stays exact where a probability is tiny; evaluation and
+// prediction both use this.
+torch::Tensor class_log_probabilities(const std::function<torch::Tensor(const torch::Tensor&)>& forward,
+                                      const torch::Tensor& images, bool tta);
+
 }  // namespace catdog

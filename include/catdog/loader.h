@@ -8,12 +8,14 @@
 
 #include <torch/types.h>
 
+#include "catdog/augment.h"
 #include "catdog/dataset.h"
 #include "catdog/image_format.h"
 
 namespace catdog {
 
-// Where decoded 160x160 images are kept after their first decode.
+// Where decoded images are kept after their first decode: 160x160, or the
+// kAugmentSourceSize squares augmentation cuts from.
 enum class CacheMode {
   Auto,    // memory when it fits in half the free RAM, else disk
   Memory,
@@ -36,6 +38,10 @@ struct LoaderOptions {
   // batches are empty.
   int shard_index = 0;
   int shard_count = 1;
+  // Set: every image is augmented afresh every epoch (augment.h), drawn from
+  // (seed, epoch, its index in the samples), so batches do not depend on the
+  // number of workers. For training only.
+  std::optional<Augmentation> augment;
 };
 
 // The order a shuffling BatchLoader visits its n samples in epoch `epoch`
@@ -49,7 +55,7 @@ std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch);
 std::vector<size_t> shard(const std::vector<size_t>& order, int index, int count);
 
 struct Batch {
-  torch::Tensor images;         // N x 3 x 160 x 160 float32 in [-1, 1]
+  torch::Tensor images;         // N x 3 x 160 x 160 float32 in [-1, 1], augmented when asked
   torch::Tensor labels;         // N int64
   std::vector<size_t> indices;  // positions of the batch's images in the loader's samples
 };
@@ -74,6 +80,7 @@ class BatchLoader {
 
   std::vector<SkippedFile> failures() const;
   // "memory, 1.8 GB", "disk, runs/x/cache/images.u8" or "off": for the log.
+  // Augmenting, it holds kAugmentSourceSize squares: 1.44 times the bytes.
   std::string cache_description() const;
 
  private:

@@ -13,8 +13,9 @@ namespace catdog {
 
 enum class ModelKind { Scratch, Vgg16, MobileNetV2 };
 
-// Where fine-tuning may start: this backbone layer (Keras name and index in
-// the Keras model's `layers`) and every later one may be unfrozen.
+// Where fine-tuning starts by default: the recipe's index in the Keras
+// model's `layers` (layers[keras_index:] train) and the first of those with
+// weights, which is what ClassifierImpl::unfreeze_backbone_from takes.
 struct UnfreezePoint {
   std::string keras_layer;  // "" = nothing to unfreeze (no backbone)
   int keras_index = -1;
@@ -53,7 +54,8 @@ std::vector<std::string> model_names();
 ModelKind parse_model_kind(const std::string& name);
 std::string model_name(ModelKind kind);
 
-// Every catdog model: an optional frozen backbone, then the trainable part.
+// Every catdog model: an optional frozen backbone (its top may be unfrozen
+// for fine-tuning), then the trainable part.
 //  scratch:     (none) -> Conv16-Pool-Conv32-Pool-Conv64-Pool-Flatten-Dense512-Dense2
 //  vgg16:       VGG16 base (frozen) -> Dense512-Dense2
 //  mobilenetv2: MobileNetV2 base (frozen) -> Dense512-Dense2
@@ -78,6 +80,14 @@ class ClassifierImpl : public torch::nn::Module {
   // what runs after the tap records gradients when the tap asks for them.
   torch::Tensor forward_tapped(const torch::Tensor& images, const std::string& layer, const LayerTap& tap);
 
+  // Fine-tuning: the backbone's weighted Keras layers from `keras_layer` on
+  // train with the head (convolutions, and BatchNorm's gamma and beta; its
+  // running statistics stay frozen and the backbone in inference mode, as
+  // Keras fine-tunes). Error naming the layers for an unknown one.
+  void unfreeze_backbone_from(const std::string& keras_layer);
+  bool backbone_trains() const { return backbone_trains_; }
+
+  // The unfrozen backbone weights (model order), then the head's.
   std::vector<torch::Tensor> trainable_parameters() const;
   // Reads a Keras weight file into the backbone (Error for scratch).
   void load_backbone_weights(const std::filesystem::path& keras_h5);
@@ -91,6 +101,7 @@ class ClassifierImpl : public torch::nn::Module {
  private:
   ModelKind kind_;
   std::shared_ptr<BackboneImpl> backbone_;
+  bool backbone_trains_ = false;
   LayerStack head_{nullptr};  // scratch: the whole network
 };
 TORCH_MODULE(Classifier);

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <vector>
 
 #include <torch/types.h>
@@ -16,6 +17,7 @@ class KerasRMSprop {
   // backward writes them afresh instead of adding to zeroed memory.
   void zero_grad();
   void step();
+  void set_learning_rate(double learning_rate) { learning_rate_ = learning_rate; }
   // The accumulators v, one per parameter, for checkpoints.
   const std::vector<torch::Tensor>& state() const { return velocity_; }
   void load_state(const std::vector<torch::Tensor>& velocity);
@@ -26,5 +28,17 @@ class KerasRMSprop {
   std::vector<torch::Tensor> denominator_;  // sqrt(v + eps), reused: no allocation per step
   double learning_rate_, rho_, epsilon_;
 };
+
+enum class Schedule {
+  Constant,  // the tutorial's recipe
+  Cosine,    // linear warm-up, then cosine decay to 0 at the end of the stage
+};
+
+// The learning rate of step `step` (0-based) of a training stage of `steps`
+// steps at rate `base`. Cosine warms up linearly over the first
+// `warmup_steps` (base * (step + 1) / warmup_steps), then decays as
+// base * (1 + cos(pi * t)) / 2, t going from 0 to 1 over the remaining steps.
+// A function of the step alone, so a resumed run continues the same curve.
+double scheduled_learning_rate(Schedule schedule, double base, int64_t step, int64_t steps, int64_t warmup_steps);
 
 }  // namespace catdog

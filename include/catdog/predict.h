@@ -36,6 +36,7 @@ std::vector<PredictInput> expand_inputs(const std::vector<std::string>& inputs);
 struct PredictOptions {
   bool face = false;         // classify the largest human face
   bool keep_images = false;  // hand each result's decoded image (and face crop) to the callback
+  bool tta = false;          // test-time augmentation: class_log_probabilities (inference.h)
   int batch_size = 32;
 };
 

@@ -28,7 +28,10 @@ cv::Mat decode_rgb(const std::filesystem::path& file, const DecodeLimits& limits
 cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_errors,
                    const DecodeLimits& limits = {});
 
-// RGB image -> kImageSize x kImageSize RGB, bilinear (cv::INTER_LINEAR).
+// RGB image -> side x side RGB, bilinear (cv::INTER_LINEAR).
+cv::Mat resize_square(const cv::Mat& rgb, int side);
+
+// resize_square to kImageSize.
 cv::Mat resize_to_input(const cv::Mat& rgb);
 
 // 160x160 RGB uint8 -> float CHW tensor, x / 127.5 - 1, so 0 -> -1, 255 -> 1.
@@ -37,7 +40,8 @@ torch::Tensor to_input_tensor(const cv::Mat& rgb160);
 // The same values written straight into the 3 planes at `chw` (3 x 160 x 160
 // floats): how BatchLoader's worker threads fill their batches, off the
 // consumer's thread and without a torch op per batch (whose OpenMP threads spin
-// on the cores the decoders need).
+// on the cores the decoders need). Also takes a CV_32FC3 image with values
+// in [0, 255] (augment_image's).
 void write_input_planes(const cv::Mat& rgb160, float* chw);
 
 // decode_rgb + resize_to_input: the 160x160 RGB image that load_input converts.

@@ -13,18 +13,36 @@
 #include "catdog/history.h"
 #include "catdog/loader.h"
 #include "catdog/models.h"
+#include "catdog/optimizer.h"
 #include "catdog/runtime.h"
 #include "catdog/split.h"
 
 namespace catdog {
 
+// The TensorFlow tutorial's "strategy 2": after `head_epochs` epochs of the
+// head alone on the frozen backbone (stage 1), the backbone's weighted layers
+// from `unfreeze_from` on train with the head (stage 2) at the learning rate
+// times `learning_rate_factor`, with a fresh optimizer, BatchNorm frozen.
+struct FineTuning {
+  std::string unfreeze_from;  // a Keras layer name; "" = no stage 2 (the plain recipe)
+  int head_epochs = 10;
+  double learning_rate_factor = 0.1;
+};
+
 // The training recipe. The caller (the application) validated every value
 // and picked every file; the trainer writes only the caches it is told to.
 struct TrainOptions {
   ModelKind model = ModelKind::Scratch;
-  int epochs = 1;  // total, resumed epochs included
+  int epochs = 1;  // total, resumed epochs and both fine-tuning stages included
   int batch_size = 32;
   double learning_rate = 1e-4;
+  FineTuning fine_tune;
+  Schedule schedule = Schedule::Constant;  // per stage; cosine warms up over its first epoch
+  double label_smoothing = 0;              // of the training loss (validation reports plain cross-entropy)
+  // Early stopping: the run ends when val_loss has not improved for this many
+  // epochs (0: never). In a fine-tuning run it watches stage 2.
+  int patience = 0;
+  bool augment = false;  // random crops, rotations, flips, colour (augment.h) on the training images
   std::filesystem::path weights;  // Keras no-top h5 for a model with a backbone
   uint64_t split_seed = kDefaultSplitSeed;
   CacheMode cache = CacheMode::Auto;
@@ -69,9 +87,10 @@ struct TrainResult {
 // The whole recipe on `data` (scanned by the caller): split, build the
 // model (loading backbone weights) or take `resume`'s, report the initial
 // validation loss/accuracy, train with KerasRMSprop and sparse categorical
-// cross-entropy, validate every epoch and call `on_epoch_end`. Seeds and
-// thread counts come from `runtime`. Throws Error for a dataset with an
-// empty class or too small to split, and when the loss stops being finite.
+// cross-entropy, validate every epoch and call `on_epoch_end`, in one stage
+// or the two of fine-tuning. Seeds and thread counts come from `runtime`.
+// Throws Error for a dataset with an empty class or too small to split, and
+// when the loss stops being finite.
 TrainResult train(const DatasetIndex& data, const TrainOptions& options, const Runtime& runtime,
                   const EpochCallback& on_epoch_end, TrainState* resume = nullptr);
 

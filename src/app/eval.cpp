@@ -39,6 +39,7 @@ int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& o
   EvalOptions options;
   options.split = command.split;
   options.batch_size = command.batch_size;
+  options.tta = command.tta;
   options.progress = command.progress && !command.json ? stderr : nullptr;
   EvalReport report = evaluate(checkpoint, data, options, runtime);
   report.checkpoint = checkpoint_file.string();

@@ -93,6 +93,12 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
   options.face = command.face;
   options.keep_images = !command.annotate_dir.empty() || !command.save_crop.empty() || !command.explain_dir.empty();
   options.batch_size = command.batch_size;
+  options.tta = command.tta;
+  const auto json_line = [&](const PredictionResult& result) {
+    nlohmann::json line = prediction_json(result, class_names);
+    line["tta"] = command.tta;
+    return line.dump();
+  };
   bool all_good = true;
   size_t index = 0;
   predict_images(checkpoint.model, inputs, options, runtime, [&](const PredictionResult& result) {
@@ -100,7 +106,7 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
     if (!result.error.empty()) {
       all_good = false;
       err << "catdog: " << escape_text(result.error) << "\n";
-      if (command.json) out << prediction_json(result, class_names).dump() << "\n";
+      if (command.json) out << json_line(result) << "\n";
       out.flush();
       return;
     }
@@ -111,7 +117,7 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
       err << "catdog: " << escape_text(result.input.file.string()) << ": " << describe_face(result.face->box)
           << " classified\n";
     if (command.json)
-      out << prediction_json(result, class_names).dump() << "\n";
+      out << json_line(result) << "\n";
     else
       out << (name_files ? escape_text(result.input.file.string()) + ": " : "") << sentence << "\n";
     out.flush();

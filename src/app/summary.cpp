@@ -7,7 +7,10 @@
 namespace catdog::app {
 
 int run_summary(const SummaryCommand& command, std::ostream& out) {
-  Classifier model(parse_model_kind(command.model));
+  const ModelSpec& spec = model_spec(command.model);
+  Classifier model(spec.kind);
+  if (command.fine_tune)
+    model->unfreeze_backbone_from(command.unfreeze_from.empty() ? spec.unfreeze_from.keras_layer : command.unfreeze_from);
   if (!command.json) {
     out << format_summary(model);
     return kExitOk;
@@ -18,9 +21,9 @@ int run_summary(const SummaryCommand& command, std::ostream& out) {
     layers.push_back({{"layer", row.name},
                       {"output_shape", row.output_shape},
                       {"parameters", row.parameters},
-                      {"trainable", row.trainable}});
+                      {"trainable_parameters", row.trainable_parameters}});
     total += row.parameters;
-    if (row.trainable) trainable += row.parameters;
+    trainable += row.trainable_parameters;
   }
   out << nlohmann::json{{"model", command.model},
                         {"layers", layers},

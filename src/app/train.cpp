@@ -50,8 +50,30 @@ fs::path backbone_weights_file(const TrainCommand& command, const ModelSpec& spe
   return file;
 }
 
-// --resume: the run's own model, seeds, batch size and learning rate win over the flags.
-void adopt_run_settings(const CheckpointMeta& meta, TrainOptions& options, Runtime& runtime) {
+const char* schedule_name(Schedule schedule) { return schedule == Schedule::Cosine ? "cosine" : "constant"; }
+
+// The recipe the flags ask for: epochs, fine-tuning stages, augmentation.
+void apply_recipe(const TrainCommand& command, const ModelSpec& spec, TrainOptions& options) {
+  options.schedule = command.schedule;
+  options.patience = command.patience;
+  options.label_smoothing = command.label_smoothing;
+  options.augment = command.augment.value_or(command.fine_tune);
+  if (!command.fine_tune) {
+    options.epochs = command.epochs.value_or(spec.default_epochs);
+    return;
+  }
+  if (!spec.make_backbone) throw Error("--fine-tune needs a pretrained backbone: use --model vgg16 or mobilenetv2");
+  options.fine_tune.unfreeze_from = command.unfreeze_from.empty() ? spec.unfreeze_from.keras_layer : command.unfreeze_from;
+  options.fine_tune.head_epochs = command.epochs.value_or(options.fine_tune.head_epochs);
+  options.fine_tune.learning_rate_factor = command.fine_tune_lr_factor;
+  options.epochs = options.fine_tune.head_epochs + command.fine_tune_epochs.value_or(10);
+}
+
+// --resume: the run's own recipe (model, seeds, batch size, learning rates,
+// stages, schedule, augmentation) wins over the flags; its epochs too,
+// unless the flags give them.
+void adopt_run_settings(const CheckpointMeta& meta, const TrainCommand& command, TrainOptions& options,
+                        Runtime& runtime) {
   const auto& settings = meta.settings;
   const TrainOptions asked = options;
   const uint64_t asked_seed = runtime.seed;
@@ -60,11 +82,25 @@ void adopt_run_settings(const CheckpointMeta& meta, TrainOptions& options, Runti
   options.split_seed = meta.split_seed;
   options.batch_size = settings.value("batch_size", options.batch_size);
   options.learning_rate = settings.value("learning_rate", options.learning_rate);
+  options.fine_tune.unfreeze_from = settings.value("unfreeze_from", options.fine_tune.unfreeze_from);
+  options.fine_tune.head_epochs = settings.value("head_epochs", options.fine_tune.head_epochs);
+  options.fine_tune.learning_rate_factor = settings.value("fine_tune_lr_factor", options.fine_tune.learning_rate_factor);
+  options.schedule = settings.value("schedule", "constant") == "cosine" ? Schedule::Cosine : Schedule::Constant;
+  options.label_smoothing = settings.value("label_smoothing", options.label_smoothing);
+  options.augment = settings.value("augment", options.augment);
+  options.patience = settings.value("patience", options.patience);
+  options.epochs = settings.value("epochs", options.epochs);
+  const bool fine_tunes = !options.fine_tune.unfreeze_from.empty();
+  if (command.epochs && !fine_tunes) options.epochs = *command.epochs;
+  if (command.fine_tune_epochs && fine_tunes) options.epochs = options.fine_tune.head_epochs + *command.fine_tune_epochs;
   if (options.model != asked.model || runtime.seed != asked_seed || options.split_seed != asked.split_seed ||
-      options.batch_size != asked.batch_size || options.learning_rate != asked.learning_rate)
-    spdlog::info("resume: keeping the run's model {}, seed {}, split seed {}, batch size {}, lr {}",
+      options.batch_size != asked.batch_size || options.learning_rate != asked.learning_rate ||
+      options.fine_tune.unfreeze_from != asked.fine_tune.unfreeze_from || options.augment != asked.augment)
+    spdlog::info("resume: keeping the run's model {}, seed {}, split seed {}, batch size {}, lr {}{}{}",
                  model_name(options.model), runtime.seed, options.split_seed, options.batch_size,
-                 options.learning_rate);
+                 options.learning_rate,
+                 options.fine_tune.unfreeze_from.empty() ? "" : ", fine-tuning from " + options.fine_tune.unfreeze_from,
+                 options.augment ? ", augmentation" : "");
 }
 
 nlohmann::json settings_json(const TrainCommand& command, const TrainOptions& options, const Runtime& runtime,
@@ -77,6 +113,13 @@ nlohmann::json settings_json(const TrainCommand& command, const TrainOptions& op
           {"batch_size", options.batch_size},  // per rank
           {"world_size", world_size},
           {"learning_rate", options.learning_rate},
+          {"unfreeze_from", options.fine_tune.unfreeze_from},
+          {"head_epochs", options.fine_tune.head_epochs},
+          {"fine_tune_lr_factor", options.fine_tune.learning_rate_factor},
+          {"schedule", schedule_name(options.schedule)},
+          {"label_smoothing", options.label_smoothing},
+          {"augment", options.augment},
+          {"patience", options.patience},
           {"weights", escape_text(options.weights.string())},
           {"out_dir", escape_text(folder.string())},
           {"resume", command.resume},
@@ -149,11 +192,12 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
       if (command.out.empty()) throw Error("--resume needs --out RUN_FOLDER: the run to continue");
       Checkpoint last = load_checkpoint(fs::path(command.out) / kLastCheckpoint, runtime.device);
       if (folder) folder->repair(last);
-      adopt_run_settings(last.meta, options, runtime);
+      adopt_run_settings(last.meta, command, options, runtime);
       resume = TrainState{last.model, last.optimizer_state, last.meta.history};
+    } else {
+      apply_recipe(command, model_spec(options.model), options);
     }
     const ModelSpec& spec = model_spec(options.model);
-    options.epochs = command.epochs.value_or(spec.default_epochs);
     if (spec.make_backbone && !resume) options.weights = backbone_weights_file(command, spec);
     if (folder) {
       options.image_cache_dir = folder->file(kImageCacheDir);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catdog/loader.h"
+#include "catdog/optimizer.h"
 #include "catdog/predict.h"
 #include "catdog/runtime.h"
 #include "catdog/split.h"
@@ -40,15 +41,27 @@ int run_data(const DataCommand& command, const Runtime& runtime, std::ostream& o
 struct SummaryCommand {
   std::string model = "scratch";
   bool json = false;
+  bool fine_tune = false;     // show what fine-tuning's stage 2 trains
+  std::string unfreeze_from;  // "" = the model's default point
 };
 int run_summary(const SummaryCommand& command, std::ostream& out);
 
 struct TrainCommand {
   std::string model = "scratch";
   std::string data;
-  std::optional<int> epochs;  // unset = the model's recipe default
+  std::optional<int> epochs;  // unset = the model's recipe default (with fine_tune: stage 1's, 10)
   int batch_size = 32;
   double learning_rate = 1e-4;
+  // Fine-tuning (trainer.h's FineTuning): stage 2's epochs, first unfrozen
+  // layer ("" = the model's default point) and learning-rate factor.
+  bool fine_tune = false;
+  std::optional<int> fine_tune_epochs;  // unset = 10
+  std::string unfreeze_from;
+  double fine_tune_lr_factor = 0.1;
+  std::optional<bool> augment;  // unset = on with fine_tune, else off
+  Schedule schedule = Schedule::Constant;
+  int patience = 0;
+  double label_smoothing = 0;
   std::string weights;  // "" = data/weights/<the model's Keras file>
   std::string out;      // "" = runs/<model>-<timestamp>
   bool resume = false;
@@ -73,6 +86,7 @@ struct EvalCommand {
   std::string split = "test";
   std::filesystem::path grid_png;  // also confusion.png and misclassified.csv beside it
   bool json = false;
+  bool tta = false;  // also classify each image's mirror image, average the two
   int batch_size = 64;
   bool progress = true;
 };
@@ -86,6 +100,7 @@ struct PredictCommand {
   std::filesystem::path save_crop;
   std::filesystem::path annotate_dir;
   std::filesystem::path explain_dir;  // Grad-CAM overlays of what was classified
+  bool tta = false;
   int batch_size = 32;
 };
 // predict --json's line for one result (serve's answers start from it too).
