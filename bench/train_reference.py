@@ -23,10 +23,15 @@ resize to 160x160 without antialiasing (torch interpolate, align_corners=False: 
 INTER_LINEAR's sampling grid; OpenCV rounds in 8-bit fixed point, so pixels may differ by 1),
 x / 127.5 - 1. Images are decoded once and kept in memory (like catdog's memory cache).
 
+--device cuda runs it on the GPU (images decoded on the CPU as above, then kept on the GPU);
+--precision auto runs the frozen backbone and evaluation under fp16 autocast there, as catdog's
+--precision auto does on CUDA (training of the trainable layers stays fp32 in both).
+
 Prints one line per epoch (loss, accuracy, val_loss, val_accuracy, seconds, train img/s)
 and the final test accuracy; --json FILE writes the same as JSON.
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -155,9 +160,17 @@ def backbone_and_width(model, weights=None):
     return torchvision.models.mobilenet_v2().features, 1280
 
 
+def inference_autocast(device, precision):
+    """catdog's --precision for work without gradients: auto is fp16 autocast on CUDA, fp32 elsewhere."""
+    if precision == "auto" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
 class FrozenBackbone(nn.Module):
-    def __init__(self, backbone, features):
+    def __init__(self, backbone, features, precision="fp32"):
         super().__init__()
+        self.precision = precision
         self.backbone = backbone.eval()
         for p in self.backbone.parameters():
             p.requires_grad_(False)
@@ -173,8 +186,8 @@ class FrozenBackbone(nn.Module):
         return self
 
     def forward(self, x):
-        with torch.no_grad():
-            features = self.backbone(x).mean((2, 3))
+        with torch.no_grad(), inference_autocast(x.device, self.precision):
+            features = self.backbone(x).mean((2, 3)).float()
         return self.dense2(F.relu(self.dense1(features)))
 
 
@@ -198,11 +211,12 @@ class KerasRMSprop:
 
 
 @torch.no_grad()
-def evaluate(model, images, labels, batch_size=128):
+def evaluate(model, images, labels, precision="fp32", batch_size=128):
     model.eval()
     loss_sum, correct = 0.0, 0
     for start in range(0, len(labels), batch_size):
-        logits = model(to_input(images[start:start + batch_size]))
+        with inference_autocast(images.device, precision):
+            logits = model(to_input(images[start:start + batch_size])).float()
         target = labels[start:start + batch_size]
         loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
         correct += (logits.argmax(1) == target).sum().item()
@@ -222,6 +236,9 @@ def main():
     parser.add_argument("--weights", help="mobilenetv2: Keras no-top .h5 with the real ImageNet weights "
                                           "(default: torchvision's architecture with random weights)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N training images")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--precision", choices=("fp32", "auto"), default="fp32",
+                        help="auto: frozen backbone and evaluation under fp16 autocast on CUDA")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -239,17 +256,21 @@ def main():
     test_x, test_y = load_images(args.data, test)
     decode_seconds = time.perf_counter() - start
     print(f"decoded in {decode_seconds:.1f}s", flush=True)
+    device = torch.device(args.device)
+    train_x, train_y, val_x, val_y, test_x, test_y = (t.to(device) for t in (train_x, train_y, val_x, val_y, test_x, test_y))
 
     if args.weights and args.model != "mobilenetv2":
         parser.error("--weights is for --model mobilenetv2")
-    model = Scratch() if args.model == "scratch" else FrozenBackbone(*backbone_and_width(args.model, args.weights))
+    model = Scratch() if args.model == "scratch" else FrozenBackbone(*backbone_and_width(args.model, args.weights),
+                                                                     precision=args.precision)
+    model.to(device)
     optimizer = KerasRMSprop(model.parameters(), args.lr)
     generator = torch.Generator().manual_seed(args.seed)
     history = []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
-        order = torch.randperm(len(train_y), generator=generator)
+        order = torch.randperm(len(train_y), generator=generator).to(device)
         loss_sum, correct = 0.0, 0
         for begin in range(0, len(order), args.batch_size):
             index = order[begin:begin + args.batch_size]
@@ -261,8 +282,8 @@ def main():
             optimizer.step()
             loss_sum += loss.item() * len(index)
             correct += (logits.argmax(1) == target).sum().item()
-        train_seconds = time.perf_counter() - start
-        val_loss, val_accuracy = evaluate(model, val_x, val_y)
+        train_seconds = time.perf_counter() - start  # loss.item() above waits for the GPU
+        val_loss, val_accuracy = evaluate(model, val_x, val_y, args.precision)
         seconds = time.perf_counter() - start
         record = dict(epoch=epoch, loss=loss_sum / len(train_y), accuracy=correct / len(train_y), val_loss=val_loss,
                       val_accuracy=val_accuracy, seconds=seconds, train_images_per_second=len(train_y) / train_seconds)
@@ -270,11 +291,12 @@ def main():
         print("epoch {epoch}/{n} - loss {loss:.4f} - accuracy {accuracy:.4f} - val_loss {val_loss:.4f} - "
               "val_accuracy {val_accuracy:.4f} - {seconds:.1f}s - {train_images_per_second:.1f} img/s"
               .format(n=epochs, **record), flush=True)
-    test_loss, test_accuracy = evaluate(model, test_x, test_y)
+    test_loss, test_accuracy = evaluate(model, test_x, test_y, args.precision)
     print(f"test: loss {test_loss:.4f} accuracy {test_accuracy:.4f}")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump(dict(model=args.model, weights=args.weights, threads=args.threads, decode_seconds=decode_seconds, history=history,
+            json.dump(dict(model=args.model, weights=args.weights, threads=args.threads, device=args.device,
+                           precision=args.precision, decode_seconds=decode_seconds, history=history,
                            test_loss=test_loss, test_accuracy=test_accuracy), out, indent=2)
 
 

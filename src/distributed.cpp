@@ -18,11 +18,13 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 #include <torch/version.h>
+#ifdef CATDOG_WITH_C10D
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef USE_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #endif
 
 #include "catdog/error.h"
@@ -32,15 +34,6 @@ extern char** environ;
 namespace catdog {
 
 namespace {
-
-// LibTorch 2.x runs collectives on a c10d::Backend (ProcessGroupGloo/NCCL
-// derive from it); 1.13 had them derive from c10d::ProcessGroup directly.
-// Both return c10d::Work from the same calls.
-#if TORCH_VERSION_MAJOR >= 2
-using Collectives = c10d::Backend;
-#else
-using Collectives = c10d::ProcessGroup;
-#endif
 
 int parse_int(const EnvironmentLookup& lookup, const std::string& name, std::optional<int> fallback = {}) {
   const auto value = lookup(name);
@@ -101,6 +94,16 @@ std::optional<LaunchEnvironment> read_launch(const EnvironmentLookup& lookup) {
   return launch;
 }
 
+#ifdef CATDOG_WITH_C10D
+// LibTorch 2.x runs collectives on a c10d::Backend (ProcessGroupGloo/NCCL
+// derive from it); 1.13 had them derive from c10d::ProcessGroup directly.
+// Both return c10d::Work from the same calls.
+#if TORCH_VERSION_MAJOR >= 2
+using Collectives = c10d::Backend;
+#else
+using Collectives = c10d::ProcessGroup;
+#endif
+
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
@@ -114,6 +117,7 @@ std::string list_ranks(const std::vector<int>& ranks) {
   for (const int rank : ranks) text += (text.empty() ? "" : ", ") + std::to_string(rank);
   return (ranks.size() == 1 ? "rank " : "ranks ") + text;
 }
+#endif
 
 }  // namespace
 
@@ -144,11 +148,12 @@ struct ProcessGroup::State {
   LaunchEnvironment launch;
   torch::Device device{torch::kCPU};
   std::chrono::milliseconds timeout;
-  c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<Collectives> collectives;
   std::string backend;
   double communication_seconds = 0;
   int64_t communicated_bytes = 0;
+#ifdef CATDOG_WITH_C10D
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<Collectives> collectives;
 
   // Runs one collective to completion; a failure becomes an Error naming the
   // ranks that did not answer.
@@ -188,8 +193,10 @@ struct ProcessGroup::State {
   }
 
   torch::Tensor on_device(const torch::Tensor& tensor) const { return tensor.to(device).contiguous(); }
+#endif
 };
 
+#ifdef CATDOG_WITH_C10D
 ProcessGroup::ProcessGroup(const LaunchEnvironment& launch, torch::Device device, std::chrono::milliseconds timeout)
     : state_(std::make_unique<State>()) {
   auto& s = *state_;
@@ -252,6 +259,20 @@ ProcessGroup::ProcessGroup(const LaunchEnvironment& launch, torch::Device device
                where, launch.launcher);
 }
 
+#else
+namespace {
+[[noreturn]] void no_c10d(int rank) {
+  throw Error("rank " + std::to_string(rank) +
+              ": this catdog was built without distributed training (CMake option CATDOG_DISTRIBUTED=OFF, "
+              "for a LibTorch without Gloo's headers): train in one process, or rebuild it with them");
+}
+}  // namespace
+
+ProcessGroup::ProcessGroup(const LaunchEnvironment& launch, torch::Device, std::chrono::milliseconds) {
+  no_c10d(launch.rank);
+}
+#endif
+
 ProcessGroup::~ProcessGroup() = default;
 
 int ProcessGroup::rank() const { return state_->launch.rank; }
@@ -260,6 +281,7 @@ std::string ProcessGroup::backend() const { return state_->backend; }
 double ProcessGroup::communication_seconds() const { return state_->communication_seconds; }
 int64_t ProcessGroup::communicated_bytes() const { return state_->communicated_bytes; }
 
+#ifdef CATDOG_WITH_C10D
 void ProcessGroup::all_reduce_sum(torch::Tensor& tensor) {
   std::vector<torch::Tensor> tensors{state_->on_device(tensor)};
   state_->run("all-reduce", tensors, [&] { return state_->collectives->allreduce(tensors); });
@@ -285,6 +307,13 @@ void ProcessGroup::broadcast(torch::Tensor& tensor, int root) {
 void ProcessGroup::barrier() {
   state_->run("barrier", {}, [&] { return state_->collectives->barrier(); });
 }
+#else
+// Unreachable without c10d: the constructor throws, so no ProcessGroup exists.
+void ProcessGroup::all_reduce_sum(torch::Tensor&) { no_c10d(rank()); }
+torch::Tensor ProcessGroup::all_gather(const torch::Tensor&) { no_c10d(rank()); }
+void ProcessGroup::broadcast(torch::Tensor&, int) { no_c10d(rank()); }
+void ProcessGroup::barrier() { no_c10d(rank()); }
+#endif
 
 void broadcast_parameters(ProcessGroup& group, const std::vector<torch::Tensor>& parameters) {
   torch::NoGradGuard no_grad;
