@@ -123,8 +123,9 @@ Name: cpp-httplib
 Description: C++ HTTP/HTTPS server and client library (Debian 12's build, carried)
 Version: 0.11.4
 Libs: -L${prefix}/lib -lcpp-httplib
-Cflags: -I${prefix}/include -DCPPHTTPLIB_OPENSSL_SUPPORT -DCPPHTTPLIB_ZLIB_SUPPORT -DCPPHTTPLIB_BROTLI_SUPPORT
+Cflags: -I${prefix}/include -DCPPHTTPLIB_OPENSSL_SUPPORT -DCPPHTTPLIB_ZLIB_SUPPORT
 EOF
+# No -DCPPHTTPLIB_BROTLI_SUPPORT: brotli's headers are not carried, and serve never compresses.
 config() {  # package name -> its config file, written from stdin
   mkdir -p "$prefix/lib/cmake/$1"
   { echo "# catdog device bundle (scripts/device_bundle.sh): Debian 12's $1, relocatable."

@@ -71,6 +71,11 @@ distributed=OFF
 [ -f "$TORCH_INCLUDE/gloo/config.h" ] && distributed=ON
 cuda_root=${CUDA_HOME:-}
 [ -z "$cuda_root" ] && command -v nvcc >/dev/null && cuda_root=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
+# The image's own g++ (/usr/bin), not $CXX (/opt/gcc there): that one brings
+# a second libstdc++ into catdog, and std::locale objects made by the wheel's
+# libstdc++ were freed by catdog's copy ("free(): invalid pointer" in
+# torch::jit::load, i.e. every eval and predict).
+[ -x /usr/bin/g++ ] && export CC=/usr/bin/gcc CXX=/usr/bin/g++
 generator=(-G Ninja)
 command -v ninja >/dev/null || generator=()
 extra_cxx=""
@@ -95,6 +100,9 @@ configure=(cmake -S . -B build-device "${generator[@]}" -DCMAKE_BUILD_TYPE=Relea
   # RUNPATH; the linker need not resolve them.
   "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined -Wl,-rpath-link,$PREFIX/lib:$PREFIX/lib/stand-ins")
 [ -n "$cuda_root" ] && configure+=(-DCUDAToolkit_ROOT=$cuda_root -DCUDA_TOOLKIT_ROOT_DIR=$cuda_root)
+# EXTRA_CMAKE_ARGS: more -D settings for a rerun, e.g. -DCATDOG_ALLOCATOR=system.
+read -r -a extra_cmake_args <<<"${EXTRA_CMAKE_ARGS:-}"
+configure+=("${extra_cmake_args[@]}")
 built=0
 if step configure 150 "${configure[@]}" &&
    step build "${BUILD_LIMIT:-330}" cmake --build build-device --target catdog -j "$JOBS"; then
