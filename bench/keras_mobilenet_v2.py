@@ -98,6 +98,33 @@ class KerasMobileNetV2(nn.Module):
                 yield module.conv
                 yield module.bn
 
+    def keras_layer_indices(self):
+        """(index in Keras' 154-layer model, Conv or BN module) for the weighted layers.
+
+        Keras' layer list: input, Conv1, bn_Conv1, Conv1_relu, then per block [expand, BN, relu,]
+        [pad before a stride-2 depthwise,] depthwise, BN, relu, project, BN [, add], and Conv_1,
+        Conv_1_bn, out_relu. (The h5's own `layer_names` come from an older Keras with other
+        names and no pad layers, so its positions are not these indices.)
+        """
+        index = 1  # 0 is the input layer
+        for block in self.features:
+            conv_bns = [block] if isinstance(block, ConvBN) else list(block.layers)
+            for conv_bn in conv_bns:
+                if conv_bn.stride == 2 and conv_bn is not self.features[0]:
+                    index += 1  # block_N_pad
+                yield index, conv_bn.conv
+                yield index + 1, conv_bn.bn
+                index += 3 if conv_bn.relu6 else 2
+            if isinstance(block, InvertedResidual) and block.residual:
+                index += 1  # block_N_add
+
+    def unfreeze_from(self, keras_layer):
+        """Makes the weights of Keras layers keras_layer onward trainable (BN gamma and beta too;
+        running statistics stay frozen: the model stays in eval mode), the rest frozen."""
+        for index, layer in self.keras_layer_indices():
+            for parameter in layer.parameters():
+                parameter.requires_grad_(index >= keras_layer)
+
     def load_keras_h5(self, path):
         with h5py.File(path, "r") as h5:
             stored = []
