@@ -1,18 +1,14 @@
 #include "catdog/checkpoint.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <map>
 #include <sstream>
-
-#include <caffe2/serialize/inline_container.h>
 
 #include <torch/torch.h>
 
 #include "catdog/atomic_file.h"
 #include "catdog/error.h"
-#include "catdog/read_file.h"
+#include "catdog/zip_check.h"
 
 namespace catdog {
 
@@ -23,8 +19,8 @@ namespace {
 constexpr const char* kFormatKey = "catdog/format";
 constexpr const char* kFormat = "catdog-checkpoint-1";
 constexpr const char* kMetaKey = "catdog/meta";
-// JSON object: every other key -> CRC-32 of its bytes. LibTorch's zip reader
-// skips the zip's own CRCs, so a flipped byte would otherwise load silently.
+// JSON object: every other key -> CRC-32 of its bytes as a tensor: what the
+// loaded model gets, beyond the zip's CRCs of the records (check_zip).
 constexpr const char* kChecksumsKey = "catdog/checksums";
 constexpr const char* kModelPrefix = "model/";
 constexpr const char* kOptimizerPrefix = "optimizer/";
@@ -65,16 +61,7 @@ std::vector<std::pair<std::string, torch::Tensor>> model_tensors(Classifier& mod
   return tensors;
 }
 
-uint32_t crc32_of(const void* data, size_t size) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const auto* bytes = static_cast<const Bytef*>(data);
-  for (size_t done = 0; done < size;) {  // zlib takes sizes as uInt
-    const auto chunk = static_cast<uInt>(std::min<size_t>(size - done, 1u << 30));
-    crc = crc32(crc, bytes + done, chunk);
-    done += chunk;
-  }
-  return static_cast<uint32_t>(crc);
-}
+using catdog::crc32_of;  // the bytes' overload, beside these two
 
 uint32_t crc32_of(const torch::Tensor& cpu_contiguous) {
   return crc32_of(cpu_contiguous.data_ptr(), cpu_contiguous.numel() * cpu_contiguous.element_size());
@@ -98,17 +85,16 @@ bool fits_its_storage(const torch::Tensor& tensor) {
 // declares over a buffer of the size its zip record has: a short record is
 // read past its end. The record of each storage is not exposed, so this
 // checks that the storages, largest first, fit the records, largest first:
-// what any one short or truncated record, or an inflated shape, breaks.
-bool records_hold_their_storages(const fs::path& file,
+// what a crafted file (short record, valid CRCs) or an inflated shape breaks.
+bool records_hold_their_storages(const std::vector<ZipRecord>& zip_records,
                                  const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
   std::map<const void*, uint64_t> storages;  // distinct storages: their declared bytes
   for (const auto& [key, tensor] : tensors)
     if (tensor.numel() > 0) storages[tensor.storage().data()] = tensor.storage().nbytes();
-  caffe2::serialize::PyTorchStreamReader reader(file.string());
   std::vector<uint64_t> records, declared;
-  for (const auto& name : reader.getAllRecords())  // "data/<n>", under the archive's folder in some versions
-    if (name.rfind("data/", 0) == 0 || name.find("/data/") != std::string::npos)
-      records.push_back(std::get<1>(reader.getRecord(name)));
+  for (const auto& record : zip_records)  // "data/<n>", under the archive's folder in some versions
+    if (record.name.rfind("data/", 0) == 0 || record.name.find("/data/") != std::string::npos)
+      records.push_back(record.size);
   for (const auto& [data, bytes] : storages) declared.push_back(bytes);
   std::sort(records.rbegin(), records.rend());
   std::sort(declared.rbegin(), declared.rend());
@@ -166,13 +152,18 @@ Error corrupt_checkpoint(const fs::path& file, const std::string& what) {
 Checkpoint read_checkpoint(const fs::path& file, torch::Device device) {
   std::error_code ignored;
   if (!fs::exists(file, ignored)) throw not_a_checkpoint(file, "no such file");
-  readable_file_size(file);  // a FIFO would block LibTorch's open; no permission would read as "not a zip"
   torch::serialize::InputArchive archive;
+  ZipCheck zip;
   try {
-    archive.load_from(file.string(), torch::Device(torch::kCPU));
+    // Checked first: LibTorch's parser crashes on corrupt lengths.
+    zip = load_checked_archive(file, archive);
+  } catch (const Error&) {  // unreadable: a FIFO, no permission
+    throw;
   } catch (const std::exception& e) {  // c10::Error, and std::runtime_error / out_of_range from a bad pickle
     throw not_a_checkpoint(file, "unreadable archive: " + first_line(e.what()));
   }
+  if (!zip.is_zip) throw not_a_checkpoint(file, "not a zip archive: " + zip.problem);
+  if (!zip.problem.empty()) throw corrupt_checkpoint(file, zip.problem);
   c10::IValue format, meta_text;
   if (!archive.try_read(kFormatKey, format) || !format.isString() || format.toStringRef() != kFormat)
     throw not_a_checkpoint(file, std::string("no ") + kFormat + " marker");
@@ -231,7 +222,7 @@ Checkpoint read_checkpoint(const fs::path& file, torch::Device device) {
     checked(key, velocity, torch::kFloat32);
     stored.emplace_back(key, velocity);
   }
-  if (!records_hold_their_storages(file, stored))
+  if (!records_hold_their_storages(zip.records, stored))
     throw corrupt("a tensor record is shorter than its shape and dtype need");
   for (auto& [key, tensor] : stored) {
     tensor = tensor.contiguous();

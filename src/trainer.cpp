@@ -14,6 +14,7 @@
 #include "catdog/inference.h"
 #include "catdog/optimizer.h"
 #include "catdog/progress.h"
+#include "catdog/zip_check.h"
 
 namespace catdog {
 
@@ -132,7 +133,10 @@ std::optional<CachedFeatures> read_feature_cache(const fs::path& file, const std
   if (file.empty() || !fs::is_regular_file(file)) return std::nullopt;
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(file.string(), torch::Device(torch::kCPU));
+    if (const auto zip = load_checked_archive(file, archive); !zip.problem.empty()) {
+      spdlog::warn("ignoring corrupt feature cache {}: {}", file.string(), zip.problem);
+      return std::nullopt;
+    }
     c10::IValue stored_fingerprint, stored_kind;
     torch::Tensor features, usable;
     archive.read("fingerprint", stored_fingerprint);
@@ -144,7 +148,7 @@ std::optional<CachedFeatures> read_feature_cache(const fs::path& file, const std
     const auto flags = usable.to(torch::kBool).contiguous();
     const bool* data = flags.data_ptr<bool>();
     return CachedFeatures{features, std::vector<bool>(data, data + flags.numel())};
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {  // c10::Error, a bad pickle's runtime_error, an unreadable file
     spdlog::warn("ignoring unreadable feature cache {}: {}", file.string(), first_line(e.what()));
     return std::nullopt;
   }

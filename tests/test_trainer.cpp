@@ -1,12 +1,14 @@
 // The training loop as a library: no files but the caches it is told to
 // keep; the run folder around it is the application's (test_app_train.cpp).
 #include <cmath>
+#include <fstream>
 #include <map>
 
 #include <torch/torch.h>
 
 #include "catdog/error.h"
 #include "catdog/trainer.h"
+#include "catdog/zip_check.h"
 #include "test_support.h"
 
 namespace catdog {
@@ -273,6 +275,37 @@ TEST_F(Trainer, LabelSmoothingRaisesTheTrainingLossOfAConfidentModel) {
   // A smoothed target's cross-entropy is at least its entropy: 0.3251 nats for (0.9, 0.1).
   EXPECT_GT(smoothed.history.back().loss, 0.3250);
   EXPECT_LT(plain.history.back().loss, smoothed.history.back().loss);
+}
+
+// A flipped byte in a feature file is found (check_zip) before LibTorch
+// reads it: the features are computed again and the file rewritten whole.
+TEST_F(Trainer, ACorruptFeatureCacheIsRecomputedAndRewritten) {
+  const auto weights = mobilenet_weights();
+  if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
+  TempDir cache;
+  auto o = options(1);
+  o.model = ModelKind::MobileNetV2;
+  o.weights = weights;
+  o.train_features_file = cache / "train.pt";
+  o.validation_features_file = cache / "validation.pt";
+  const auto read = [&] {
+    std::ifstream in(cache / "train.pt", std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  train(small(), o, runtime_, kIgnoreEpochs);
+  const auto whole = read();
+  auto flipped = whole;
+  flipped[flipped.size() / 2] ^= 0x40;  // inside the features record, by far the largest
+  std::ofstream(cache / "train.pt", std::ios::binary) << flipped;
+  const auto zip_problem = [](const std::string& bytes) {
+    return check_zip(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()).problem;
+  };
+  ASSERT_NE(zip_problem(flipped), "");
+
+  train(small(), o, runtime_, kIgnoreEpochs);
+  const auto rewritten = read();
+  EXPECT_EQ(zip_problem(rewritten), "");
+  EXPECT_EQ(rewritten.size(), whole.size());
 }
 
 // Features computed in bf16 are not fp32's: a cache written by one is recomputed by the other.

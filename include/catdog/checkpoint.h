@@ -38,14 +38,17 @@ struct Checkpoint {
 //  backbone included, so a checkpoint needs nothing else), and
 //  "optimizer/<i>" for the RMSprop accumulators, and "catdog/checksums" = JSON
 //  text mapping the meta and every tensor's key to the CRC-32 of its bytes.
+// Loading reads the file once and checks its zip container (zip_check.h:
+// bounds of every record, their CRC-32s) before LibTorch parses those bytes.
 // Serialized in memory and written with write_file_atomically: a run killed
 // at any moment, or a full disk, leaves the previous checkpoint whole.
 void save_checkpoint(const std::filesystem::path& file, Classifier& model,
                      const std::vector<torch::Tensor>& optimizer_state, const CheckpointMeta& meta);
 
 // Throws Error naming the file for a missing, truncated, foreign or corrupt
-// file: a tensor record shorter than its shape and dtype need, or bytes that
-// do not match their checksum.
+// file: a broken zip container or a record whose bytes fail their zip CRC, a
+// tensor record shorter than its shape and dtype need, or a tensor that does
+// not match its checksum.
 Checkpoint load_checkpoint(const std::filesystem::path& file, torch::Device device);
 
 }  // namespace catdog
