@@ -37,7 +37,8 @@ constexpr uint16_t kHasDataDescriptor = 1 << 3;
 // Encrypted, patch data, strong encryption, masked local headers: miniz refuses them.
 constexpr uint16_t kUnsupported = 1 << 0 | 1 << 5 | 1 << 6 | 1 << 13;
 constexpr uint32_t kDosFolder = 0x10;  // in the external attributes
-constexpr uint32_t kSaturated32 = 0xFFFFFFFF;  // "in the zip64 extra field / end record"
+// A field at its maximum: "the value is in the zip64 extra field / end record".
+constexpr uint32_t kSaturated32 = 0xFFFFFFFF;
 constexpr uint16_t kSaturated16 = 0xFFFF;
 
 // What makes the archive unusable; thrown inside this file only, caught by check_zip.

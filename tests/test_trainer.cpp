@@ -38,6 +38,15 @@ class Trainer : public ::testing::Test {
     return options;
   }
   static DatasetIndex small() { return scan_dataset(data_->path() / "small"); }
+  // One epoch of MobileNetV2 keeping its features in `cache`.
+  static TrainOptions mobilenet_with_feature_files(const fs::path& weights, const TempDir& cache) {
+    auto o = options(1);
+    o.model = ModelKind::MobileNetV2;
+    o.weights = weights;
+    o.train_features_file = cache / "train.pt";
+    o.validation_features_file = cache / "validation.pt";
+    return o;
+  }
 
   static TempDir* data_;
   Runtime runtime_;
@@ -283,11 +292,7 @@ TEST_F(Trainer, ACorruptFeatureCacheIsRecomputedAndRewritten) {
   const auto weights = mobilenet_weights();
   if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
   TempDir cache;
-  auto o = options(1);
-  o.model = ModelKind::MobileNetV2;
-  o.weights = weights;
-  o.train_features_file = cache / "train.pt";
-  o.validation_features_file = cache / "validation.pt";
+  auto o = mobilenet_with_feature_files(weights, cache);
   const auto read = [&] {
     std::ifstream in(cache / "train.pt", std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -313,11 +318,7 @@ TEST_F(Trainer, FeatureCacheIsKeyedByPrecision) {
   const auto weights = mobilenet_weights();
   if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
   TempDir cache;
-  auto o = options(1);
-  o.model = ModelKind::MobileNetV2;
-  o.weights = weights;
-  o.train_features_file = cache / "train.pt";
-  o.validation_features_file = cache / "validation.pt";
+  auto o = mobilenet_with_feature_files(weights, cache);
   const auto stored = [&] {
     torch::serialize::InputArchive archive;
     archive.load_from((cache / "train.pt").string());
