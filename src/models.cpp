@@ -154,16 +154,20 @@ std::vector<torch::Tensor> ClassifierImpl::trainable_parameters() const {
   return parameters;
 }
 
-void ClassifierImpl::unfreeze_backbone_from(const std::string& keras_layer) {
+void ClassifierImpl::require_backbone_layer(const std::string& keras_layer) {
   if (!backbone_) throw Error("the scratch model has no backbone to fine-tune: it trains whole already");
   const auto layers = backbone_->keras_layers();
+  if (std::any_of(layers.begin(), layers.end(), [&](const auto& layer) { return layer.name == keras_layer; })) return;
+  std::string names;
+  for (const auto& layer : layers) names += (names.empty() ? "" : ", ") + layer.name;
+  throw Error("the " + model_name(kind_) + " backbone has no weighted layer '" + keras_layer +
+              "': unfreeze from one of " + names);
+}
+
+void ClassifierImpl::unfreeze_backbone_from(const std::string& keras_layer) {
+  require_backbone_layer(keras_layer);
+  const auto layers = backbone_->keras_layers();
   const auto first = std::find_if(layers.begin(), layers.end(), [&](const auto& layer) { return layer.name == keras_layer; });
-  if (first == layers.end()) {
-    std::string names;
-    for (const auto& layer : layers) names += (names.empty() ? "" : ", ") + layer.name;
-    throw Error("the " + model_name(kind_) + " backbone has no weighted layer '" + keras_layer +
-                "': unfreeze from one of " + names);
-  }
   // Keras layers list BatchNorm's running statistics with its weights: they are buffers here and stay frozen.
   std::vector<torch::Tensor> parameters = backbone_->parameters();
   for (auto layer = first; layer != layers.end(); ++layer)

@@ -386,6 +386,7 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
     model->to(device);
     model->weights_changed();
   }
+  if (!options.fine_tune.unfreeze_from.empty()) model->require_backbone_layer(options.fine_tune.unfreeze_from);
   const int epochs_done = static_cast<int>(history.size());
   ProcessGroup* group = options.group;
   const int rank = group ? group->rank() : 0, ranks = group ? group->world_size() : 1;

@@ -264,6 +264,24 @@ TEST_F(Trainer, AugmentedTrainingIsReproducibleAndNotThePlainOne) {
   EXPECT_NE(plain.history[0].val_loss, a.history[0].val_loss);  // other weights, same validation images
 }
 
+// A misspelt unfreeze point is refused before stage 1 spends its epochs.
+TEST_F(Trainer, AnUnknownUnfreezeLayerIsRefusedBeforeTheFirstEpoch) {
+  const auto weights = mobilenet_weights();
+  if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
+  auto o = options(2);
+  o.model = ModelKind::MobileNetV2;
+  o.weights = weights;
+  o.fine_tune = {"block_99_depthwise", 1, 0.1};
+  int epochs_seen = 0;
+  try {
+    train(small(), o, runtime_, [&](const EpochEnd&) { ++epochs_seen; });
+    FAIL() << "an unknown layer was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("block_11_depthwise"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(epochs_seen, 0);
+}
+
 // Nothing changes with a vanishing learning rate: val_loss stops improving at once.
 TEST_F(Trainer, PatienceStopsARunWhoseValidationLossStalls) {
   auto o = options(5);

@@ -85,6 +85,9 @@ class ClassifierImpl : public torch::nn::Module {
   // running statistics stay frozen and the backbone in inference mode, as
   // Keras fine-tunes). Error naming the layers for an unknown one.
   void unfreeze_backbone_from(const std::string& keras_layer);
+  // The same Error as unfreeze_backbone_from for a layer it would refuse,
+  // without unfreezing: a recipe checks its stage 2 before stage 1 runs.
+  void require_backbone_layer(const std::string& keras_layer);
   bool backbone_trains() const { return backbone_trains_; }
 
   // The unfrozen backbone weights (model order), then the head's.
