@@ -17,7 +17,6 @@
 #include "catdog/models.h"
 #include "catdog/precision.h"
 #include "catdog/runtime.h"
-#include "catdog/vgg16.h"
 
 namespace {
 
@@ -39,10 +38,10 @@ std::function<torch::Tensor(const torch::Tensor&)> network(const std::string& mo
       return loss;
     };
   }
-  if (model == "vgg16") {
-    auto backbone = catdog::make_vgg16_backbone();
-    backbone->eval();
-    return [backbone](const torch::Tensor& x) { return backbone->forward(x); };
+  if (model == "vgg16") {  // through the classifier, as feature extraction runs it (channels-last)
+    catdog::Classifier classifier(catdog::ModelKind::Vgg16);
+    classifier->eval();
+    return [classifier](const torch::Tensor& x) mutable { return classifier->features(x); };
   }
   if (model == "scratch") {
     catdog::Classifier classifier(catdog::ModelKind::Scratch);

@@ -25,7 +25,7 @@ checkpoint() {  # model -> checkpoint file
   if [ -n "$given" ]; then echo "$given"; return; fi
   mkdir -p "$OUT/small/cat" "$OUT/small/dog"
   for class in cat dog; do
-    find "$DATA/$class" -name '*.jpg' | sort | sed -n 1,100p | xargs -I{} ln -sf {} "$OUT/small/$class/"
+    find "$(realpath "$DATA")/$class" -name '*.jpg' | sort | sed -n 1,100p | xargs -I{} ln -sf {} "$OUT/small/$class/"
   done
   "$CATDOG" train -q --model "$1" --epochs 1 --threads "$THREADS" --data "$OUT/small" --weights "$WEIGHTS" \
       --out "$OUT/run-$1" >/dev/null

@@ -91,6 +91,17 @@ void add_tta_flag(CLI::App& command, bool& tta) {
                    "test-time augmentation: average the model's probabilities for each image and its mirror image");
 }
 
+// "--epochs"'s help, from the registry's recipes.
+std::string epochs_help() {
+  std::string plain, augmented;
+  for (const auto& spec : catdog::model_registry()) {
+    const std::string separator = plain.empty() ? "" : ", ";
+    plain += separator + spec.name + " " + std::to_string(spec.default_epochs);
+    augmented += separator + spec.name + " " + std::to_string(spec.augmented_epochs);
+  }
+  return "epochs (default: " + plain + "; augmented or --fine-tune's first stage: " + augmented + ")";
+}
+
 std::string joined_command_line(int argc, char** argv) {
   std::ostringstream line;
   line << "catdog";
@@ -150,7 +161,7 @@ int main(int argc, char** argv) {
   auto* train = cli.add_subcommand("train", "train a model (RMSprop, per-epoch validation, checkpoints)");
   train->add_option("--model", train_command.model, model_names)->check(model_choice)->capture_default_str();
   add_data_flag(*train, train_command.data);
-  auto* epochs_option = train->add_option("--epochs", epochs, "epochs (default: scratch 10, vgg16/mobilenetv2 5)")
+  auto* epochs_option = train->add_option("--epochs", epochs, epochs_help())
                             ->check(CLI::Range(1, kMaxCount));
   add_batch_size_flag(*train, train_command.batch_size);
   train->add_option("--lr", train_command.learning_rate, "RMSprop learning rate")
@@ -168,7 +179,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "memory", "disk", "off"}))
       ->capture_default_str();
   train->add_flag("--fine-tune", train_command.fine_tune,
-                  "vgg16/mobilenetv2: --epochs (default 10) of the head, then --fine-tune-epochs of the head and "
+                  "vgg16/mobilenetv2: --epochs of the head, then --fine-tune-epochs of the head and "
                   "the backbone's top at a tenth of the rate; augments");
   int fine_tune_epochs = 0;
   auto* fine_tune_epochs_option =

@@ -73,13 +73,13 @@ const std::vector<ModelSpec>& model_registry() {
   // weights after it are block_11_depthwise's); VGG16's usual choice is its
   // last block.
   static const std::vector<ModelSpec> registry = {
-      {ModelKind::Scratch, "scratch", 10, kImageSize, preprocessing_text(), "", "", "", 0, {}, "conv2d_2", nullptr},
-      {ModelKind::Vgg16, "vgg16", 5, kImageSize, preprocessing_text(),
+      {ModelKind::Scratch, "scratch", 10, 30, kImageSize, preprocessing_text(), "", "", "", 0, {}, "conv2d_2", nullptr},
+      {ModelKind::Vgg16, "vgg16", 5, 10, kImageSize, preprocessing_text(),
        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
        kWeightsBase + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
        "6d6bbae143d832006294945121d1f1fc", 58889256, {"block5_conv1", 15}, "block5_conv3",
        &make_vgg16_backbone},
-      {ModelKind::MobileNetV2, "mobilenetv2", 5, kImageSize, preprocessing_text(),
+      {ModelKind::MobileNetV2, "mobilenetv2", 5, 10, kImageSize, preprocessing_text(),
        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
        kWeightsBase + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", "",
        9406464, {"block_11_depthwise", 100}, "Conv_1",

@@ -233,5 +233,42 @@ TEST_F(AppTrain, JsonNamesTheRunBestEpochAndFinalMetrics) {
   EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 1);
 }
 
+// The registry's recipes, and flags over them: augmenting lengthens the
+// default run (scratch 10 -> 30 epochs), fine-tuning is 10 + 10, --epochs wins.
+TEST(AppTrainRecipe, AugmentingAndFineTuningTakeTheRegistrysEpochs) {
+  const auto recipe = [](TrainCommand command) {
+    TrainOptions options;
+    apply_recipe(command, model_spec(parse_model_kind(command.model)), options);
+    return options;
+  };
+  TrainCommand scratch;
+  EXPECT_EQ(recipe(scratch).epochs, 10);
+  EXPECT_FALSE(recipe(scratch).augment);
+  scratch.augment = true;
+  EXPECT_EQ(recipe(scratch).epochs, 30);
+  EXPECT_TRUE(recipe(scratch).augment);
+  scratch.epochs = 12;
+  EXPECT_EQ(recipe(scratch).epochs, 12);
+
+  TrainCommand mobilenet;
+  mobilenet.model = "mobilenetv2";
+  EXPECT_EQ(recipe(mobilenet).epochs, 5);
+  mobilenet.fine_tune = true;
+  const auto fine_tuning = recipe(mobilenet);
+  EXPECT_TRUE(fine_tuning.augment);
+  EXPECT_EQ(fine_tuning.fine_tune.head_epochs, 10);
+  EXPECT_EQ(fine_tuning.epochs, 20);
+  EXPECT_EQ(fine_tuning.fine_tune.unfreeze_from, "block_11_depthwise");
+  mobilenet.augment = false;
+  mobilenet.epochs = 3;
+  mobilenet.fine_tune_epochs = 4;
+  EXPECT_FALSE(recipe(mobilenet).augment);
+  EXPECT_EQ(recipe(mobilenet).epochs, 7);
+
+  TrainCommand scratch_fine_tuning;
+  scratch_fine_tuning.fine_tune = true;
+  EXPECT_NE(testing::error_of([&] { recipe(scratch_fine_tuning); }).find("pretrained backbone"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace catdog::app

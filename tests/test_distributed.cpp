@@ -45,6 +45,17 @@ EnvironmentLookup lookup_in(std::map<std::string, std::string> variables) {
   };
 }
 
+void expect_launch(const std::optional<LaunchEnvironment>& launch, const LaunchEnvironment& expected) {
+  ASSERT_TRUE(launch.has_value());
+  EXPECT_EQ(launch->rank, expected.rank);
+  EXPECT_EQ(launch->world_size, expected.world_size);
+  EXPECT_EQ(launch->local_rank, expected.local_rank);
+  EXPECT_EQ(launch->local_world_size, expected.local_world_size);
+  EXPECT_EQ(launch->master_addr, expected.master_addr);
+  EXPECT_EQ(launch->master_port, expected.master_port);
+  EXPECT_EQ(launch->launcher, expected.launcher);
+}
+
 TEST(LaunchEnvironment, PlainRunIsNotDistributed) {
   EXPECT_FALSE(detect_launch(lookup_in({{"MASTER_ADDR", "x"}})).has_value());
 }
@@ -53,28 +64,14 @@ TEST(LaunchEnvironment, ReadsTorchrunVariables) {
   const auto launch = detect_launch(lookup_in({{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"},
                                                {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "node7"},
                                                {"MASTER_PORT", "29400"}}));
-  ASSERT_TRUE(launch.has_value());
-  EXPECT_EQ(launch->rank, 3);
-  EXPECT_EQ(launch->world_size, 4);
-  EXPECT_EQ(launch->local_rank, 1);
-  EXPECT_EQ(launch->local_world_size, 2);
-  EXPECT_EQ(launch->master_addr, "node7");
-  EXPECT_EQ(launch->master_port, 29400);
-  EXPECT_EQ(launch->launcher, "torchrun");
+  expect_launch(launch, {3, 4, 1, 2, "node7", 29400, "torchrun"});
 }
 
 TEST(LaunchEnvironment, ReadsSlurmVariablesWithTheFirstNodeAsMaster) {
   const auto launch = detect_launch(lookup_in({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
                                                {"SLURM_NTASKS_PER_NODE", "2(x4)"},
                                                {"SLURM_JOB_NODELIST", "gpu[07-10,12],login1"}}));
-  ASSERT_TRUE(launch.has_value());
-  EXPECT_EQ(launch->rank, 5);
-  EXPECT_EQ(launch->world_size, 8);
-  EXPECT_EQ(launch->local_rank, 1);
-  EXPECT_EQ(launch->local_world_size, 2);
-  EXPECT_EQ(launch->master_addr, "gpu07");
-  EXPECT_EQ(launch->master_port, 29500);
-  EXPECT_EQ(launch->launcher, "slurm");
+  expect_launch(launch, {5, 8, 1, 2, "gpu07", 29500, "slurm"});
 }
 
 TEST(LaunchEnvironment, TorchrunVariablesWinOverSlurmAndMasterAddrOverTheNodeList) {
@@ -449,6 +446,19 @@ int run_catdog(const std::string& arguments, const fs::path& err) {
   return exit_status(start_catdog(arguments, {}, err));
 }
 
+// Two ranks of `catdog ARGUMENTS` started by hand with torchrun's variables, on a
+// free loopback port; their stderr in OUT/err0 and OUT/err1.
+std::vector<Process> start_two_ranks_by_hand(const std::string& arguments, const TempDir& out) {
+  const std::string port = "MASTER_PORT=" + std::to_string(free_port(out));
+  std::vector<Process> ranks;
+  for (int rank = 0; rank < 2; ++rank)
+    ranks.push_back(start_catdog(arguments,
+                                 {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "LOCAL_RANK=" + std::to_string(rank),
+                                  "MASTER_ADDR=127.0.0.1", port},
+                                 out / ("err" + std::to_string(rank))));
+  return ranks;
+}
+
 class DistributedCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -481,13 +491,7 @@ TEST_F(DistributedCli, NprocTwoTrainsAndRankZeroWritesTheRunFolder) {
 TEST_F(DistributedCli, HandSetTorchrunVariablesInTwoProcesses) {
   TempDir out;
   const fs::path run = out / "run";
-  const std::string port = "MASTER_PORT=" + std::to_string(free_port(out));
-  std::vector<Process> ranks;
-  for (int rank = 0; rank < 2; ++rank)
-    ranks.push_back(start_catdog(train_arguments(run, 1),
-                                 {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "LOCAL_RANK=" + std::to_string(rank),
-                                  "MASTER_ADDR=127.0.0.1", port},
-                                 out / ("err" + std::to_string(rank))));
+  std::vector<Process> ranks = start_two_ranks_by_hand(train_arguments(run, 1), out);
   for (int rank = 0; rank < 2; ++rank)
     EXPECT_EQ(exit_status(ranks[rank]), 0) << read_text(ranks[rank].err);
   EXPECT_EQ(settings(run)["world_size"], 2);
@@ -496,12 +500,7 @@ TEST_F(DistributedCli, HandSetTorchrunVariablesInTwoProcesses) {
 TEST_F(DistributedCli, AKilledRankStopsTheOtherAndResumeWithTwoRanksFinishes) {
   TempDir out;
   const fs::path run = out / "run";
-  const std::string port = "MASTER_PORT=" + std::to_string(free_port(out));
-  std::vector<Process> ranks;
-  for (int rank = 0; rank < 2; ++rank)
-    ranks.push_back(start_catdog(train_arguments(run, 4),
-                                 {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", port},
-                                 out / ("err" + std::to_string(rank))));
+  std::vector<Process> ranks = start_two_ranks_by_hand(train_arguments(run, 4), out);
   // Once the first epoch is committed, rank 1 dies in the second.
   while (!fs::exists(run / kLastCheckpoint) && waitpid(ranks[0].pid, nullptr, WNOHANG) == 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

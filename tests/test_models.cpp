@@ -177,6 +177,8 @@ TEST(Models, RegistryHoldsTheRecipeAndTheWeightFiles) {
   EXPECT_EQ(model_spec(ModelKind::Scratch).default_epochs, 10);
   EXPECT_EQ(model_spec(ModelKind::Vgg16).default_epochs, 5);
   EXPECT_EQ(model_spec(ModelKind::MobileNetV2).default_epochs, 5);
+  EXPECT_EQ(model_spec(ModelKind::Scratch).augmented_epochs, 30);
+  EXPECT_EQ(model_spec(ModelKind::MobileNetV2).augmented_epochs, 10);
   EXPECT_EQ(model_spec(ModelKind::Vgg16).keras_weights_file, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
   EXPECT_EQ(model_spec(ModelKind::MobileNetV2).keras_weights_file,
             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5");

@@ -81,6 +81,48 @@ TEST(KerasRMSprop, LoadStateRestoresAccumulators) {
   EXPECT_THROW(optimizer.load_state({}), catdog::Error);
 }
 
+namespace {
+
+// Three Keras RMSprop steps on `parameter` with the gradients `grads` (set by
+// hand, in whatever layout they have), next to the same steps in double.
+void expect_steps_match_double(torch::Tensor parameter, const std::vector<torch::Tensor>& grads) {
+  auto p = parameter.detach().to(torch::kDouble);
+  auto v = torch::zeros_like(p);
+  const double lr = 1e-3, rho = 0.9, eps = 1e-7;
+  catdog::KerasRMSprop optimizer({parameter}, lr, rho, eps);
+  for (const auto& grad : grads) {
+    parameter.mutable_grad() = grad;
+    optimizer.step();
+    const auto g = grad.to(torch::kDouble);
+    v = rho * v + (1 - rho) * g * g;
+    p = p - lr * g / torch::sqrt(v + eps);
+  }
+  EXPECT_LT((parameter.detach().to(torch::kDouble) - p).abs().max().item<double>(), 1e-6);
+  EXPECT_LT((optimizer.state()[0].to(torch::kDouble) - v).abs().max().item<double>(), 1e-6);
+}
+
+}  // namespace
+
+// CPU float parameters take one fused loop; other layouts the tensor ops. Both
+// must be Keras' update: over several threads' chunks with a ragged tail, in
+// channels-last, and with a gradient laid out unlike its parameter.
+TEST(KerasRMSprop, FusedAndTensorFormsBothMatchTheUpdateInDouble) {
+  torch::manual_seed(7);
+  const int64_t n = (1 << 17) + 3;
+  expect_steps_match_double(torch::randn({n}, torch::requires_grad()),
+                            {torch::randn({n}), torch::randn({n}), torch::randn({n})});
+
+  auto conv_weight = torch::randn({16, 8, 3, 3}).contiguous(torch::MemoryFormat::ChannelsLast).requires_grad_();
+  std::vector<torch::Tensor> conv_grads;
+  for (int i = 0; i < 3; ++i)
+    conv_grads.push_back(torch::randn({16, 8, 3, 3}).contiguous(torch::MemoryFormat::ChannelsLast));
+  expect_steps_match_double(conv_weight, conv_grads);
+
+  std::vector<torch::Tensor> transposed;  // strides unlike the parameter's: the tensor-op form
+  for (int i = 0; i < 3; ++i) transposed.push_back(torch::randn({300, 200}).t());
+  expect_steps_match_double(torch::randn({200, 300}, torch::requires_grad()), transposed);
+}
+
 TEST(Schedule, ConstantKeepsTheRate) {
   for (int64_t step : {0, 5, 99}) EXPECT_EQ(catdog::scheduled_learning_rate(catdog::Schedule::Constant, 1e-4, step, 100, 10), 1e-4);
 }

@@ -29,6 +29,10 @@ struct ModelSpec {
   ModelKind kind;
   std::string name;          // as typed on the command line and stored in checkpoints
   int default_epochs;        // the original recipe
+  // With --augment (and --fine-tune's first stage): augmented images take longer
+  // to fit. Scratch: 10 epochs left it underfitting (train accuracy 0.71, val 0.75);
+  // 30 reached val 0.81 (BENCHMARKS.md). Transfer: the TF tutorial's 10.
+  int augmented_epochs;
   int input_size;            // square input side (preprocess.h's kImageSize)
   std::string preprocessing; // what the input pixels are, for checkpoints and docs
   // Keras' official ImageNet no-top weight file, as scripts/download_weights.sh fetches it.

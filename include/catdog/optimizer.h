@@ -25,7 +25,9 @@ class KerasRMSprop {
  private:
   std::vector<torch::Tensor> parameters_;
   std::vector<torch::Tensor> velocity_;
-  std::vector<torch::Tensor> denominator_;  // sqrt(v + eps), reused: no allocation per step
+  // sqrt(v + eps) for the tensor-op form (GPU, mixed layouts), reused: no
+  // allocation per step. CPU float parameters take a fused loop instead.
+  std::vector<torch::Tensor> denominator_;
   double learning_rate_, rho_, epsilon_;
 };
 

@@ -25,7 +25,7 @@ namespace catdog {
 // times `learning_rate_factor`, with a fresh optimizer, BatchNorm frozen.
 struct FineTuning {
   std::string unfreeze_from;  // a Keras layer name; "" = no stage 2 (the plain recipe)
-  int head_epochs = 10;
+  int head_epochs = 10;  // the app's default: the registry's augmented_epochs
   double learning_rate_factor = 0.1;
 };
 

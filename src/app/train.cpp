@@ -52,23 +52,6 @@ fs::path backbone_weights_file(const TrainCommand& command, const ModelSpec& spe
 
 const char* schedule_name(Schedule schedule) { return schedule == Schedule::Cosine ? "cosine" : "constant"; }
 
-// The recipe the flags ask for: epochs, fine-tuning stages, augmentation.
-void apply_recipe(const TrainCommand& command, const ModelSpec& spec, TrainOptions& options) {
-  options.schedule = command.schedule;
-  options.patience = command.patience;
-  options.label_smoothing = command.label_smoothing;
-  options.augment = command.augment.value_or(command.fine_tune);
-  if (!command.fine_tune) {
-    options.epochs = command.epochs.value_or(spec.default_epochs);
-    return;
-  }
-  if (!spec.make_backbone) throw Error("--fine-tune needs a pretrained backbone: use --model vgg16 or mobilenetv2");
-  options.fine_tune.unfreeze_from = command.unfreeze_from.empty() ? spec.unfreeze_from.keras_layer : command.unfreeze_from;
-  options.fine_tune.head_epochs = command.epochs.value_or(options.fine_tune.head_epochs);
-  options.fine_tune.learning_rate_factor = command.fine_tune_lr_factor;
-  options.epochs = options.fine_tune.head_epochs + command.fine_tune_epochs.value_or(10);
-}
-
 // --resume: the run's own recipe (model, seeds, batch size, learning rates,
 // stages, schedule, augmentation) wins over the flags; its epochs too,
 // unless the flags give them.
@@ -166,6 +149,22 @@ std::unique_ptr<ProcessGroup> join_launch(Runtime& runtime) {
 }
 
 }  // namespace
+
+void apply_recipe(const TrainCommand& command, const ModelSpec& spec, TrainOptions& options) {
+  options.schedule = command.schedule;
+  options.patience = command.patience;
+  options.label_smoothing = command.label_smoothing;
+  options.augment = command.augment.value_or(command.fine_tune);
+  if (!command.fine_tune) {
+    options.epochs = command.epochs.value_or(options.augment ? spec.augmented_epochs : spec.default_epochs);
+    return;
+  }
+  if (!spec.make_backbone) throw Error("--fine-tune needs a pretrained backbone: use --model vgg16 or mobilenetv2");
+  options.fine_tune.unfreeze_from = command.unfreeze_from.empty() ? spec.unfreeze_from.keras_layer : command.unfreeze_from;
+  options.fine_tune.head_epochs = command.epochs.value_or(spec.augmented_epochs);
+  options.fine_tune.learning_rate_factor = command.fine_tune_lr_factor;
+  options.epochs = options.fine_tune.head_epochs + command.fine_tune_epochs.value_or(10);
+}
 
 int run_train(const TrainCommand& command, const Runtime& given_runtime, std::ostream& out) {
   const fs::path data_dir = dataset_folder(command.data);

@@ -9,10 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "catdog/loader.h"
+#include "catdog/models.h"
 #include "catdog/optimizer.h"
 #include "catdog/predict.h"
 #include "catdog/runtime.h"
 #include "catdog/split.h"
+#include "catdog/trainer.h"
 
 // The application layer: one function per subcommand (src/app/<name>.cpp).
 // Each takes its flags as given (validated by the CLI in main.cpp) and the
@@ -49,7 +51,7 @@ int run_summary(const SummaryCommand& command, std::ostream& out);
 struct TrainCommand {
   std::string model = "scratch";
   std::string data;
-  std::optional<int> epochs;  // unset = the model's recipe default (with fine_tune: stage 1's, 10)
+  std::optional<int> epochs;  // unset = the registry's recipe (models.h: default_epochs, augmented_epochs)
   int batch_size = 32;
   double learning_rate = 1e-4;
   // Fine-tuning (trainer.h's FineTuning): stage 2's epochs, first unfrozen
@@ -75,6 +77,9 @@ struct TrainCommand {
   std::string command_line;  // recorded in the run folder
 };
 int run_train(const TrainCommand& command, const Runtime& runtime, std::ostream& out);
+// The recipe the flags ask for on top of the registry's defaults for `spec`:
+// epochs, fine-tuning stages, schedule, augmentation.
+void apply_recipe(const TrainCommand& command, const ModelSpec& spec, TrainOptions& options);
 // `catdog train --nproc N`: N local ranks of the same command (`arguments`:
 // argv after the program name, --nproc included), each with the variables
 // torchrun sets; --threads defaults to the cores shared out among them.
