@@ -8,6 +8,7 @@
 #      computed once, real ImageNet weights) vs the reference's naive loop (backbone on
 #      every batch of every epoch, torchvision mobilenet_v2 with random weights: same FLOPs).
 #      RECIPE=0 skips it (bench/train_accuracy.sh times it with the real weights on both sides).
+# CATDOG_ARGS: more `catdog train` flags (e.g. "--precision bf16").
 # usage: bench/train_bench.sh [DATA] [THREADS] [ROUNDS]   (run from the repository root,
 #        after building: cmake --build build --target catdog)
 set -euo pipefail
@@ -21,7 +22,8 @@ trap 'rm -rf "$OUT"' EXIT
 
 echo "data $DATA, threads $THREADS, rounds $ROUNDS, $(lscpu | sed -n 's/^Model name: *//p')"
 for round in $(seq "$ROUNDS"); do
-  "$CATDOG" train -q --model scratch --epochs 2 --threads "$THREADS" --data "$DATA" --out "$OUT/c$round" >/dev/null
+  "$CATDOG" train -q --model scratch --epochs 2 --threads "$THREADS" --data "$DATA" --out "$OUT/c$round" \
+      ${CATDOG_ARGS:-} >/dev/null
   $PY -c "import json; h=json.load(open('$OUT/c$round/history.json')); print(h[1]['seconds'])" >> "$OUT/catdog.s"
   $PY bench/train_reference.py --model scratch --epochs 2 --threads "$THREADS" --data "$DATA" \
       --json "$OUT/r$round.json" >/dev/null

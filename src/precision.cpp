@@ -71,6 +71,10 @@ torch::ScalarType inference_dtype(Precision precision, torch::Device device) {
   return torch::kFloat;
 }
 
+torch::ScalarType training_dtype(Precision precision) {
+  return precision == Precision::Bf16 ? torch::kBFloat16 : torch::kFloat;
+}
+
 AutocastGuard::AutocastGuard(torch::Device device, torch::ScalarType dtype) : device_type_(device.type()) {
   if (dtype == torch::kFloat) return;
   active_ = true;

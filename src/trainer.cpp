@@ -84,9 +84,10 @@ std::string metrics_text(const Tally& tally) {
 // With `averager` (data-parallel), every batch is a step, an empty one too:
 // the ranks' gradient all-reduces pair up step by step.
 // `learning_rate(step)` sets the rate of each step of the epoch (0-based).
+// `dtype`: what the forward and backward compute in (training_dtype, precision.h).
 Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, GradientAverager* averager, BatchSource& source,
                   int epoch, double label_smoothing, const std::function<double(int64_t)>& learning_rate,
-                  ProgressBar& bar) {
+                  torch::ScalarType dtype, torch::Device device, ProgressBar& bar) {
   model->train();
   Tally tally;
   size_t step = 0;
@@ -104,7 +105,7 @@ Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, GradientAverager* 
       bar.advance(0, metrics_text(tally));
       return true;
     }
-    const auto logits = logits_of(model, source, inputs);
+    const auto logits = forward_in(dtype, device, [&] { return logits_of(model, source, inputs); });
     const auto loss = torch::nn::functional::cross_entropy(logits, labels, loss_options);
     const double value = loss.item<double>();
     if (!std::isfinite(value))
@@ -352,9 +353,10 @@ void prepare_batches(StageBatches& batches, Classifier& model, const DatasetInde
     loader_options.shuffle = false;
     batches.validation = std::make_unique<ImageBatches>(data.root, split.validation, loader_options, runtime.device);
   }
-  spdlog::info("training on {}{}; validating on {}",
+  spdlog::info("training on {}{}{}; validating on {}",
                train_on_features ? "cached backbone features" : options.augment ? "augmented images" : "images",
                model->backbone_trains() ? " (backbone top training)" : "",
+               training_dtype(runtime.precision) == torch::kBFloat16 ? " in bf16" : "",
                frozen ? "cached backbone features" : "images");
 }
 
@@ -448,7 +450,7 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
           return scheduled_learning_rate(options.schedule, stage->learning_rate, steps_before + step, stage_steps,
                                          warmup_steps);
         },
-        bar);
+        training_dtype(runtime.precision), runtime.device, bar);
     const auto validated = validate(model, *batches.validation, group);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const EpochRecord* best_before = best_epoch(history);

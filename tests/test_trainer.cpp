@@ -264,6 +264,27 @@ TEST_F(Trainer, AugmentedTrainingIsReproducibleAndNotThePlainOne) {
   EXPECT_NE(plain.history[0].val_loss, a.history[0].val_loss);  // other weights, same validation images
 }
 
+// Precision::Bf16 trains the trainable layers under bf16 autocast (weights and
+// optimizer fp32): close to fp32's run, not equal to it. Auto trains in fp32.
+TEST_F(Trainer, Bf16TrainsCloseToFp32AndAutoTrainsInFp32) {
+  Runtime fp32 = runtime_, bf16 = runtime_;
+  fp32.precision = Precision::Fp32;
+  bf16.precision = Precision::Bf16;
+  ASSERT_EQ(runtime_.precision, Precision::Auto);
+  auto automatic = train(small(), options(2), runtime_, kIgnoreEpochs);
+  auto full = train(small(), options(2), fp32, kIgnoreEpochs);
+  auto half = train(small(), options(2), bf16, kIgnoreEpochs);
+  expect_same_history(automatic.history, full.history);
+  expect_same_weights(automatic.model, full.model);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_NE(half.history[i].loss, full.history[i].loss) << "epoch " << i + 1;
+    EXPECT_NEAR(half.history[i].loss, full.history[i].loss, 0.05 * full.history[i].loss) << "epoch " << i + 1;
+    EXPECT_NEAR(half.history[i].val_loss, full.history[i].val_loss, 0.05 * full.history[i].val_loss);
+  }
+  const auto wf = full.model->trainable_parameters(), wh = half.model->trainable_parameters();
+  for (size_t i = 0; i < wf.size(); ++i) EXPECT_EQ(wh[i].scalar_type(), torch::kFloat) << "parameter " << i;
+}
+
 // A misspelt unfreeze point is refused before stage 1 spends its epochs.
 TEST_F(Trainer, AnUnknownUnfreezeLayerIsRefusedBeforeTheFirstEpoch) {
   const auto weights = mobilenet_weights();

@@ -6,9 +6,10 @@
 
 namespace catdog {
 
-// The arithmetic inference runs in. Training of trainable layers is always
-// fp32; lower precision applies to work without gradients: frozen-backbone
-// feature extraction, eval and predict.
+// The arithmetic a model runs in. Auto: inference as below, training of the
+// trainable layers in fp32. Bf16 (asked for): frozen-backbone feature
+// extraction, eval, predict and, in `train`, the trainable layers' forward and
+// backward too (autocast: weights, their gradients and the optimizer stay fp32).
 enum class Precision {
   // fp16 on CUDA, fp32 on CPUs. Not bf16 on CPUs that have it natively: on a
   // MobileNetV2 checkpoint bf16 changed 6 of 3,012 labels (bench/precision_check.sh,
@@ -28,6 +29,9 @@ bool cpu_has_native_bf16();
 
 // The dtype inference on `device` runs in for `precision`: float, bfloat16 or half.
 torch::ScalarType inference_dtype(Precision precision, torch::Device device);
+// The dtype the trainable layers compute in: bfloat16 when asked for, else float
+// (fp16 on CUDA would need loss scaling, which catdog does not do).
+torch::ScalarType training_dtype(Precision precision);
 
 // While alive, LibTorch's autocast runs matrix products and convolutions on
 // `device` in `dtype` (inputs and weights cast on the fly, outputs in that
