@@ -55,6 +55,12 @@ std::vector<torch::Tensor> trainable_weights(const fs::path& checkpoint) {
   return load_checkpoint(checkpoint, torch::kCPU).model->trainable_parameters();
 }
 
+void expect_same_trainable_weights(const fs::path& expected_checkpoint, const fs::path& actual_checkpoint) {
+  const auto expected = trainable_weights(expected_checkpoint), actual = trainable_weights(actual_checkpoint);
+  ASSERT_EQ(expected.size(), actual.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_TRUE(torch::equal(expected[i], actual[i])) << "parameter " << i;
+}
+
 TEST_F(AppTrain, DefaultRunFolderHoldsEverythingAndLatestPointsAtIt) {
   TempDir work;
   std::string printed;
@@ -127,15 +133,27 @@ TEST_F(AppTrain, ResumeContinuesBitForBit) {
   runtime_.seed = 999;  // the run's own seed wins on resume
   run(second_half);
 
-  const auto expected = trainable_weights(straight / "run" / kLastCheckpoint);
-  const auto actual = trainable_weights(resumed / "run" / kLastCheckpoint);
-  ASSERT_EQ(expected.size(), actual.size());
-  for (size_t i = 0; i < expected.size(); ++i) EXPECT_TRUE(torch::equal(expected[i], actual[i])) << "parameter " << i;
+  expect_same_trainable_weights(straight / "run" / kLastCheckpoint, resumed / "run" / kLastCheckpoint);
   const auto meta = load_checkpoint(resumed / "run" / kLastCheckpoint, torch::kCPU).meta;
   EXPECT_EQ(meta.epochs_done, 2);
   const auto straight_history = load_checkpoint(straight / "run" / kLastCheckpoint, torch::kCPU).meta.history;
   ASSERT_EQ(meta.history.size(), 2u);
   for (size_t i = 0; i < 2; ++i) EXPECT_EQ(meta.history[i].val_loss, straight_history[i].val_loss);
+}
+
+// A bf16 run resumed without --precision goes on in bf16: bit for bit the
+// uninterrupted bf16 run.
+TEST_F(AppTrain, ResumeKeepsTheRunsPrecision) {
+  TempDir straight, resumed;
+  runtime_.precision = Precision::Bf16;
+  run(command(straight / "run", 2));
+  run(command(resumed / "run", 1));
+  auto second_half = command(resumed / "run", 2);
+  second_half.resume = true;
+  runtime_.precision = Precision::Auto;
+  run(second_half);
+  EXPECT_EQ(read_json(resumed / "run" / kSettingsFile)["precision"], "bf16");
+  expect_same_trainable_weights(straight / "run" / kLastCheckpoint, resumed / "run" / kLastCheckpoint);
 }
 
 // A fine-tuning run records its recipe: --resume without the flags goes on

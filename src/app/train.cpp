@@ -53,15 +53,17 @@ fs::path backbone_weights_file(const TrainCommand& command, const ModelSpec& spe
 const char* schedule_name(Schedule schedule) { return schedule == Schedule::Cosine ? "cosine" : "constant"; }
 
 // --resume: the run's own recipe (model, seeds, batch size, learning rates,
-// stages, schedule, augmentation) wins over the flags; its epochs too,
-// unless the flags give them.
+// stages, schedule, augmentation, precision) wins over the flags; its epochs
+// too, unless the flags give them.
 void adopt_run_settings(const CheckpointMeta& meta, const TrainCommand& command, TrainOptions& options,
                         Runtime& runtime) {
   const auto& settings = meta.settings;
   const TrainOptions asked = options;
   const uint64_t asked_seed = runtime.seed;
+  const Precision asked_precision = runtime.precision;
   options.model = meta.kind;
   runtime.seed = meta.seed;
+  runtime.precision = parse_precision(settings.value("precision", std::string(to_string(runtime.precision))));
   options.split_seed = meta.split_seed;
   options.batch_size = settings.value("batch_size", options.batch_size);
   options.learning_rate = settings.value("learning_rate", options.learning_rate);
@@ -78,10 +80,11 @@ void adopt_run_settings(const CheckpointMeta& meta, const TrainCommand& command,
   if (command.fine_tune_epochs && fine_tunes) options.epochs = options.fine_tune.head_epochs + *command.fine_tune_epochs;
   if (options.model != asked.model || runtime.seed != asked_seed || options.split_seed != asked.split_seed ||
       options.batch_size != asked.batch_size || options.learning_rate != asked.learning_rate ||
-      options.fine_tune.unfreeze_from != asked.fine_tune.unfreeze_from || options.augment != asked.augment)
-    spdlog::info("resume: keeping the run's model {}, seed {}, split seed {}, batch size {}, lr {}{}{}",
+      options.fine_tune.unfreeze_from != asked.fine_tune.unfreeze_from || options.augment != asked.augment ||
+      runtime.precision != asked_precision)
+    spdlog::info("resume: keeping the run's model {}, seed {}, split seed {}, batch size {}, lr {}, precision {}{}{}",
                  model_name(options.model), runtime.seed, options.split_seed, options.batch_size,
-                 options.learning_rate,
+                 options.learning_rate, to_string(runtime.precision),
                  options.fine_tune.unfreeze_from.empty() ? "" : ", fine-tuning from " + options.fine_tune.unfreeze_from,
                  options.augment ? ", augmentation" : "");
 }
