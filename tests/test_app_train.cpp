@@ -159,8 +159,7 @@ TEST_F(AppTrain, ResumeKeepsTheRunsPrecision) {
 // A fine-tuning run records its recipe: --resume without the flags goes on
 // with stage 2, and the checkpoint carries the fine-tuned backbone.
 TEST_F(AppTrain, FineTuningRunsResumeWithTheirRecipe) {
-  const auto weights = testing::shared_dir() / "weights" / "mobilenet_v2_1.0_no_top.h5";
-  if (testing::shared_dir().empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
+  const auto weights = testing::generated_keras_weights(ModelKind::MobileNetV2);
   TempDir dir;
   auto first = command(dir / "run", 1);
   first.model = "mobilenetv2";

@@ -169,7 +169,8 @@ TEST(Models, NamesRoundTripAndUnknownNamesAreErrors) {
     EXPECT_THAT(e.what(), HasSubstr("resnet50"));
     EXPECT_THAT(e.what(), HasSubstr("scratch, vgg16 or mobilenetv2"));
   }
-  EXPECT_THROW(catdog::parse_model_kind("VGG16"), catdog::Error);
+  EXPECT_EQ(catdog::testing::error_of([] { catdog::parse_model_kind("VGG16"); }),
+            "unknown model 'VGG16': choose scratch, vgg16 or mobilenetv2");
   EXPECT_EQ(catdog::model_names(), (std::vector<std::string>{"scratch", "vgg16", "mobilenetv2"}));
 }
 

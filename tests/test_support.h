@@ -20,6 +20,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "catdog/base/error.h"
+#include "catdog/models/registry.h"
 
 namespace catdog::testing {
 
@@ -72,6 +73,13 @@ inline void write_synthetic_dataset(const fs::path& root, int per_class, const s
     cv::imwrite((root / cat_dir / ("cat." + std::to_string(i) + ".jpg")).string(), synthetic_pet_bgr(false, i));
     cv::imwrite((root / dog_dir / ("dog." + std::to_string(i) + ".jpg")).string(), synthetic_pet_bgr(true, i));
   }
+}
+
+// Pixels of a BGR picture that are not its white background.
+inline int inked_pixels(const cv::Mat& bgr) {
+  cv::Mat gray;
+  cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
+  return cv::countNonZero(gray < 250);
 }
 
 // ../shared beside the source tree (CI has it at the same place), or "" when absent.
@@ -132,6 +140,12 @@ inline std::vector<fs::path> fuzz_regressions(const std::string& target) {
   std::sort(inputs.begin(), inputs.end());
   return inputs;
 }
+
+// A Keras-layout no-top weight file for the backbone of `kind` (the layer
+// names, weight names and shapes Keras' own file has), filled with seeded
+// random values: the fine-tuning and feature-cache tests run without the real
+// ImageNet files. Written once per test process; returns its path.
+fs::path generated_keras_weights(ModelKind kind);
 
 // The built catdog executable, for CLI-level tests.
 inline fs::path catdog_binary() { return CATDOG_BINARY; }

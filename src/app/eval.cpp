@@ -35,7 +35,7 @@ void warn_if_other_dataset(const CheckpointMeta& meta, const DatasetIndex& data,
 
 int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& out) {
   const fs::path checkpoint_file = resolve_checkpoint(command.checkpoint);
-  Checkpoint checkpoint = load_checkpoint(checkpoint_file, runtime.device);
+  Checkpoint checkpoint = load_run_checkpoint(checkpoint_file, runtime.device);
   const DatasetIndex data = scan_dataset(dataset_folder(command.data), /*decode_all=*/false, runtime.threads, runtime.decode_limits);
   warn_if_other_dataset(checkpoint.meta, data, command.split);
 

@@ -172,7 +172,7 @@ class ImageServer::Impl {
   Impl(const ServeOptions& options, const Runtime& runtime)
       : options_(options),
         checkpoint_file_(resolve_checkpoint(options.checkpoint)),
-        checkpoint_(load_checkpoint(checkpoint_file_, runtime.device)),
+        checkpoint_(load_run_checkpoint(checkpoint_file_, runtime.device)),
         faces_(face_cascade()),
         gate_(options.workers, options.queue) {
     if (options.max_upload < 1) throw Error("the upload cap must be at least one byte");
@@ -447,10 +447,9 @@ int run_serve(const ServeOptions& options, const Runtime& runtime) {
               << ": other machines can reach this server; it has no password and no encryption\n";
   // --threads is shared by the workers: each model run gets its part (OpenMP
   // threads beyond the cores spin against each other).
-  const int threads_per_worker = std::max(1, runtime.threads / options.workers);
-  torch::set_num_threads(threads_per_worker);
-  spdlog::info("{} workers, {} LibTorch threads each", options.workers, threads_per_worker);
-  ImageServer server(options, runtime);
+  const Runtime per_worker = share_threads(runtime, options.workers);
+  spdlog::info("{} workers, {} LibTorch threads each", options.workers, per_worker.threads);
+  ImageServer server(options, per_worker);
   std::cerr << "catdog: serving on http://" << (options.host == "0.0.0.0" ? "127.0.0.1" : options.host) << ":"
             << server.port() << "/ (Ctrl+C stops)\n";
 

@@ -241,7 +241,7 @@ int run_train_ranks(int nproc, const std::vector<std::string>& arguments, bool t
   // The cores shared out: N ranks of all cores each would only contend.
   if (!threads_given) {
     command.push_back("--threads");
-    command.push_back(std::to_string(std::max(1, available_cores() / nproc)));
+    command.push_back(std::to_string(threads_per_share(available_cores(), nproc)));
   }
   return launch_local(nproc, command) == 0 ? kExitOk : kExitFailure;
 }
