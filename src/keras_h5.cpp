@@ -46,8 +46,7 @@ class KerasFileReader {
 
   std::vector<KerasLayerWeights> read() {
     if (!fs::exists(file_))
-      throw Error("Keras weight file " + file_.string() + " does not exist: download it "
-                  "(scripts/download_weights.sh) or give the right path");
+      throw Error("Keras weight file " + file_.string() + " does not exist: give the right path");
     // A FIFO would block HDF5's open, and "not an HDF5 file" would hide a
     // permission problem: the file must be a readable regular file first.
     file_size_ = readable_file_size(file_);

@@ -67,7 +67,7 @@ void keras_initialise(nn::Module& module) {
 }  // namespace
 
 const std::vector<ModelSpec>& model_registry() {
-  // Weight files, sizes and hashes as scripts/download_weights.sh fetches them.
+  // Weight files, URLs, sizes and hashes as Keras publishes them (keras.applications).
   // Unfreeze points: the TensorFlow transfer-learning tutorial fine-tunes
   // MobileNetV2 from layer 100 on (block_11_expand_relu, a ReLU: the first
   // weights after it are block_11_depthwise's); VGG16's usual choice is its
@@ -181,9 +181,8 @@ void ClassifierImpl::load_backbone_weights(const std::filesystem::path& keras_h5
   if (!backbone_)
     throw Error("the scratch model has no pretrained backbone: weights apply to vgg16 and mobilenetv2 only");
   if (!std::filesystem::exists(keras_h5))
-    throw Error("no " + model_name(kind_) + " ImageNet weights at " + keras_h5.string() +
-                ": run scripts/download_weights.sh " + model_name(kind_) + " (it saves data/weights/" +
-                model_spec(kind_).keras_weights_file + ") or give another Keras no-top .h5 file");
+    throw Error("no " + model_name(kind_) + " ImageNet weights at " + keras_h5.string() + ": give Keras' " +
+                model_spec(kind_).keras_weights_file + " or another Keras no-top .h5 file");
   assign_keras_weights(read_keras_weights(keras_h5), backbone_->keras_layers(), keras_h5.string());
   weights_changed();
 }

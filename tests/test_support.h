@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <random>
@@ -127,6 +128,25 @@ inline std::vector<fs::path> fuzz_regressions(const std::string& target) {
   std::sort(inputs.begin(), inputs.end());
   return inputs;
 }
+
+// An environment variable set to `value` (nullptr: unset) while alive, then
+// restored; child processes started meanwhile inherit it.
+class ScopedEnvironment {
+ public:
+  ScopedEnvironment(const char* name, const char* value) : name_(name) {
+    const char* previous = std::getenv(name);
+    if (previous) previous_ = previous;
+    had_ = previous != nullptr;
+    value ? ::setenv(name, value, 1) : ::unsetenv(name);
+  }
+  ~ScopedEnvironment() { had_ ? ::setenv(name_.c_str(), previous_.c_str(), 1) : ::unsetenv(name_.c_str()); }
+  ScopedEnvironment(const ScopedEnvironment&) = delete;
+  ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
+
+ private:
+  std::string name_, previous_;
+  bool had_ = false;
+};
 
 // The built catdog executable, for CLI-level tests.
 inline fs::path catdog_binary() { return CATDOG_BINARY; }

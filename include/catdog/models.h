@@ -35,7 +35,8 @@ struct ModelSpec {
   int augmented_epochs;
   int input_size;            // square input side (preprocess.h's kImageSize)
   std::string preprocessing; // what the input pixels are, for checkpoints and docs
-  // Keras' official ImageNet no-top weight file, as scripts/download_weights.sh fetches it.
+  // Keras' official ImageNet no-top weight file: where catdog downloads it from, and the
+  // size and MD5 a download or a cached copy must have (app/weights.h).
   std::string keras_weights_file;  // "" for scratch
   std::string weights_url;
   std::string weights_md5;         // "" when Keras pins none
