@@ -42,8 +42,12 @@ class FileLock {
     if (fd_ < 0) throw Error(system_reason(errno) + " while creating " + file.string() + ": check the folder's permissions");
     if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
     spdlog::info("another process is downloading {}: waiting for it", file.stem().string());
-    while (::flock(fd_, LOCK_EX) != 0)
-      if (errno != EINTR) throw Error(system_reason(errno) + " while locking " + file.string());
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      const int error_number = errno;
+      ::close(fd_);
+      throw Error(system_reason(error_number) + " while locking " + file.string());
+    }
   }
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
@@ -77,11 +81,14 @@ void initialise_curl_once() {
 struct Transfer {
   std::FILE* out;
   const DownloadOptions* options;
+  int write_errno = 0;  // why the file could not take the bytes (disk full, ...)
 };
 
 size_t write_body(char* data, size_t size, size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
-  return std::fwrite(data, size, count, transfer->out) * size;  // short: curl stops with CURLE_WRITE_ERROR
+  const size_t written = std::fwrite(data, size, count, transfer->out);
+  if (written < count) transfer->write_errno = errno;  // curl stops with CURLE_WRITE_ERROR
+  return written * size;
 }
 
 int report_progress(void* user, curl_off_t total, curl_off_t received, curl_off_t, curl_off_t) {
@@ -127,7 +134,7 @@ void fetch(const std::string& url, const fs::path& file, const DownloadOptions& 
     curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);
     throw Error("downloading " + url + " failed: the server answered HTTP " + std::to_string(code));
   }
-  if (status == CURLE_WRITE_ERROR) throw Error(system_reason(errno) + " while writing " + file.string());
+  if (status == CURLE_WRITE_ERROR) throw Error(system_reason(transfer.write_errno) + " while writing " + file.string());
   if (status != CURLE_OK)
     throw Error("downloading " + url + " failed: " + (*curl_message ? curl_message : curl_easy_strerror(status)));
   // fsync before the rename: after a crash the final name never points at missing data.
