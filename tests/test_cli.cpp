@@ -12,29 +12,20 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "catdog/checkpoint.h"
-#include "catdog/dataset.h"
-#include "catdog/split.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/data/dataset.h"
+#include "catdog/data/split.h"
+#include "catdog/models/registry.h"
 #include "file_server.h"
 #include "test_support.h"
 
 namespace catdog {
 namespace {
 
+using testing::CommandResult;
 using testing::TempDir;
+using testing::read_text;
 namespace fs = std::filesystem;
-
-struct CommandResult {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -82,18 +73,9 @@ class Cli : public ::testing::Test {
 
   // Runs catdog with `arguments` in the folder `cwd` (default: the test's own).
   static CommandResult run(const std::string& arguments, const fs::path& cwd = {}) {
-    static int counter = 0;
-    const fs::path out = dir_->path() / ("out" + std::to_string(counter)), err = dir_->path() / ("err" + std::to_string(counter));
-    ++counter;
-    const std::string command = (cwd.empty() ? "" : "cd '" + cwd.string() + "' && ") + "'" +
-                                testing::catdog_binary().string() + "' " + arguments + " >'" + out.string() + "' 2>'" +
-                                err.string() + "'";
-    const int status = std::system(command.c_str());
-    CommandResult result;
-    result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    result.out = read_text(out);
-    result.err = read_text(err);
-    return result;
+    testing::ChildOptions options;
+    options.cwd = cwd;
+    return testing::run_catdog(arguments, options);
   }
   static CommandResult predict(const std::string& arguments) {
     return run("predict -q --threads 2 --checkpoint '" + checkpoint().string() + "' " + arguments);
@@ -504,8 +486,8 @@ TEST_F(Cli, MirroredWeightsThatAreNotKerasOwnAreRefused) {
   testing::LoopbackServer server;
   server.server().set_mount_point("/keras", mirror.path().string());
   server.start();
-  const testing::ScopedEnvironment cache_home("XDG_CACHE_HOME", cache.path().c_str());
-  const testing::ScopedEnvironment mirror_url("CATDOG_WEIGHTS_URL", (server.url() + "/keras").c_str());
+  const testing::ScopedEnv cache_home("XDG_CACHE_HOME", cache.path().c_str());
+  const testing::ScopedEnv mirror_url("CATDOG_WEIGHTS_URL", (server.url() + "/keras").c_str());
   const CommandResult result = run("train -q --threads 2 --model mobilenetv2 --epochs 1 --data '" + data().string() +
                                        "' --out run",
                                    work.path());

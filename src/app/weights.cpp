@@ -2,11 +2,11 @@
 #include "catdog/app/weights.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <optional>
 
 #include <spdlog/spdlog.h>
 
+#include "catdog/app/environment.h"
 #include "catdog/base/download.h"
 #include "catdog/base/error.h"
 #include "catdog/base/progress.h"
@@ -19,14 +19,9 @@ namespace {
 
 constexpr int64_t kMegabyte = 1 << 20;
 
-std::string environment(const char* name) {
-  const char* value = std::getenv(name);
-  return value ? value : "";
-}
-
-// The registry's URL, or the same file name under $CATDOG_WEIGHTS_URL.
+// The registry's URL, or the same file name under the mirror's prefix.
 std::string weights_url(const ModelSpec& spec) {
-  std::string mirror = environment("CATDOG_WEIGHTS_URL");
+  std::string mirror = weights_mirror();
   if (mirror.empty()) return spec.weights_url;
   if (mirror.back() != '/') mirror += '/';
   return mirror + spec.keras_weights_file;
@@ -52,15 +47,6 @@ class DownloadBar {
 };
 
 }  // namespace
-
-fs::path weights_cache_dir() {
-  // XDG Base Directory: an unset, empty or relative XDG_CACHE_HOME is ignored.
-  const fs::path xdg = environment("XDG_CACHE_HOME");
-  if (xdg.is_absolute()) return xdg / "catdog" / "weights";
-  const std::string home = environment("HOME");
-  if (home.empty()) throw Error("neither XDG_CACHE_HOME nor HOME is set: no folder for the weights cache; pass --weights FILE");
-  return fs::path(home) / ".cache" / "catdog" / "weights";
-}
 
 fs::path backbone_weights(const ModelSpec& spec, const std::string& weights_flag, std::FILE* progress) {
   if (!weights_flag.empty()) {
