@@ -33,7 +33,6 @@ RunFolder open_run_folder(const TrainCommand& command) {
                                                          : OpenMode::New);
 }
 
-
 // --resume: the run's own recipe (model, seeds, batch size, learning rates,
 // stages, schedule, augmentation, precision) wins over the flags; its epochs
 // too, unless the flags give them.
