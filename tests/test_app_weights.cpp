@@ -86,7 +86,7 @@ TEST_F(AppWeights, AMirrorReplacesTheHostButNotTheChecksum) {
     const ScopedEnv mirror("CATDOG_WEIGHTS_URL", (server_.url() + "/bad").c_str());
     const std::string message = error_of([&] { backbone_weights(spec_, "", nullptr); });
     EXPECT_THAT(message, HasSubstr(server_.url() + "/bad/tiny.h5 fails the size and MD5 check"));
-    EXPECT_THAT(message, HasSubstr("--weights FILE"));
+    EXPECT_THAT(message, HasSubstr("pass --weights FILE"));
     EXPECT_FALSE(fs::exists(cache_dir() / "tiny.h5"));
   }
   const ScopedEnv mirror("CATDOG_WEIGHTS_URL", (server_.url() + "/mirror/").c_str());

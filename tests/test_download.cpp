@@ -147,7 +147,7 @@ TEST_F(DownloadTest, RefusesAShortFileAndLeavesNothing) {
   try {
     download_file(url("short.bin"), target, expected_);
     FAIL() << "a short file was accepted";
-  } catch (const Error& e) {
+  } catch (const DownloadMismatch& e) {
     EXPECT_THAT(e.what(), HasSubstr("100000 bytes where 200000 were expected"));
     EXPECT_THAT(e.what(), HasSubstr(url("short.bin")));
   }
@@ -165,7 +165,7 @@ TEST_F(DownloadTest, RefusesAWrongChecksumAndLeavesNothing) {
   try {
     download_file(url("altered.bin"), target, expected_);
     FAIL() << "a file with the wrong MD5 was accepted";
-  } catch (const Error& e) {
+  } catch (const DownloadMismatch& e) {
     EXPECT_THAT(e.what(), HasSubstr("where " + expected_.md5 + " was expected"));
   }
   expect_nothing_left(target);

@@ -72,6 +72,8 @@ fs::path backbone_weights(const ModelSpec& spec, const std::string& weights_flag
   if (bar) options.progress = [&](int64_t received, int64_t) { bar->show(received); };
   try {
     download_file(url, file, expected, options);
+  } catch (const DownloadMismatch& e) {
+    throw Error(std::string(e.what()) + "; pass --weights FILE to train from a Keras no-top .h5 of your own");
   } catch (const Error& e) {
     throw Error(std::string(e.what()) + "; without the network, save " + url + " as " + file.string() +
                 ", or pass --weights FILE (a Keras no-top .h5)");

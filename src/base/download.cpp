@@ -194,7 +194,9 @@ void download_file(const std::string& url, const fs::path& target, const Expecte
   RemoveUnlessKept remove_partial(partial);
   fetch(url, partial, options);
   const std::string mismatch = file_mismatch(partial, expected);
-  if (!mismatch.empty()) throw Error("the file downloaded from " + url + " fails the size and MD5 check (" + mismatch + "): discarded it");
+  if (!mismatch.empty())
+    throw DownloadMismatch("the file downloaded from " + url + " fails the size and MD5 check (" + mismatch +
+                           "): discarded it");
   std::error_code error;
   fs::rename(partial, target, error);
   if (error) throw Error("cannot rename " + partial.string() + " to " + target.string() + ": " + error.message());

@@ -4,6 +4,8 @@
 #include <functional>
 #include <string>
 
+#include "catdog/base/error.h"
+
 namespace catdog {
 
 // What a file must be to be accepted: the size and MD5 its publisher pins.
@@ -18,6 +20,13 @@ std::string md5_of_file(const std::filesystem::path& file);
 // How `file` differs from `expected`, e.g. "9398928 bytes where 9406464 were
 // expected"; "" when it matches.
 std::string file_mismatch(const std::filesystem::path& file, const ExpectedFile& expected);
+
+// A download that arrived whole but is not the expected file (size or MD5):
+// a bad mirror, a proxy's error page, a changed upstream file.
+class DownloadMismatch : public Error {
+ public:
+  using Error::Error;
+};
 
 struct DownloadOptions {
   // A transfer that stays under `stall_bytes_per_second` for `stall_seconds`
@@ -40,7 +49,8 @@ struct DownloadOptions {
 //    downloaded (when it matches) instead of downloading it again;
 //  - a `target` already there and matching is kept without a request.
 // Creates `target`'s folder. Errors (catdog::Error) name the URL and what
-// failed: "HTTP 404", "could not resolve host", a stall, a mismatch.
+// failed: "HTTP 404", "could not resolve host", a stall; DownloadMismatch
+// for bytes that are not the expected file.
 void download_file(const std::string& url, const std::filesystem::path& target, const ExpectedFile& expected,
                    const DownloadOptions& options = {});
 
