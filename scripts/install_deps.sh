@@ -30,6 +30,9 @@ packages=(
   opencv-doc
   # catdog serve: the HTTP server library (header + shared library)
   libcpp-httplib-dev
+  # ImageNet weights downloaded on first use (src/base/download.cpp): libcurl
+  # for the transfer, OpenSSL's EVP for the MD5 check
+  libcurl4-openssl-dev libssl-dev
   # test_serve: a headless browser for the page
   chromium chromium-driver
 )

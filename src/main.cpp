@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
       ->check(kPositiveFinite)
       ->capture_default_str();
   train->add_option("--weights", train_command.weights,
-                    "Keras ImageNet no-top .h5 for vgg16/mobilenetv2 (default: data/weights/<Keras file name>)");
+                    "Keras no-top .h5 for vgg16/mobilenetv2 (default: Keras' own, downloaded once into ~/.cache/catdog/weights)");
   train->add_option("--out", train_command.out, "run folder (default: runs/<model>-<timestamp>)");
   train->add_flag("--resume", train_command.resume, "continue the run in --out from its last checkpoint");
   train->add_flag("--exist-ok", train_command.exist_ok, "train into an --out folder that holds a run, replacing it");

@@ -15,6 +15,8 @@
 #include "catdog/store/checkpoint.h"
 #include "catdog/data/dataset.h"
 #include "catdog/data/split.h"
+#include "catdog/models/registry.h"
+#include "file_server.h"
 #include "test_support.h"
 
 namespace catdog {
@@ -469,6 +471,38 @@ TEST_F(Cli, MissingDataFolderIsOneClearLine) {
   EXPECT_EQ(lines_of(result.err).size(), 1u) << result.err;
   EXPECT_NE(result.err.find("no-such-folder"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("--data DIR"), std::string::npos) << result.err;
+}
+
+// Weights fetched on first use, through a mirror: ../shared's MobileNetV2 file
+// is real but not Keras' exact bytes (its SOURCES.md says why), so served
+// under Keras' name it fails the registry's check: one line that says so and
+// names --weights, and nothing left in the cache.
+TEST_F(Cli, MirroredWeightsThatAreNotKerasOwnAreRefused) {
+  const fs::path shared = testing::shared_dir();
+  if (shared.empty()) GTEST_SKIP() << "../shared is absent";
+  const ModelSpec& spec = model_spec(ModelKind::MobileNetV2);
+  TempDir mirror, cache, work;
+  fs::create_symlink(shared / "weights" / "mobilenet_v2_1.0_no_top.h5", mirror / spec.keras_weights_file);
+  testing::LoopbackServer server;
+  server.server().set_mount_point("/keras", mirror.path().string());
+  server.start();
+  const testing::ScopedEnv cache_home("XDG_CACHE_HOME", cache.path().c_str());
+  const testing::ScopedEnv mirror_url("CATDOG_WEIGHTS_URL", (server.url() + "/keras").c_str());
+  const CommandResult result = run("train -q --threads 2 --model mobilenetv2 --epochs 1 --data '" + data().string() +
+                                       "' --out run",
+                                   work.path());
+  EXPECT_EQ(result.code, 1);
+  ASSERT_EQ(lines_of(result.err).size(), 1u) << result.err;
+  EXPECT_NE(result.err.find(server.url() + "/keras/" + spec.keras_weights_file + " fails the size and MD5 check (" +
+                            std::to_string(fs::file_size(shared / "weights" / "mobilenet_v2_1.0_no_top.h5")) +
+                            " bytes where " + std::to_string(spec.weights_bytes) + " were expected)"),
+            std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("--weights FILE"), std::string::npos) << result.err;
+  const fs::path cached = cache / "catdog" / "weights" / spec.keras_weights_file;
+  EXPECT_FALSE(fs::exists(cached));
+  EXPECT_FALSE(fs::exists(cached.string() + ".part"));
+  EXPECT_FALSE(fs::exists(work / "run"));  // a failed start leaves no run folder
 }
 
 }  // namespace

@@ -79,6 +79,21 @@ TEST(Environment, FaceCascadeFromTheVariableElseOpencvData) {
   }
 }
 
+TEST(Environment, WeightsCacheFollowsXdgCacheHomeElseHome) {
+  const ScopedEnv home("HOME", "/home/someone");
+  {
+    const ScopedEnv xdg("XDG_CACHE_HOME", "/var/cache/me");
+    EXPECT_EQ(weights_cache_dir(), fs::path("/var/cache/me/catdog/weights"));
+  }
+  for (const char* ignored : {static_cast<const char*>(nullptr), "", "relative/cache"}) {
+    const ScopedEnv xdg("XDG_CACHE_HOME", ignored);
+    EXPECT_EQ(weights_cache_dir(), fs::path("/home/someone/.cache/catdog/weights")) << (ignored ? ignored : "unset");
+  }
+  const ScopedEnv no_home("HOME", nullptr);
+  const ScopedEnv no_xdg("XDG_CACHE_HOME", nullptr);
+  EXPECT_THAT(testing::error_of([] { weights_cache_dir(); }), HasSubstr("pass --weights FILE"));
+}
+
 TEST(Environment, ColourOnlyOnATerminalWithoutNoColor) {
   PseudoTerminal pty;
   if (!pty.ok()) GTEST_SKIP() << "no pseudo-terminal on this machine";

@@ -61,7 +61,7 @@ struct TrainCommand {
   Schedule schedule = Schedule::Constant;
   int patience = 0;
   double label_smoothing = 0;
-  std::string weights;  // "" = data/weights/<the model's Keras file>
+  std::string weights;  // "" = the cache's copy of the model's Keras file (app/weights.h)
   std::string out;      // "" = runs/<model>-<timestamp>
   bool resume = false;
   bool exist_ok = false;
