@@ -181,7 +181,7 @@ class ImageServer::Impl {
     if (options.max_upload < 1) throw Error("the upload cap must be at least one byte");
     if (!options.save_dir.empty()) fs::create_directories(options.save_dir);
     for (const auto& name : options.allowed_hosts) allowed_hosts_.push_back(host_name(name));
-    if (options.host != "0.0.0.0" && options.host != "::") allowed_hosts_.push_back(host_name(options.host));
+    allowed_hosts_.push_back(host_name(options.host));  // an address names no one else (0.0.0.0 included)
     model_info_ = model_info();
     // The first forward pass sets up lazily built state (folded weights,
     // oneDNN primitives): do it before requests race for it.

@@ -117,6 +117,7 @@ const char* reason(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 421: return "Misdirected Request";
     case 501: return "Not Implemented";
@@ -127,7 +128,10 @@ const char* reason(int status) {
 
 // A whole HTTP/1.1 answer that closes the connection.
 std::string closing_answer(const EarlyAnswer& answer) {
-  const std::string body = answer.status == 204 ? "" : nlohmann::json{{"error", answer.message}}.dump();
+  // The message may quote the client's bytes: invalid UTF-8 is replaced, not thrown.
+  const std::string body = answer.status == 204 ? ""
+                                                : nlohmann::json{{"error", answer.message}}.dump(
+                                                      -1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::string text = "HTTP/1.1 " + std::to_string(answer.status) + " " + reason(answer.status) + "\r\n";
   for (const auto& [name, value] : security_headers()) text += name + ": " + value + "\r\n";
   if (!answer.allow.empty()) text += "Allow: " + answer.allow + "\r\n";
@@ -237,9 +241,10 @@ class GuardedStream final : public httplib::Stream {
       const int ready = ::poll(&watch, 1, static_cast<int>(std::min(left, kSlice).count()));
       if (ready < 0 && errno != EINTR) return -1;
       if (ready <= 0) continue;
-      // Never more than one byte past the cap, so nothing beyond it is kept.
-      const size_t room = policy_.max_request_bytes - std::min(bytes_, policy_.max_request_bytes) + 1;
-      const ssize_t n = ::recv(socket_, ptr, std::min(size, room), 0);
+      // Never more than one byte past the cap (bytes_ never exceeds it here),
+      // so nothing beyond it is kept.
+      const size_t allowed = policy_.max_request_bytes - bytes_;
+      const ssize_t n = ::recv(socket_, ptr, allowed < size ? allowed + 1 : size, 0);
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n <= 0) return n;
       bytes_ += static_cast<size_t>(n);
@@ -311,7 +316,7 @@ bool GuardedHttpServer::process_and_close_socket(socket_t socket) {
   } else if (entry == ConnectionLimits::Entry::ServerFull) {
     stream.finish({503, "the server has " + std::to_string(policy_.max_connections) +
                             " connections open: try again in a moment"});
-  } else {
+  } else try {
     for (size_t served = 0; served < policy_.max_requests_per_connection && !stream.finished(); ++served) {
       // Idle between requests: the deadline starts with the request's first byte.
       if (!stream.has_buffered_bytes() && !readable_within(socket, policy_.keep_alive, svr_sock_)) break;
@@ -324,6 +329,9 @@ bool GuardedHttpServer::process_and_close_socket(socket_t socket) {
       if (!answered || connection_closed) break;
     }
     limits_.close(client);
+  } catch (const std::exception& e) {  // one connection's failure must not end the thread pool's thread
+    limits_.close(client);
+    spdlog::error("connection from {}: {}", client, e.what());
   }
   if (stream.finished()) {
     linger_and_close(socket, svr_sock_);

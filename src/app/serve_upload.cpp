@@ -32,7 +32,8 @@ std::optional<EarlyAnswer> check_body_length(const httplib::Request& request, si
       return EarlyAnswer{501, "send the body plainly or chunked, not as " + coding};
     return std::nullopt;
   }
-  if (!has_length) return std::nullopt;
+  // Without either, HTTP/1.1 says the body is empty; httplib would read to the connection's end.
+  if (!has_length) return EarlyAnswer{411, "send the body with a Content-Length, or chunked"};
   const std::string& first = lengths.first->second;
   for (auto length = lengths.first; length != lengths.second; ++length)
     if (length->second != first) return EarlyAnswer{400, "the request has several different Content-Lengths"};

@@ -101,7 +101,7 @@ struct ConnectionPolicy {
   int max_connections = 128;
   int max_connections_per_client = 64;
   std::chrono::milliseconds request_deadline{30000};  // a request's head and body arrive within it
-  size_t max_request_bytes = 0;                       // head and body, counted as they arrive
+  size_t max_request_bytes = 1 << 20;                 // head and body, counted as they arrive
   std::string too_large_message;                      // the 413 past max_request_bytes
   std::chrono::milliseconds keep_alive{30000};        // idle time between requests
   size_t max_requests_per_connection = 1000;

@@ -21,8 +21,9 @@ struct HttpError {
 
 // 400 for a body length that is malformed or contradicts itself (Content-Length
 // not a whole number of at most 18 digits, several different ones, with
-// Transfer-Encoding, a transfer coding other than chunked), 413 for a declared
-// length over `max_upload`. nullopt when the body may be read.
+// Transfer-Encoding), 501 for a transfer coding other than chunked, 411 for
+// neither a length nor chunked, 413 for a declared length over `max_upload`.
+// nullopt when the body may be read.
 std::optional<EarlyAnswer> check_body_length(const httplib::Request& request, size_t max_upload);
 
 // The image a request carries: its body, or a multipart form's "image" field,
