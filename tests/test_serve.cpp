@@ -232,7 +232,9 @@ TEST_F(Serve, BadRequestsGetTheRight4xxAndTheServerLivesOn) {
   EXPECT_EQ(status_of(client.Post("/api/predict", httplib::MultipartFormDataItems{{"note", "hello", "", ""}})), 400);
   const auto wrong_method = client.Get("/api/predict");
   EXPECT_EQ(status_of(wrong_method), 405);
-  if (wrong_method) EXPECT_EQ(wrong_method->get_header_value("Allow"), "POST, OPTIONS");
+  if (wrong_method) {
+    EXPECT_EQ(wrong_method->get_header_value("Allow"), "POST, OPTIONS");
+  }
   EXPECT_EQ(status_of(client.Delete("/api/model")), 405);
   EXPECT_EQ(status_of(client.Get("/no/such/page")), 404);
   EXPECT_EQ(status_of(client.Get("/../../etc/passwd")), 404);
@@ -472,10 +474,10 @@ TEST_F(Serve, AnswersOnlyToItsOwnHostNames) {
     return status_of(connection.answer());
   };
   const std::string port = std::to_string(server.port());
-  for (const std::string host : {"localhost:" + port, "127.0.0.1:" + port, "127.0.0.1", "[::1]:" + port, "LOCALHOST",
+  for (const std::string& host : std::vector<std::string>{"localhost:" + port, "127.0.0.1:" + port, "127.0.0.1", "[::1]:" + port, "LOCALHOST",
                                  "catdog.example", "catdog.example:443"})
     EXPECT_EQ(status_for_host("Host: " + host + "\r\n"), 200) << host;
-  for (const std::string host : {"evil.example:" + port, "localhost.evil.example", "127.0.0.1.evil.example",
+  for (const std::string& host : std::vector<std::string>{"evil.example:" + port, "localhost.evil.example", "127.0.0.1.evil.example",
                                  "evil.example", "catdog.example.evil.example"})
     EXPECT_EQ(status_for_host("Host: " + host + "\r\n"), 421) << host;
   EXPECT_EQ(status_for_host(""), 400) << "no Host header";

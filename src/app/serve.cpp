@@ -253,7 +253,8 @@ class ImageServer::Impl {
                          methods};
     if (request.method == "POST") return check_body_length(request, options_.max_upload);
     // httplib never reads the body of a GET: it would be taken for the next request.
-    if (request.has_header("Transfer-Encoding") || request.get_header_value("Content-Length", "0") != "0")
+    if (request.has_header("Transfer-Encoding") ||
+        (request.has_header("Content-Length") && request.get_header_value("Content-Length") != "0"))
       return EarlyAnswer{400, request.method + " requests carry no body"};
     return std::nullopt;
   }
