@@ -275,12 +275,13 @@ int main(int argc, char** argv) {
                     "answer requests for this host name too (repeatable; default: localhost and this machine's "
                     "addresses only, against DNS rebinding)")
       ->allow_extra_args(false);
-  serve->add_option("--max-connections", serve_options.max_connections, "connections open at once; more get 503")
-      ->check(CLI::Range(1, 4096))
+  serve->add_option("--max-connections", serve_options.max_connections,
+                    "connections open at once, a thread each; more get 503")
+      ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   serve->add_option("--max-connections-per-client", serve_options.max_connections_per_client,
                     "connections open at once from one address; more get 503")
-      ->check(CLI::Range(1, 4096))
+      ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   serve->add_option("--save-dir", serve_options.save_dir, "keep every upload in this folder (default: nothing is written)");
 
