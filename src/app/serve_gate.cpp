@@ -316,22 +316,26 @@ bool GuardedHttpServer::process_and_close_socket(socket_t socket) {
   } else if (entry == ConnectionLimits::Entry::ServerFull) {
     stream.finish({503, "the server has " + std::to_string(policy_.max_connections) +
                             " connections open: try again in a moment"});
-  } else try {
-    for (size_t served = 0; served < policy_.max_requests_per_connection && !stream.finished(); ++served) {
-      // Idle between requests: the deadline starts with the request's first byte.
-      if (!stream.has_buffered_bytes() && !readable_within(socket, policy_.keep_alive, svr_sock_)) break;
-      stream.begin_request();
-      bool connection_closed = false;
-      const bool last = served + 1 == policy_.max_requests_per_connection;
-      const bool answered = process_request(stream, last, connection_closed, [&](httplib::Request& request) {
-        if (auto answer = head_check_(request)) stream.finish(*answer);
-      });
-      if (!answered || connection_closed) break;
+  } else {
+    const auto serve_requests = [&] {
+      for (size_t served = 0; served < policy_.max_requests_per_connection && !stream.finished(); ++served) {
+        // Idle between requests: the deadline starts with the request's first byte.
+        if (!stream.has_buffered_bytes() && !readable_within(socket, policy_.keep_alive, svr_sock_)) return;
+        stream.begin_request();
+        bool connection_closed = false;
+        const bool last = served + 1 == policy_.max_requests_per_connection;
+        const bool answered = process_request(stream, last, connection_closed, [&](httplib::Request& request) {
+          if (auto answer = head_check_(request)) stream.finish(*answer);
+        });
+        if (!answered || connection_closed) return;
+      }
+    };
+    try {
+      serve_requests();
+    } catch (const std::exception& e) {  // one connection's failure must not end the thread pool's thread
+      spdlog::error("connection from {}: {}", client, e.what());
     }
     limits_.close(client);
-  } catch (const std::exception& e) {  // one connection's failure must not end the thread pool's thread
-    limits_.close(client);
-    spdlog::error("connection from {}: {}", client, e.what());
   }
   if (stream.finished()) {
     linger_and_close(socket, svr_sock_);
