@@ -646,6 +646,18 @@ std::string jpeg_declaring(int side) {
   return {jpeg.begin(), jpeg.end()};
 }
 
+TEST(ConnectionLimits, CapsEachClientAndTheTotal) {
+  ConnectionLimits limits(3, 2);
+  EXPECT_EQ(limits.open("10.0.0.1"), ConnectionLimits::Entry::Admitted);
+  EXPECT_EQ(limits.open("10.0.0.1"), ConnectionLimits::Entry::Admitted);
+  EXPECT_EQ(limits.open("10.0.0.1"), ConnectionLimits::Entry::ClientFull);
+  EXPECT_EQ(limits.open("10.0.0.2"), ConnectionLimits::Entry::Admitted);
+  EXPECT_EQ(limits.open("10.0.0.3"), ConnectionLimits::Entry::ServerFull);
+  limits.close("10.0.0.1");
+  EXPECT_EQ(limits.open("10.0.0.3"), ConnectionLimits::Entry::Admitted) << "a closed connection frees its place";
+  EXPECT_EQ(limits.open("10.0.0.1"), ConnectionLimits::Entry::ServerFull);
+}
+
 TEST(PixelBudget, AdmitsUpToTheBudgetAndALargerImageAlone) {
   PixelBudget budget(100);
   auto first = budget.reserve(60, std::chrono::milliseconds(0));
