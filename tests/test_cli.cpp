@@ -12,28 +12,18 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "catdog/checkpoint.h"
-#include "catdog/dataset.h"
-#include "catdog/split.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/data/dataset.h"
+#include "catdog/data/split.h"
 #include "test_support.h"
 
 namespace catdog {
 namespace {
 
+using testing::CommandResult;
 using testing::TempDir;
+using testing::read_text;
 namespace fs = std::filesystem;
-
-struct CommandResult {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -81,18 +71,9 @@ class Cli : public ::testing::Test {
 
   // Runs catdog with `arguments` in the folder `cwd` (default: the test's own).
   static CommandResult run(const std::string& arguments, const fs::path& cwd = {}) {
-    static int counter = 0;
-    const fs::path out = dir_->path() / ("out" + std::to_string(counter)), err = dir_->path() / ("err" + std::to_string(counter));
-    ++counter;
-    const std::string command = (cwd.empty() ? "" : "cd '" + cwd.string() + "' && ") + "'" +
-                                testing::catdog_binary().string() + "' " + arguments + " >'" + out.string() + "' 2>'" +
-                                err.string() + "'";
-    const int status = std::system(command.c_str());
-    CommandResult result;
-    result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    result.out = read_text(out);
-    result.err = read_text(err);
-    return result;
+    testing::ChildOptions options;
+    options.cwd = cwd;
+    return testing::run_catdog(arguments, options);
   }
   static CommandResult predict(const std::string& arguments) {
     return run("predict -q --threads 2 --checkpoint '" + checkpoint().string() + "' " + arguments);

@@ -29,9 +29,9 @@
 #include "catdog/app/serve.h"
 #include "catdog/app/serve_gate.h"
 #include "catdog/app/web_assets.h"
-#include "catdog/checkpoint.h"
-#include "catdog/precision.h"
-#include "catdog/predict.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/base/precision.h"
+#include "catdog/infer/classify.h"
 #include "square_model.h"
 #include "test_support.h"
 

@@ -1,9 +1,14 @@
 // Helpers shared by the tests: temporary folders, generated images and
 // datasets, the location of ../shared.
 #pragma once
+#include <fcntl.h>
+#include <termios.h>
+#include <signal.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <random>
@@ -14,7 +19,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "catdog/error.h"
+#include "catdog/base/error.h"
 
 namespace catdog::testing {
 
@@ -130,5 +135,99 @@ inline std::vector<fs::path> fuzz_regressions(const std::string& target) {
 
 // The built catdog executable, for CLI-level tests.
 inline fs::path catdog_binary() { return CATDOG_BINARY; }
+
+// A file's whole content ("" when it cannot be read).
+std::string read_text(const fs::path& file);
+
+// How a child process is started (see Child).
+struct ChildOptions {
+  std::vector<std::string> environment;  // "NAME=value": set (replacing the parent's) or, as "NAME", removed
+  fs::path cwd;                          // "" = the test's own
+  fs::path out, err;                     // "" = /dev/null; the same file twice: both streams into it
+  bool append = false;                   // append to out/err instead of truncating them
+};
+
+// The one way the tests start a program (catdog, a shell, the browser's
+// driver): fork + exec of `argv` (argv[0] the program's path). Killed with
+// SIGKILL and reaped when the object goes while it still runs.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& argv, const ChildOptions& options = {});
+  ~Child();
+  Child(Child&& other) noexcept;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Waits until it stops (SIGSTOP, SIGTSTP: true) or ends (false).
+  bool stopped();
+  // True (and reaped) once it has ended; never blocks.
+  bool ended();
+  // Waits for the end: its exit code, 128 + the signal that killed it.
+  int wait();
+  // Sends `signal`. SIGKILL also reaps: true when the kill ended it.
+  bool kill(int signal = SIGKILL);
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+// catdog with `arguments` as a shell would split them (quote paths with
+// '...'), to its end: exit code, stdout and stderr.
+struct CommandResult {
+  int code = -1;
+  std::string out, err;
+};
+CommandResult run_catdog(const std::string& arguments, const ChildOptions& options = {});
+// The same started, not waited for: stdout and stderr go where `options` say.
+Child start_catdog(const std::string& arguments, const ChildOptions& options = {});
+
+// A pseudo-terminal in raw mode (no "\n" -> "\r\n"): what a user's terminal sees.
+class PseudoTerminal {
+ public:
+  PseudoTerminal() {
+    master_ = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master_ < 0 || grantpt(master_) != 0 || unlockpt(master_) != 0) return;
+    slave_ = open(ptsname(master_), O_RDWR | O_NOCTTY);
+    termios mode{};
+    tcgetattr(slave_, &mode);
+    cfmakeraw(&mode);
+    tcsetattr(slave_, TCSANOW, &mode);
+    fcntl(master_, F_SETFL, O_NONBLOCK);
+  }
+  ~PseudoTerminal() {
+    if (slave_ >= 0) close(slave_);
+    if (master_ >= 0) close(master_);
+  }
+  bool ok() const { return slave_ >= 0; }
+  int terminal() const { return slave_; }
+  // What was written to the terminal so far.
+  std::string screen() const {
+    std::string text;
+    char buffer[4096];
+    for (ssize_t n; (n = read(master_, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
+    return text;
+  }
+
+ private:
+  int master_ = -1, slave_ = -1;
+};
+
+// Sets (or with nullptr unsets) an environment variable for the scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    value ? setenv(name, value, 1) : unsetenv(name);
+  }
+  ~ScopedEnv() { had_ ? setenv(name_.c_str(), old_.c_str(), 1) : unsetenv(name_.c_str()); }
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
 
 }  // namespace catdog::testing

@@ -1,3 +1,4 @@
+#include "catdog/app/output.h"
 #include "catdog/app/serve.h"
 
 #include <pthread.h>
@@ -17,20 +18,21 @@
 #include <spdlog/spdlog.h>
 
 #include "catdog/app/commands.h"
+#include "catdog/app/environment.h"
 #include "catdog/app/run_folder.h"
 #include "catdog/app/serve_gate.h"
 #include "catdog/app/serve_upload.h"
 #include "catdog/app/web_assets.h"
-#include "catdog/atomic_file.h"
-#include "catdog/checkpoint.h"
-#include "catdog/dataset.h"
-#include "catdog/error.h"
-#include "catdog/face.h"
-#include "catdog/gradcam.h"
-#include "catdog/image_format.h"
-#include "catdog/predict.h"
-#include "catdog/preprocess.h"
-#include "catdog/read_file.h"
+#include "catdog/base/atomic_file.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/data/dataset.h"
+#include "catdog/base/error.h"
+#include "catdog/infer/face.h"
+#include "catdog/infer/gradcam.h"
+#include "catdog/base/image_format.h"
+#include "catdog/infer/classify.h"
+#include "catdog/data/preprocess.h"
+#include "catdog/base/read_file.h"
 
 namespace catdog::app {
 
@@ -174,7 +176,7 @@ class ImageServer::Impl {
         decode_limits_(runtime.decode_limits),
         checkpoint_file_(resolve_checkpoint(options.checkpoint)),
         checkpoint_(load_checkpoint(checkpoint_file_, runtime.device)),
-        faces_(find_face_cascade()),
+        faces_(face_cascade()),
         gate_(options.workers, options.queue),
         pixels_(options.pixel_budget),
         http_(connection_policy(options), [this](const httplib::Request& request) { return answer_from_head(request); }) {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "catdog/runtime.h"
+#include "catdog/base/runtime.h"
 
 namespace catdog::app {
 
