@@ -545,13 +545,14 @@ TEST_F(Serve, RefusesABadOrOversizeLengthBeforeReadingTheBody) {
   EXPECT_EQ(status_of(oversize), 413) << oversize;
   const std::string expecting = answer_to_head("Content-Length: 200000000\r\nExpect: 100-continue\r\n");
   EXPECT_EQ(status_of(expecting), 413) << "not 100 Continue: " << expecting;
-  for (const std::string length : {"-1", "12345678901234567890", "1e3", "0x10", ""}) {
+  for (const std::string length : {"-1", "12345678901234567890", "1e3", "0x10"}) {
     const std::string answer = answer_to_head("Content-Length: " + length + "\r\n");
     EXPECT_EQ(status_of(answer), 400) << "Content-Length: " << length << "\n" << answer;
   }
   EXPECT_EQ(status_of(answer_to_head("Content-Length: 5\r\nContent-Length: 6\r\n")), 400);
   EXPECT_EQ(status_of(answer_to_head("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n")), 400);
   EXPECT_EQ(status_of(answer_to_head("Transfer-Encoding: gzip\r\n")), 501);
+  EXPECT_EQ(status_of(answer_to_head("")), 411) << "no length: httplib would read to the connection's end";
   // Expect: 100-continue under the cap still gets its 100 and is answered.
   const std::string photo = png_bytes(64, 48);
   RawConnection connection(server.port());
