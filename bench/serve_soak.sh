@@ -28,7 +28,7 @@ for _ in $(seq 1200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>
 
 find "$(realpath "$DATA")" -name '*.jpg' | sort | sed -n '1~50p' | head -40 > "$OUT/photos.txt"
 timeout $((SOAK_SECONDS + 60)) $PY - "$PORT" "$SERVER" "$SOAK_SECONDS" "$RSS_LIMIT_MB" "$OUT/photos.txt" <<'EOF'
-import os, random, socket, sys, threading, time
+import os, random, select, socket, sys, threading, time
 port, pid, seconds, rss_limit, photo_list = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 photos = [open(p.strip(), 'rb').read() for p in open(photo_list) if p.strip()]
 end = time.time() + seconds
@@ -46,10 +46,14 @@ def note(kind, status):
 def exchange(head, body=b'', chunks=None, trickle=None, timeout=30):
     s = socket.create_connection(('127.0.0.1', port), timeout=timeout)
     try:
-        if trickle:
+        if trickle:  # a byte at a time until the server answers (408 at its deadline)
             s.sendall(head[:20])
             for b in head[20:]:
-                s.sendall(bytes([b])); time.sleep(trickle)
+                if select.select([s], [], [], trickle)[0]: break
+                try:
+                    s.sendall(bytes([b]))
+                except OSError:
+                    break
         else:
             s.sendall(head)
         try:
