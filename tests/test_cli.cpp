@@ -127,6 +127,10 @@ TEST_F(Cli, UsageErrorsExitWithTwoAndOneLine) {
   for (const char* arguments :
        {"predict --no-such-flag x.jpg", "predict", "", "train --epochs 0", "train --epochs -3", "train --lr nan",
         "train --lr inf", "train --lr -1", "train --lr 0", "train --batch-size 0", "train --model resnet50",
+        // Every floating-point flag refuses NaN and infinities (CLI::Range alone lets NaN through).
+        "train --lr 1e400", "train --label-smoothing nan", "train --label-smoothing -inf",
+        "train --fine-tune-lr-factor nan", "train --fine-tune-lr-factor inf", "serve --max-upload nan",
+        "serve --max-upload inf", "serve --max-upload 0", "serve --max-upload NaN",
         "--threads 1000 data", "data --threads 0", "eval --seed 3", "predict --precision fp16 x.jpg"}) {
     const CommandResult result = run(arguments);
     EXPECT_EQ(result.code, 2) << arguments << ": " << result.err;
