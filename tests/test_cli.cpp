@@ -23,24 +23,9 @@ namespace {
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
+using testing::CommandResult;
+using testing::lines_of;
+using testing::read_text;
 
 const std::regex kSentence(R"(This image seems (\d+)% dog, and (\d+)% cat\.)");
 const std::regex kSentenceLine(R"(This image seems \d+% dog, and \d+% cat\.\n)");
@@ -81,18 +66,9 @@ class Cli : public ::testing::Test {
 
   // Runs catdog with `arguments` in the folder `cwd` (default: the test's own).
   static CommandResult run(const std::string& arguments, const fs::path& cwd = {}) {
-    static int counter = 0;
-    const fs::path out = dir_->path() / ("out" + std::to_string(counter)), err = dir_->path() / ("err" + std::to_string(counter));
-    ++counter;
-    const std::string command = (cwd.empty() ? "" : "cd '" + cwd.string() + "' && ") + "'" +
-                                testing::catdog_binary().string() + "' " + arguments + " >'" + out.string() + "' 2>'" +
-                                err.string() + "'";
-    const int status = std::system(command.c_str());
-    CommandResult result;
-    result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    result.out = read_text(out);
-    result.err = read_text(err);
-    return result;
+    return testing::run_shell((cwd.empty() ? "" : "cd " + testing::quoted(cwd) + " && ") +
+                                  testing::quoted(testing::catdog_binary()) + " " + arguments,
+                              dir_->path());
   }
   static CommandResult predict(const std::string& arguments) {
     return run("predict -q --threads 2 --checkpoint '" + checkpoint().string() + "' " + arguments);
@@ -124,14 +100,14 @@ TEST_F(Cli, TrainCommitsARunThatPredictFindsThroughLatest) {
 TEST_F(Cli, HelpAndVersion) {
   const CommandResult help = run("--help");
   EXPECT_EQ(help.code, 0);
-  for (const char* command : {"data", "summary", "train", "eval", "predict", "serve"})
+  for (const char* command : {"data", "summary", "train", "eval", "predict", "export", "serve"})
     EXPECT_NE(help.out.find(command), std::string::npos) << command;
   const CommandResult version = run("--version");
   EXPECT_EQ(version.code, 0);
   EXPECT_EQ(version.out, std::string("catdog ") + CATDOG_VERSION + "\n");
   const std::vector<std::pair<std::string, std::string>> flags = {
       {"data", "--split-seed"}, {"summary", "--model"}, {"train", "--epochs"}, {"eval", "--grid"}, {"predict", "--face"},
-      {"serve", "--max-upload"}};
+      {"export", "--format"}, {"serve", "--max-upload"}};
   for (const auto& [command, flag] : flags) {
     const CommandResult sub = run(command + " --help");
     EXPECT_EQ(sub.code, 0) << command;
@@ -144,7 +120,8 @@ TEST_F(Cli, UsageErrorsExitWithTwoAndOneLine) {
   for (const char* arguments :
        {"predict --no-such-flag x.jpg", "predict", "", "train --epochs 0", "train --epochs -3", "train --lr nan",
         "train --lr inf", "train --lr -1", "train --lr 0", "train --batch-size 0", "train --model resnet50",
-        "--threads 1000 data", "data --threads 0", "eval --seed 3", "predict --precision fp16 x.jpg"}) {
+        "--threads 1000 data", "data --threads 0", "eval --seed 3", "predict --precision fp16 x.jpg",
+        "export --format gif", "export"}) {
     const CommandResult result = run(arguments);
     EXPECT_EQ(result.code, 2) << arguments << ": " << result.err;
     EXPECT_EQ(lines_of(result.err).size(), 1u) << arguments << ": " << result.err;

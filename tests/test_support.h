@@ -3,10 +3,15 @@
 #pragma once
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -130,5 +135,43 @@ inline std::vector<fs::path> fuzz_regressions(const std::string& target) {
 
 // The built catdog executable, for CLI-level tests.
 inline fs::path catdog_binary() { return CATDOG_BINARY; }
+
+inline std::string read_text(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+inline std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// A path as one shell word.
+inline std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+struct CommandResult {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs `command` with the shell, its stdout and stderr captured through
+// files in `scratch` (a folder the caller keeps).
+inline CommandResult run_shell(const std::string& command, const fs::path& scratch) {
+  static int counter = 0;
+  const std::string id = std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  const fs::path out = scratch / ("out" + id), err = scratch / ("err" + id);
+  const int status = std::system((command + " >" + quoted(out) + " 2>" + quoted(err)).c_str());
+  CommandResult result;
+  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = read_text(out);
+  result.err = read_text(err);
+  fs::remove(out);
+  fs::remove(err);
+  return result;
+}
 
 }  // namespace catdog::testing

@@ -113,4 +113,15 @@ nlohmann::json prediction_json(const PredictionResult& result, const std::vector
 // Exit code 1 when any input failed (each is reported, the rest predicted).
 int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostream& out, std::ostream& err);
 
+enum class ExportFormat { Onnx, TorchScript, Web };
+struct ExportCommand {
+  std::string checkpoint;  // file, run folder or "" (runs/latest)
+  ExportFormat format = ExportFormat::Onnx;
+  std::string out;  // "" = beside the checkpoint: <name>.onnx, <name>.pt, <name>-web/
+};
+// Environment: CATDOG_ONNXRUNTIME_WEB, the npm package onnxruntime-web's folder
+// (default: .deps/node_modules/onnxruntime-web of the source tree, as
+// scripts/install_deps.sh installs it).
+int run_export(const ExportCommand& command, std::ostream& out);
+
 }  // namespace catdog::app
