@@ -192,7 +192,8 @@ torch::Tensor run_inference_graph(const InferenceGraph& graph, const torch::Tens
     switch (op.kind) {
       case GraphOpKind::Conv: {
         const auto padded = torch::constant_pad_nd(x, {op.pads[1], op.pads[3], op.pads[0], op.pads[2]}, 0);
-        y = torch::conv2d(padded, op.weight, op.bias, op.stride, 0, 1, op.groups);
+        y = nn::functional::conv2d(
+            padded, op.weight, nn::functional::Conv2dFuncOptions().bias(op.bias).stride(op.stride).groups(op.groups));
         break;
       }
       case GraphOpKind::Relu: y = torch::relu(x); break;

@@ -8,16 +8,17 @@
 
 namespace catdog {
 
-// Opset 13: every operator the graphs use (Conv, Relu, Clip, MaxPool,
-// GlobalAveragePool, Flatten, Gemm, Add, Softmax) has its current meaning
-// there (Clip's bounds as inputs since 11, Softmax over one axis since 13),
-// and it is old enough for every runtime the exports are checked with
-// (OpenCV 4.6's DNN module, ONNX Runtime, ONNX Runtime Web) and most others
-// in use. IR version 7 is the one that came with opset 13.
+// Opset 10: the newest in which Clip (MobileNetV2's ReLU6) takes its bounds
+// as attributes. Opset 11 made them inputs, and OpenCV 4.6's DNN module
+// (Debian 12's) refuses Clip with inputs; every other operator the graphs use
+// (Conv, Relu, MaxPool, GlobalAveragePool, Flatten, Gemm, Add, Softmax over
+// [N, classes]) means the same in 10 as in later opsets. ONNX Runtime (web
+// included) and every other runtime in use read opset 10. IR version 5 is
+// the one that came with it.
 
 namespace {
 
-constexpr int64_t kIrVersion = 7;
+constexpr int64_t kIrVersion = 5;
 constexpr const char* kInput = "images";
 constexpr const char* kOutput = "probabilities";
 
@@ -26,6 +27,13 @@ void add_attribute(onnx::NodeProto& node, const std::string& name, const std::ve
   attribute->set_name(name);
   attribute->set_type(onnx::AttributeProto::INTS);
   for (const auto value : values) attribute->add_ints(value);
+}
+
+void add_attribute(onnx::NodeProto& node, const std::string& name, float value) {
+  auto* attribute = node.add_attribute();
+  attribute->set_name(name);
+  attribute->set_type(onnx::AttributeProto::FLOAT);
+  attribute->set_f(value);
 }
 
 void add_attribute(onnx::NodeProto& node, const std::string& name, int64_t value) {
@@ -90,13 +98,6 @@ std::string onnx_model_bytes(const ExportedModel& exported) {
   graph.mutable_output(0)->set_name(kOutput);
 
   std::vector<std::string> values = {kInput};
-  std::vector<std::string> relu6_bounds;  // ReLU6's clip bounds, shared by every Clip
-  const auto clip_bounds = [&] {
-    if (relu6_bounds.empty())
-      relu6_bounds = {add_initializer(graph, "relu6.min", torch::tensor(0.0f)),
-                      add_initializer(graph, "relu6.max", torch::tensor(6.0f))};
-    return relu6_bounds;
-  };
   for (size_t i = 0; i < network.ops.size(); ++i) {
     const auto& op = network.ops[i];
     const std::string output = i + 1 == network.ops.size() ? kOutput : "v" + std::to_string(i + 1);
@@ -114,9 +115,12 @@ std::string onnx_model_bytes(const ExportedModel& exported) {
         break;
       }
       case GraphOpKind::Relu: add_node(graph, "Relu", op.name, {input(0)}, output); break;
-      case GraphOpKind::Relu6:
-        add_node(graph, "Clip", op.name, {input(0), clip_bounds()[0], clip_bounds()[1]}, output);
+      case GraphOpKind::Relu6: {
+        auto& node = add_node(graph, "Clip", op.name, {input(0)}, output);
+        add_attribute(node, "min", 0.0f);
+        add_attribute(node, "max", 6.0f);
         break;
+      }
       case GraphOpKind::MaxPool2x2: {
         auto& node = add_node(graph, "MaxPool", op.name, {input(0)}, output);
         add_attribute(node, "kernel_shape", {2, 2});
@@ -125,18 +129,18 @@ std::string onnx_model_bytes(const ExportedModel& exported) {
       }
       case GraphOpKind::GlobalAveragePool:  // ONNX keeps the 1 x 1 spatial axes: flatten them away
         add_node(graph, "GlobalAveragePool", op.name, {input(0)}, output + "_pooled");
-        add_attribute(add_node(graph, "Flatten", op.name + "_flatten", {output + "_pooled"}, output), "axis", 1);
+        add_attribute(add_node(graph, "Flatten", op.name + "_flatten", {output + "_pooled"}, output), "axis", int64_t{1});
         break;
-      case GraphOpKind::Flatten: add_attribute(add_node(graph, "Flatten", op.name, {input(0)}, output), "axis", 1); break;
+      case GraphOpKind::Flatten: add_attribute(add_node(graph, "Flatten", op.name, {input(0)}, output), "axis", int64_t{1}); break;
       case GraphOpKind::Dense:
         add_attribute(add_node(graph, "Gemm", op.name,
                                {input(0), add_initializer(graph, op.name + ".weight", op.weight),
                                 add_initializer(graph, op.name + ".bias", op.bias)},
                                output),
-                      "transB", 1);
+                      "transB", int64_t{1});
         break;
       case GraphOpKind::Add: add_node(graph, "Add", op.name, {input(0), input(1)}, output); break;
-      case GraphOpKind::Softmax: add_attribute(add_node(graph, "Softmax", op.name, {input(0)}, output), "axis", 1); break;
+      case GraphOpKind::Softmax: add_attribute(add_node(graph, "Softmax", op.name, {input(0)}, output), "axis", int64_t{1}); break;
     }
     values.push_back(output);
   }

@@ -2,6 +2,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/types.h>
@@ -28,6 +29,9 @@ enum class GraphOpKind {
 };
 
 struct GraphOp {
+  GraphOp(GraphOpKind kind, std::string name, std::vector<int> inputs = {})
+      : kind(kind), name(std::move(name)), inputs(std::move(inputs)) {}
+
   GraphOpKind kind;
   std::string name;         // the Keras layer it comes from, e.g. "block_3_depthwise"
   std::vector<int> inputs;  // value indices

@@ -7,7 +7,7 @@
 namespace catdog {
 
 // The ONNX opset the exports are written for (see onnx.cpp for why).
-inline constexpr int kOnnxOpset = 13;
+inline constexpr int kOnnxOpset = 10;
 
 // The model as a serialized ONNX ModelProto: input "images" float32
 // [batch, 3, side, side] (dynamic batch), output "probabilities" float32
