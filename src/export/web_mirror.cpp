@@ -38,8 +38,7 @@ void export_web(const ExportedModel& exported, const fs::path& folder, const fs:
     if (!fs::is_regular_file(source))
       throw Error("ONNX Runtime Web's " + file.string() + " is not in " + onnxruntime_web.string() +
                   ": install the npm package onnxruntime-web there");
-    const fs::path name = file.filename() == "LICENSE" ? fs::path("LICENSE-onnxruntime-web") : file.filename();
-    runtime_files.emplace_back(name, read_whole_file(source, kMaxRuntimeFileBytes));
+    runtime_files.emplace_back(source.filename(), read_whole_file(source, kMaxRuntimeFileBytes));
   }
   std::error_code error;
   fs::create_directories(folder, error);
@@ -48,6 +47,7 @@ void export_web(const ExportedModel& exported, const fs::path& folder, const fs:
   export_onnx(exported, folder / "model.onnx");
   for (const auto& [name, bytes] : runtime_files)
     write_file_atomically(folder / name, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  write_file_atomically(folder / "LICENSE-onnxruntime-web", onnxruntime_web_license());
   write_file_atomically(folder / "index.html", mirror_page(exported));  // last: a page whose files are all there
 }
 
