@@ -3,8 +3,7 @@
 // predict --json`: OpenCV's DNN module and ONNX Runtime (onnxruntime-node)
 // for ONNX, Python's torch.jit.load for TorchScript, headless Chromium for the
 // mirror page; and one clear line for bad input.
-#include <sys/stat.h>
-
+#include <iostream>
 #include <map>
 #include <thread>
 
@@ -248,17 +247,18 @@ TEST_P(Export, PythonsTorchJitLoadRunsTheTorchScript) {
   expect_predicted(GetParam(), probabilities_from(answer["probabilities"]), "TorchScript (Python)");
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryModel, Export, ::testing::Values("scratch", "vgg16", "mobilenetv2"));
+INSTANTIATE_TEST_SUITE_P(EveryModel, Export, ::testing::Values("scratch", "vgg16", "mobilenetv2"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // A static file server on 127.0.0.1, as any static host would serve the export.
 class StaticServer {
  public:
-  explicit StaticServer(const fs::path& folder) : port_(testing::free_loopback_port()) {
+  explicit StaticServer(const fs::path& folder) {
     server_.set_mount_point("/", folder.string());
     server_.set_file_extension_and_mimetype_mapping("mjs", "text/javascript");
     server_.set_file_extension_and_mimetype_mapping("wasm", "application/wasm");
-    thread_ = std::thread([this] { server_.listen("127.0.0.1", port_); });
-    server_.wait_until_ready();
+    port_ = server_.bind_to_any_port("127.0.0.1");  // listening from here on: no race with the browser
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
   ~StaticServer() {
     server_.stop();
@@ -267,8 +267,8 @@ class StaticServer {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
 
  private:
-  int port_;
   httplib::Server server_;
+  int port_ = 0;
   std::thread thread_;
 };
 
