@@ -13,10 +13,10 @@
 
 #include <torch/torch.h>
 
-#include "catdog/mobilenet_v2.h"
-#include "catdog/models.h"
-#include "catdog/precision.h"
-#include "catdog/runtime.h"
+#include "catdog/models/mobilenet_v2.h"
+#include "catdog/models/classifier.h"
+#include "catdog/base/precision.h"
+#include "catdog/base/runtime.h"
 
 namespace {
 
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   const int64_t batch = argc > 2 ? std::stoll(argv[2]) : 32;
   const int iterations = argc > 3 ? std::stoi(argv[3]) : 3;
   catdog::RuntimeOptions runtime;
-  runtime.device = "cpu";
+  runtime.device = catdog::DeviceChoice::Cpu;
   runtime.threads = argc > 4 ? std::stoi(argv[4]) : 0;
   catdog::configure_runtime(runtime);
   const auto dtype = catdog::inference_dtype(catdog::parse_precision(argc > 5 ? argv[5] : "fp32"),

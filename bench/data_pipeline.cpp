@@ -10,9 +10,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "catdog/dataset.h"
-#include "catdog/loader.h"
-#include "catdog/runtime.h"
+#include "catdog/data/dataset.h"
+#include "catdog/data/loader.h"
+#include "catdog/base/runtime.h"
 
 namespace {
 

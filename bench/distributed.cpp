@@ -13,14 +13,15 @@
 
 #include <torch/torch.h>
 
-#include "catdog/dataset.h"
-#include "catdog/distributed.h"
-#include "catdog/error.h"
-#include "catdog/loader.h"
-#include "catdog/models.h"
-#include "catdog/optimizer.h"
-#include "catdog/runtime.h"
-#include "catdog/split.h"
+#include "catdog/app/launch.h"
+#include "catdog/data/dataset.h"
+#include "catdog/train/data_parallel.h"
+#include "catdog/base/error.h"
+#include "catdog/data/loader.h"
+#include "catdog/models/classifier.h"
+#include "catdog/train/optimizer.h"
+#include "catdog/base/runtime.h"
+#include "catdog/data/split.h"
 
 using namespace catdog;
 using Clock = std::chrono::steady_clock;
@@ -148,7 +149,7 @@ int main(int argc, char** argv) {
     if (nproc > 1 && !process_environment("RANK")) {
       std::vector<std::string> command{"/proc/self/exe"};
       for (int i = 1; i < argc; ++i) command.push_back(argv[i]);
-      return launch_local(nproc, command);
+      return catdog::app::launch_local(nproc, command);
     }
     return run_rank(argv[1], std::stoul(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), argc > 6 ? argv[6] : "");
   } catch (const std::exception& error) {

@@ -14,9 +14,9 @@
 #include <iostream>
 #include <sstream>
 
-#include "catdog/dataset.h"
-#include "catdog/face.h"
-#include "catdog/preprocess.h"
+#include "catdog/data/dataset.h"
+#include "catdog/infer/face.h"
+#include "catdog/data/preprocess.h"
 
 namespace fs = std::filesystem;
 

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "catdog/error.h"
-#include "catdog/preprocess.h"
+#include "catdog/base/error.h"
+#include "catdog/data/preprocess.h"
 #include "fuzz_input.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

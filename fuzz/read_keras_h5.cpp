@@ -1,8 +1,8 @@
 // Bytes -> read_keras_weights, as training reads the backbone's Keras .h5.
 #include <cstdint>
 
-#include "catdog/error.h"
-#include "catdog/keras_h5.h"
+#include "catdog/base/error.h"
+#include "catdog/models/keras_h5.h"
 #include "fuzz_input.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

@@ -12,11 +12,11 @@
 #include <spdlog/spdlog.h>
 
 #include "catdog/app/commands.h"
+#include "catdog/app/environment.h"
 #include "catdog/app/serve.h"
-#include "catdog/error.h"
-#include "catdog/progress.h"
-#include "catdog/models.h"
-#include "catdog/runtime.h"
+#include "catdog/base/error.h"
+#include "catdog/models/classifier.h"
+#include "catdog/base/runtime.h"
 
 namespace {
 
@@ -24,6 +24,7 @@ namespace app = catdog::app;
 
 struct GlobalFlags {
   catdog::RuntimeOptions runtime;
+  std::string device = "auto";
   std::string precision = "auto";
   bool verbose = false;
   bool quiet = false;
@@ -45,8 +46,8 @@ const CLI::Validator kPositiveFinite(
 
 // Flags every subcommand takes, accepted before or after the subcommand's name.
 void add_global_flags(CLI::App& app, GlobalFlags& flags) {
-  app.add_option("--device", flags.runtime.device, "auto (CUDA when available), cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+  app.add_option("--device", flags.device, "auto (CUDA when available), cpu or cuda")
+      ->check(CLI::IsMember(catdog::names_of(catdog::kDeviceNames)))
       ->capture_default_str();
   app.add_option("--threads", flags.runtime.threads,
                  "CPU threads for LibTorch and every decoding pool (default: all cores)")
@@ -61,7 +62,7 @@ void add_global_flags(CLI::App& app, GlobalFlags& flags) {
 
 void add_precision_flag(CLI::App& command, GlobalFlags& flags) {
   command.add_option("--precision", flags.precision, "number format of the model's arithmetic: auto, fp32 or bf16")
-      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+      ->check(CLI::IsMember(catdog::names_of(catdog::kPrecisionNames)))
       ->capture_default_str();
 }
 
@@ -111,19 +112,12 @@ std::string joined_command_line(int argc, char** argv) {
 
 void configure_logging(const GlobalFlags& flags) {
   // NO_COLOR, TERM=dumb or a log file: plain lines.
-  auto logger = catdog::use_colour() ? spdlog::stderr_color_mt("catdog") : spdlog::stderr_logger_mt("catdog");
+  auto logger = catdog::app::use_colour(STDERR_FILENO) ? spdlog::stderr_color_mt("catdog") : spdlog::stderr_logger_mt("catdog");
   logger->set_pattern("%^[%H:%M:%S %l]%$ %v");
   logger->set_level(flags.verbose ? spdlog::level::debug
                     : flags.quiet ? spdlog::level::warn
                                   : spdlog::level::info);
   spdlog::set_default_logger(logger);
-}
-
-catdog::CacheMode parse_cache_mode(const std::string& name) {
-  return name == "memory" ? catdog::CacheMode::Memory
-         : name == "disk" ? catdog::CacheMode::Disk
-         : name == "off"  ? catdog::CacheMode::Off
-                          : catdog::CacheMode::Auto;
 }
 
 }  // namespace
@@ -176,14 +170,14 @@ int main(int argc, char** argv) {
   train->add_option("--split-seed", train_command.split_seed, "seed of the train/validation/test split")
       ->capture_default_str();
   train->add_option("--cache", cache, "decoded-image cache: auto, memory, disk or off")
-      ->check(CLI::IsMember({"auto", "memory", "disk", "off"}))
+      ->check(CLI::IsMember(catdog::names_of(catdog::kCacheModeNames)))
       ->capture_default_str();
   train->add_flag("--fine-tune", train_command.fine_tune,
                   "vgg16/mobilenetv2: --epochs of the head, then --fine-tune-epochs of the head and "
                   "the backbone's top at a tenth of the rate; augments");
   int fine_tune_epochs = 0;
   auto* fine_tune_epochs_option =
-      train->add_option("--fine-tune-epochs", fine_tune_epochs, "fine-tuning's second stage (default 10)")
+      train->add_option("--fine-tune-epochs", fine_tune_epochs, "fine-tuning's second stage (default " + std::to_string(catdog::recipe::kFineTuneEpochs) + ")")
           ->check(CLI::Range(1, kMaxCount));
   add_unfreeze_flag(*train, train_command.unfreeze_from);
   train->add_option("--fine-tune-lr-factor", train_command.fine_tune_lr_factor,
@@ -195,7 +189,7 @@ int main(int argc, char** argv) {
                   "random crops, rotations, flips and colour on the training images (default: with --fine-tune)");
   std::string schedule = "constant";
   train->add_option("--schedule", schedule, "learning rate per stage: constant, or cosine (one epoch of warm-up)")
-      ->check(CLI::IsMember({"constant", "cosine"}))
+      ->check(CLI::IsMember(catdog::names_of(catdog::kScheduleNames)))
       ->capture_default_str();
   train->add_option("--patience", train_command.patience,
                     "stop when val_loss has not improved for N epochs (0: never; fine-tuning: in stage 2)")
@@ -247,7 +241,7 @@ int main(int argc, char** argv) {
   export_->add_option("--format", export_format,
                       "onnx (input [N,3,160,160] pixels scaled to [-1,1], output class probabilities), torchscript "
                       "(a .pt Python's torch.jit.load runs) or web (a folder: a page classifying in the browser)")
-      ->check(CLI::IsMember({"onnx", "torchscript", "web"}))
+      ->check(CLI::IsMember(catdog::names_of(app::kExportFormatNames)))
       ->required();
   export_->add_option("-o,--out", export_command.out,
                       "file (onnx, torchscript) or folder (web) to write (default: beside the checkpoint, "
@@ -294,6 +288,7 @@ int main(int argc, char** argv) {
     if (train->parsed() && nproc > 1)
       return app::run_train_ranks(nproc, std::vector<std::string>(argv + 1, argv + argc), flags.runtime.threads > 0);
     flags.runtime.precision = catdog::parse_precision(flags.precision);
+    flags.runtime.device = catdog::parse_named(catdog::kDeviceNames, flags.device, "device");
     const catdog::Runtime runtime = catdog::configure_runtime(flags.runtime);
     if (data->parsed()) return app::run_data(data_command, runtime, std::cout);
     if (summary->parsed()) return app::run_summary(summary_command, std::cout);
@@ -301,8 +296,8 @@ int main(int argc, char** argv) {
       if (epochs_option->count() > 0) train_command.epochs = epochs;
       if (fine_tune_epochs_option->count() > 0) train_command.fine_tune_epochs = fine_tune_epochs;
       if (augment != 0) train_command.augment = augment > 0;
-      train_command.schedule = schedule == "cosine" ? catdog::Schedule::Cosine : catdog::Schedule::Constant;
-      train_command.cache = parse_cache_mode(cache);
+      train_command.schedule = catdog::parse_schedule(schedule);
+      train_command.cache = catdog::parse_cache_mode(cache);
       train_command.progress = !flags.quiet;
       train_command.command_line = joined_command_line(argc, argv);
       return app::run_train(train_command, runtime, std::cout);
@@ -313,9 +308,7 @@ int main(int argc, char** argv) {
     }
     if (predict->parsed()) return app::run_predict(predict_command, runtime, std::cout, std::cerr);
     if (export_->parsed()) {
-      export_command.format = export_format == "torchscript" ? app::ExportFormat::TorchScript
-                              : export_format == "web"       ? app::ExportFormat::Web
-                                                             : app::ExportFormat::Onnx;
+      export_command.format = catdog::parse_named(app::kExportFormatNames, export_format, "export format");
       return app::run_export(export_command, std::cout);
     }
     if (serve->parsed()) {

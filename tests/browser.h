@@ -3,12 +3,9 @@
 // protocol.
 #pragma once
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,7 +17,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-extern char** environ;
+#include "test_support.h"
 
 namespace catdog::testing {
 
@@ -65,15 +62,10 @@ class Browser {
   static bool available() { return std::filesystem::exists(kChromium) && std::filesystem::exists(kDriver); }
 
   // A phone-sized window with an empty profile in `profile`.
-  explicit Browser(const std::filesystem::path& profile) : port_(free_loopback_port()), client_("127.0.0.1", port_) {
-    const std::string port_flag = "--port=" + std::to_string(port_);
-    char* argv[] = {const_cast<char*>(kDriver), const_cast<char*>(port_flag.c_str()), nullptr};
-    posix_spawn_file_actions_t quiet;
-    posix_spawn_file_actions_init(&quiet);
-    posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
-    const int spawned = posix_spawn(&driver_, kDriver, &quiet, nullptr, argv, environ);
-    posix_spawn_file_actions_destroy(&quiet);
-    if (spawned != 0) throw std::runtime_error("cannot start chromedriver");
+  explicit Browser(const std::filesystem::path& profile)
+      : port_(free_loopback_port()),
+        client_("127.0.0.1", port_),
+        driver_({kDriver, "--port=" + std::to_string(port_)}) {
     client_.set_read_timeout(120, 0);
     for (int attempt = 0; attempt < 300 && !client_.Get("/status"); ++attempt)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -90,8 +82,8 @@ class Browser {
   }
   ~Browser() {
     if (!session_.empty()) client_.Delete(("/session/" + session_).c_str());
-    kill(driver_, SIGTERM);
-    waitpid(driver_, nullptr, 0);
+    driver_.kill(SIGTERM);  // not SIGKILL: chromedriver ends its browser first
+    driver_.wait();
   }
   Browser(const Browser&) = delete;
   Browser& operator=(const Browser&) = delete;
@@ -136,7 +128,7 @@ class Browser {
 
   int port_;
   httplib::Client client_;
-  pid_t driver_ = -1;
+  Child driver_;
   std::string session_;
 };
 

@@ -8,9 +8,9 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
-#include "catdog/dataset.h"
-#include "catdog/models.h"
-#include "catdog/preprocess.h"
+#include "catdog/data/dataset.h"
+#include "catdog/models/classifier.h"
+#include "catdog/data/preprocess.h"
 
 namespace catdog::testing {
 

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "catdog/models.h"
+#include "catdog/models/classifier.h"
 
 namespace {
 

@@ -3,20 +3,15 @@
 
 #include <gtest/gtest.h>
 
-#include "catdog/atomic_file.h"
-#include "catdog/error.h"
+#include "catdog/base/atomic_file.h"
+#include "catdog/base/error.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using catdog::testing::read_text;
 
 TEST(AtomicFile, WritesAndReplaces) {
   catdog::testing::TempDir dir;

@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
 
-#include "catdog/augment.h"
-#include "catdog/error.h"
-#include "catdog/preprocess.h"
+#include "catdog/data/augment.h"
+#include "catdog/base/error.h"
+#include "catdog/data/preprocess.h"
 
 namespace catdog {
 namespace {

@@ -5,9 +5,9 @@
 
 #include <torch/torch.h>
 
-#include "catdog/checkpoint.h"
-#include "catdog/error.h"
-#include "catdog/optimizer.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/base/error.h"
+#include "catdog/train/optimizer.h"
 #include "test_support.h"
 
 namespace {
@@ -336,6 +336,17 @@ TEST(Checkpoint, ForeignFilesAreErrors) {
 
   write_bytes(dir / "empty.ckpt", "");
   expect_not_a_checkpoint(dir / "empty.ckpt");
+}
+
+// The input size is one value, stored in the checkpoint and checked when it loads.
+TEST(Checkpoint, AnotherInputSizeIsAnErrorNamingBoth) {
+  TempDir dir;
+  catdog::Classifier scratch(catdog::ModelKind::Scratch);
+  auto meta = sample_meta();
+  meta.image_size = 224;
+  catdog::save_checkpoint(dir / "224.ckpt", scratch, {}, meta);
+  EXPECT_EQ(load_error(dir / "224.ckpt"), "checkpoint " + (dir / "224.ckpt").string() +
+                                              " was trained on 224 px images; this catdog runs models at 160 px");
 }
 
 TEST(Checkpoint, WrongModelIsAnError) {

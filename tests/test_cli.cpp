@@ -12,20 +12,19 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "catdog/checkpoint.h"
-#include "catdog/dataset.h"
-#include "catdog/split.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/data/dataset.h"
+#include "catdog/data/split.h"
 #include "test_support.h"
 
 namespace catdog {
 namespace {
 
-using testing::TempDir;
-namespace fs = std::filesystem;
-
 using testing::CommandResult;
+using testing::TempDir;
 using testing::lines_of;
 using testing::read_text;
+namespace fs = std::filesystem;
 
 const std::regex kSentence(R"(This image seems (\d+)% dog, and (\d+)% cat\.)");
 const std::regex kSentenceLine(R"(This image seems \d+% dog, and \d+% cat\.\n)");
@@ -66,9 +65,9 @@ class Cli : public ::testing::Test {
 
   // Runs catdog with `arguments` in the folder `cwd` (default: the test's own).
   static CommandResult run(const std::string& arguments, const fs::path& cwd = {}) {
-    return testing::run_shell((cwd.empty() ? "" : "cd " + testing::quoted(cwd) + " && ") +
-                                  testing::quoted(testing::catdog_binary()) + " " + arguments,
-                              dir_->path());
+    testing::ChildOptions options;
+    options.cwd = cwd;
+    return testing::run_catdog(arguments, options);
   }
   static CommandResult predict(const std::string& arguments) {
     return run("predict -q --threads 2 --checkpoint '" + checkpoint().string() + "' " + arguments);

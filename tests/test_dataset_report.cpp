@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
-#include "catdog/dataset_report.h"
-#include "catdog/plot.h"
+#include "catdog/app/output.h"
+#include "catdog/report/pictures.h"
+#include "catdog/data/dataset_report.h"
+#include "catdog/report/image_grid.h"
 #include "odd_images.h"
 #include "test_support.h"
 
@@ -31,7 +33,7 @@ TEST(DatasetReport, CountsFilesSkipsSplitsAndDrawsTheGrid) {
   write_sample_grid(report, dir / "grid.png");
 
   const auto split = split_dataset(scan_dataset(dir.path()).samples, 5);
-  EXPECT_EQ(format_dataset_report(report),
+  EXPECT_EQ(app::format_dataset_report(report),
             "dataset: " + dir.path().string() + "\n" +
                 "images found: 22\nusable: 20\nskipped: 2\n  empty file: 1\n  not an image: 1\n"
                 "split (seed 5)\n                 cat     dog   total\n" +
@@ -41,7 +43,7 @@ TEST(DatasetReport, CountsFilesSkipsSplitsAndDrawsTheGrid) {
   const auto grid = cv::imread((dir / "grid.png").string());
   EXPECT_EQ(grid.size(), cv::Size(5 * kGridCellWidth, 2 * kGridCellHeight));
 
-  const auto json = dataset_report_to_json(report);
+  const auto json = app::dataset_report_to_json(report);
   EXPECT_EQ(json["usable"], 20);
   EXPECT_EQ(json["skipped"]["empty file"], 1);
   EXPECT_EQ(json["split"]["train"]["total"], split.train.size());
@@ -69,7 +71,7 @@ TEST(DatasetReport, AnUndecodableFileKeepsItsPlaceInTheSplitAsInTraining) {
     ASSERT_EQ(shown.size(), used.size()) << part;
     for (size_t i = 0; i < shown.size(); ++i) EXPECT_EQ(shown[i].path, used[i].path) << part;
   }
-  const std::string text = format_dataset_report(report);
+  const std::string text = app::format_dataset_report(report);
   EXPECT_NE(text.find("usable: 20\n"), std::string::npos) << text;
   EXPECT_NE(text.find("undecodable: 1"), std::string::npos) << text;
 }

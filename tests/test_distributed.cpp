@@ -2,7 +2,8 @@
 // itself through launch_local; a copy with CATDOG_TEST_SCENARIO set runs that
 // scenario as one rank (see main() at the end) and leaves its results as
 // tensor files for the test to compare against a single process.
-#include "catdog/distributed.h"
+#include "catdog/app/launch.h"
+#include "catdog/train/data_parallel.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -18,11 +19,11 @@
 #include <torch/torch.h>
 
 #include "catdog/app/run_folder.h"
-#include "catdog/checkpoint.h"
-#include "catdog/error.h"
-#include "catdog/loader.h"
-#include "catdog/models.h"
-#include "catdog/optimizer.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/base/error.h"
+#include "catdog/data/loader.h"
+#include "catdog/models/classifier.h"
+#include "catdog/train/optimizer.h"
 #include "test_support.h"
 
 namespace catdog {
@@ -32,10 +33,16 @@ using testing::TempDir;
 namespace fs = std::filesystem;
 using app::kBestCheckpoint;
 using app::kLastCheckpoint;
+using app::launch_local;
+using testing::Child;
+using testing::ChildOptions;
+using testing::read_text;
 
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+// catdog ARGUMENTS to its end, its stderr in `err`: the exit code.
+int run_catdog(const std::string& arguments, const fs::path& err) {
+  ChildOptions options;
+  options.err = err;
+  return testing::start_catdog(arguments, options).wait();
 }
 
 EnvironmentLookup lookup_in(std::map<std::string, std::string> variables) {
@@ -417,45 +424,18 @@ TEST(DataParallel, AHangingRankIsAnErrorAfterTheTimeout) {
 // --- Through the catdog executable -----------------------------------------
 
 // `catdog ARGS` with extra environment; stderr kept for the messages.
-struct Process {
-  pid_t pid = -1;
-  fs::path err;
-};
-
-Process start_catdog(const std::string& arguments, const std::vector<std::string>& environment, const fs::path& err) {
-  const std::string command = "exec env " + [&] {
-    std::string text;
-    for (const auto& variable : environment) text += variable + " ";
-    return text;
-  }() + "'" + testing::catdog_binary().string() + "' " + arguments + " >/dev/null 2>'" + err.string() + "'";
-  const pid_t pid = fork();
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return {pid, err};
-}
-
-int exit_status(const Process& process) {
-  int status = 0;
-  waitpid(process.pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int run_catdog(const std::string& arguments, const fs::path& err) {
-  return exit_status(start_catdog(arguments, {}, err));
-}
-
 // Two ranks of `catdog ARGUMENTS` started by hand with torchrun's variables, on a
 // free loopback port; their stderr in OUT/err0 and OUT/err1.
-std::vector<Process> start_two_ranks_by_hand(const std::string& arguments, const TempDir& out) {
+std::vector<Child> start_two_ranks_by_hand(const std::string& arguments, const TempDir& out) {
   const std::string port = "MASTER_PORT=" + std::to_string(free_port(out));
-  std::vector<Process> ranks;
-  for (int rank = 0; rank < 2; ++rank)
-    ranks.push_back(start_catdog(arguments,
-                                 {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "LOCAL_RANK=" + std::to_string(rank),
-                                  "MASTER_ADDR=127.0.0.1", port},
-                                 out / ("err" + std::to_string(rank))));
+  std::vector<Child> ranks;
+  for (int rank = 0; rank < 2; ++rank) {
+    ChildOptions options;
+    options.environment = {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "LOCAL_RANK=" + std::to_string(rank),
+                           "MASTER_ADDR=127.0.0.1", port};
+    options.err = out / ("err" + std::to_string(rank));
+    ranks.push_back(testing::start_catdog(arguments, options));
+  }
   return ranks;
 }
 
@@ -491,23 +471,23 @@ TEST_F(DistributedCli, NprocTwoTrainsAndRankZeroWritesTheRunFolder) {
 TEST_F(DistributedCli, HandSetTorchrunVariablesInTwoProcesses) {
   TempDir out;
   const fs::path run = out / "run";
-  std::vector<Process> ranks = start_two_ranks_by_hand(train_arguments(run, 1), out);
+  std::vector<Child> ranks = start_two_ranks_by_hand(train_arguments(run, 1), out);
   for (int rank = 0; rank < 2; ++rank)
-    EXPECT_EQ(exit_status(ranks[rank]), 0) << read_text(ranks[rank].err);
+    EXPECT_EQ(ranks[rank].wait(), 0) << read_text(out / ("err" + std::to_string(rank)));
   EXPECT_EQ(settings(run)["world_size"], 2);
 }
 
 TEST_F(DistributedCli, AKilledRankStopsTheOtherAndResumeWithTwoRanksFinishes) {
   TempDir out;
   const fs::path run = out / "run";
-  std::vector<Process> ranks = start_two_ranks_by_hand(train_arguments(run, 4), out);
+  std::vector<Child> ranks = start_two_ranks_by_hand(train_arguments(run, 4), out);
   // Once the first epoch is committed, rank 1 dies in the second.
-  while (!fs::exists(run / kLastCheckpoint) && waitpid(ranks[0].pid, nullptr, WNOHANG) == 0)
+  while (!fs::exists(run / kLastCheckpoint) && !ranks[0].ended())
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  kill(ranks[1].pid, SIGKILL);
-  EXPECT_EQ(exit_status(ranks[1]), 128 + SIGKILL);
-  EXPECT_NE(exit_status(ranks[0]), 0);
-  const auto message = read_text(ranks[0].err);
+  EXPECT_TRUE(ranks[1].kill(SIGKILL));
+  EXPECT_EQ(ranks[1].wait(), 128 + SIGKILL);
+  EXPECT_NE(ranks[0].wait(), 0);
+  const auto message = read_text(out / "err0");
   EXPECT_NE(message.find("lost rank 1"), std::string::npos) << message;
 
   const auto committed = load_checkpoint(run / kLastCheckpoint, torch::kCPU);

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
-#include "catdog/checkpoint.h"
-#include "catdog/error.h"
-#include "catdog/evaluate.h"
-#include "catdog/plot.h"
-#include "catdog/preprocess.h"
-#include "catdog/split.h"
+#include "catdog/app/output.h"
+#include "catdog/report/pictures.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/base/error.h"
+#include "catdog/infer/evaluate.h"
+#include "catdog/report/image_grid.h"
+#include "catdog/data/preprocess.h"
+#include "catdog/data/split.h"
 #include "test_support.h"
 
 namespace catdog {
@@ -115,7 +117,7 @@ TEST_F(Evaluate, GridConfusionPictureAndMistakesFile) {
   EXPECT_EQ(grid.cols, 8 * kGridCellWidth);
   EXPECT_EQ(grid.rows, 4 * kGridCellHeight);
 
-  std::istringstream csv(mistakes_csv(report));
+  std::istringstream csv(app::mistakes_csv(report));
   std::string line;
   std::getline(csv, line);
   EXPECT_EQ(line, "file,true,predicted,confidence");
@@ -138,14 +140,14 @@ TEST_F(Evaluate, OtherSplits) {
 
 TEST_F(Evaluate, ReportsAsTextAndJson) {
   const EvalReport report = run(options());
-  const std::string text = format_report(report);
+  const std::string text = app::format_eval_report(report);
   char accuracy[64];
   std::snprintf(accuracy, sizeof accuracy, "accuracy:   %.4f (%lld/8)", dogs_ / 8.0, static_cast<long long>(dogs_));
   EXPECT_NE(text.find(accuracy), std::string::npos) << text;
   EXPECT_NE(text.find("precision"), std::string::npos) << text;
   EXPECT_NE(text.find("confusion matrix"), std::string::npos) << text;
 
-  const nlohmann::json json = report_to_json(report);
+  const nlohmann::json json = app::eval_report_to_json(report);
   EXPECT_EQ(json["images"], 8);
   EXPECT_EQ(json["split"], "test");
   EXPECT_EQ(json["confusion"], nlohmann::json({{0, cats_}, {0, dogs_}}));
@@ -171,10 +173,10 @@ TEST_F(Evaluate, TestTimeAugmentationIsReported) {
   EXPECT_EQ(tta.confusion.count(kCatLabel, kDogLabel), plain.confusion.count(kCatLabel, kDogLabel));
   for (size_t i = 0; i < plain.dog_probability.size(); ++i)
     EXPECT_NEAR(tta.dog_probability[i], plain.dog_probability[i], 1e-6) << i;
-  EXPECT_EQ(report_to_json(plain)["tta"], false);
-  EXPECT_EQ(report_to_json(tta)["tta"], true);
-  EXPECT_EQ(format_report(plain).find("tta:"), std::string::npos);
-  EXPECT_NE(format_report(tta).find("tta:        horizontal flip"), std::string::npos) << format_report(tta);
+  EXPECT_EQ(app::eval_report_to_json(plain)["tta"], false);
+  EXPECT_EQ(app::eval_report_to_json(tta)["tta"], true);
+  EXPECT_EQ(app::format_eval_report(plain).find("tta:"), std::string::npos);
+  EXPECT_NE(app::format_eval_report(tta).find("tta:        horizontal flip"), std::string::npos) << app::format_eval_report(tta);
 }
 
 // Issue 10 item 10: a file name that is not UTF-8 must not stop the JSON report.
@@ -182,7 +184,7 @@ TEST_F(Evaluate, JsonReportTakesAnyFileName) {
   EvalReport report = run(options());
   ASSERT_FALSE(report.mistakes.empty());
   report.mistakes[0].file = "cat/\xff\xfe.jpg";
-  const auto json = nlohmann::json::parse(report_to_json(report).dump());
+  const auto json = nlohmann::json::parse(app::eval_report_to_json(report).dump());
   EXPECT_EQ(json["mistakes"][0]["file"], "cat/\\xff\\xfe.jpg");
 }
 

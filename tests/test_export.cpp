@@ -39,9 +39,15 @@ using testing::TempDir;
 constexpr double kTolerance = 1e-4;
 constexpr int kPhotosPerClass = 10;
 constexpr const char* kPython = "/usr/bin/python3";  // Debian's, with python3-torch
+constexpr const char* kNode = "/usr/bin/node";
 
-fs::path onnxruntime_package(const std::string& name) {
-  return fs::path(CATDOG_SOURCE_DIR) / ".deps" / "node_modules" / name;
+std::string onnxruntime_package(const std::string& name) {
+  return (fs::path(CATDOG_SOURCE_DIR) / ".deps" / "node_modules" / name).string();
+}
+
+// The scripts that run an export in another runtime (tests/export_runtimes/).
+std::string runner(const std::string& name) {
+  return (fs::path(CATDOG_SOURCE_DIR) / "tests" / "export_runtimes" / name).string();
 }
 
 // The first 10 cats and 10 dogs of ../shared's dev set, by name.
@@ -94,20 +100,17 @@ struct ModelUnderTest {
 
 class Export : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() { dir_ = new TempDir; }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
   void SetUp() override {
     if (testing::shared_dir().empty()) GTEST_SKIP() << "needs ../shared (dev photos and MobileNetV2 weights)";
   }
 
-  static const fs::path& dir() { return dir_->path(); }
-
-  static CommandResult catdog(const std::string& arguments) {
-    return testing::run_shell(quoted(testing::catdog_binary()) + " " + arguments, dir());
+  // Lives as long as the test process: the models below are made once for all of its tests.
+  static const fs::path& dir() {
+    static const TempDir temp;
+    return temp.path();
   }
+
+  static CommandResult catdog(const std::string& arguments) { return testing::run_catdog(arguments); }
 
   static const ModelUnderTest& model(const std::string& name) {
     static std::map<std::string, ModelUnderTest> made;
@@ -172,11 +175,7 @@ class Export : public ::testing::TestWithParam<std::string> {
     EXPECT_GT(highest - lowest, 0.01) << name << "'s probabilities hardly vary";
     std::cout << runtime << " " << name << ": largest difference from catdog predict " << largest << "\n";
   }
-
- private:
-  static TempDir* dir_;
 };
-TempDir* Export::dir_ = nullptr;
 
 std::vector<std::vector<double>> probabilities_from(const json& rows) {
   return rows.get<std::vector<std::vector<double>>>();
@@ -217,11 +216,9 @@ TEST_P(Export, OnnxRuntimeGivesPredictsProbabilities) {
     GTEST_SKIP() << "no onnxruntime-node: scripts/install_deps.sh installs it into .deps/";
   const fs::path file = exported(GetParam(), "onnx", "model.onnx");
   const auto& model = this->model(GetParam());
-  const CommandResult run = testing::run_shell(
-      "node " + quoted(fs::path(CATDOG_SOURCE_DIR) / "tests" / "export_runtimes" / "onnxruntime_node.js") + " " +
-          quoted(onnxruntime_package("onnxruntime-node")) + " " + quoted(file) + " " + quoted(model.inputs) + " " +
-          std::to_string(model.predicted.size()) + " " + std::to_string(kImageSize),
-      dir());
+  const CommandResult run = testing::run_program(
+      {kNode, runner("onnxruntime_node.js"), onnxruntime_package("onnxruntime-node"), file.string(), model.inputs.string(),
+       std::to_string(model.predicted.size()), std::to_string(kImageSize)});
   ASSERT_EQ(run.code, 0) << run.err;
   const auto answer = json::parse(run.out);
   EXPECT_EQ(answer["input"], "images");
@@ -230,15 +227,12 @@ TEST_P(Export, OnnxRuntimeGivesPredictsProbabilities) {
 }
 
 TEST_P(Export, PythonsTorchJitLoadRunsTheTorchScript) {
-  if (testing::run_shell(std::string(kPython) + " -c 'import torch'", dir()).code != 0)
+  if (testing::run_program({kPython, "-c", "import torch"}).code != 0)
     GTEST_SKIP() << "no Python torch: scripts/install_deps.sh installs python3-torch";
   const fs::path file = exported(GetParam(), "torchscript", "model.pt");
   const auto& model = this->model(GetParam());
-  const CommandResult run = testing::run_shell(
-      std::string(kPython) + " " + quoted(fs::path(CATDOG_SOURCE_DIR) / "tests" / "export_runtimes" / "torchscript.py") +
-          " " + quoted(file) + " " + quoted(model.inputs) + " " + std::to_string(model.predicted.size()) + " " +
-          std::to_string(kImageSize),
-      dir());
+  const CommandResult run = testing::run_program({kPython, runner("torchscript.py"), file.string(), model.inputs.string(),
+                                                   std::to_string(model.predicted.size()), std::to_string(kImageSize)});
   ASSERT_EQ(run.code, 0) << run.err;
   const auto answer = json::parse(run.out);
   EXPECT_EQ(answer["class_names"], json({"cat", "dog"}));
@@ -326,10 +320,11 @@ TEST_F(Export, BadInputGivesOneClearLine) {
   }
   EXPECT_FALSE(fs::exists(dir() / "x.onnx"));
   EXPECT_FALSE(fs::exists(dir() / "x.tflite"));
-  const CommandResult no_runtime = testing::run_shell(
-      "CATDOG_ONNXRUNTIME_WEB=" + quoted(dir() / "nowhere") + " " + quoted(testing::catdog_binary()) +
-          " export --checkpoint " + quoted(good) + " --format web -o " + quoted(dir() / "web-without-runtime"),
-      dir());
+  testing::ChildOptions without_runtime;
+  without_runtime.environment = {"CATDOG_ONNXRUNTIME_WEB=" + (dir() / "nowhere").string()};
+  const CommandResult no_runtime = testing::run_catdog(
+      "export --checkpoint " + quoted(good) + " --format web -o " + quoted(dir() / "web-without-runtime"),
+      without_runtime);
   EXPECT_EQ(no_runtime.code, 1);
   EXPECT_NE(no_runtime.err.find("scripts/install_deps.sh"), std::string::npos) << no_runtime.err;
 }
@@ -356,8 +351,9 @@ TEST(ExportLibrary, KeepsTheCheckpointsClassNamesInOrder) {
   EXPECT_EQ(exported.class_names, (std::vector<std::string>{"puppy", "kitten"}));
   onnx::ModelProto model;
   ASSERT_TRUE(model.ParseFromString(onnx_model_bytes(exported)));
-  for (const auto& property : model.metadata_props())
-    if (property.key() == "class_names") EXPECT_EQ(property.value(), R"(["puppy","kitten"])");
+  std::map<std::string, std::string> metadata;
+  for (const auto& property : model.metadata_props()) metadata[property.key()] = property.value();
+  EXPECT_EQ(metadata["class_names"], R"(["puppy","kitten"])");
 
   checkpoint.meta.class_names = {"cat", "dog", "fox"};
   EXPECT_NE(testing::error_of([&] { prepare_export(checkpoint); }).find("3 classes but its model has 2 outputs"),
@@ -371,9 +367,10 @@ TEST(ExportLibrary, TheGraphComputesTheModelsProbabilities) {
   Classifier model(ModelKind::MobileNetV2);
   {
     torch::NoGradGuard no_grad;
-    for (auto& buffer : model->named_buffers())
+    for (auto& buffer : model->named_buffers()) {
       if (buffer.key().find("running_var") != std::string::npos) buffer.value().uniform_(0.5, 2.0);
-      else if (buffer.key().find("running_mean") != std::string::npos) buffer.value().uniform_(-0.2, 0.2);
+      if (buffer.key().find("running_mean") != std::string::npos) buffer.value().uniform_(-0.2, 0.2);
+    }
     model->weights_changed();
   }
   model->eval();

@@ -6,10 +6,10 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
 
-#include "catdog/dataset.h"
-#include "catdog/gradcam.h"
-#include "catdog/keras_h5.h"
-#include "catdog/preprocess.h"
+#include "catdog/data/dataset.h"
+#include "catdog/infer/gradcam.h"
+#include "catdog/models/keras_h5.h"
+#include "catdog/data/preprocess.h"
 #include "square_model.h"
 #include "test_support.h"
 

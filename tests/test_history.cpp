@@ -4,8 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include "catdog/error.h"
-#include "catdog/history.h"
+#include "catdog/base/error.h"
+#include "catdog/store/history.h"
 
 namespace {
 

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
-#include "catdog/image_format.h"
+#include "catdog/base/image_format.h"
 #include "odd_images.h"
 #include "test_support.h"
 

@@ -8,8 +8,8 @@
 #include <gmock/gmock.h>
 #include <torch/torch.h>
 
-#include "catdog/error.h"
-#include "catdog/keras_h5.h"
+#include "catdog/base/error.h"
+#include "catdog/models/keras_h5.h"
 #include "test_support.h"
 
 namespace {

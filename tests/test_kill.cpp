@@ -24,7 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catdog/app/run_folder.h"
-#include "catdog/checkpoint.h"
+#include "catdog/store/checkpoint.h"
 #include "test_support.h"
 
 extern char** environ;
@@ -35,16 +35,10 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using testing::TempDir;
+using testing::read_text;
 
 constexpr int kEpochs = 2;
 constexpr int kRandomKills = 30;
-
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // One `catdog train` of the shared tiny dataset into `work`/run, started in
 // `work` (so its runs/latest lands there), stdout and stderr appended to
@@ -52,68 +46,23 @@ std::string read_text(const fs::path& file) {
 class TrainProcess {
  public:
   TrainProcess(const fs::path& work, const fs::path& data, const std::string& mode, const std::string& pause_at = "")
-      : log_(work / "log") {
-    std::vector<std::string> arguments = {testing::catdog_binary().string(), "-q", "--threads", "1", "train",
-                                          "--epochs", std::to_string(kEpochs), "--batch-size", "8", "--data",
-                                          data.string(), "--out", "run"};
-    if (!mode.empty()) arguments.push_back(mode);
-    std::vector<std::string> environment;
-    for (char** variable = environ; *variable != nullptr; ++variable)
-      if (std::strncmp(*variable, "CATDOG_TEST_PAUSE_AT=", 21) != 0) environment.emplace_back(*variable);
-    if (!pause_at.empty()) environment.push_back("CATDOG_TEST_PAUSE_AT=" + pause_at);
-    // Everything the child needs is built before fork: it only makes system calls.
-    std::vector<char*> argv, envp;
-    for (auto& argument : arguments) argv.push_back(argument.data());
-    for (auto& variable : environment) envp.push_back(variable.data());
-    argv.push_back(nullptr);
-    envp.push_back(nullptr);
-    std::ofstream(log_, std::ios::app) << "$ " << (pause_at.empty() ? "" : "CATDOG_TEST_PAUSE_AT='" + pause_at + "' ")
-                                       << "catdog train " << mode << "\n";
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int fd = ::open(log_.c_str(), O_WRONLY | O_APPEND);
-      if (::chdir(work.c_str()) != 0 || fd < 0 || ::dup2(fd, 1) < 0 || ::dup2(fd, 2) < 0) ::_exit(127);
-      ::execve(argv[0], argv.data(), envp.data());
-      ::_exit(127);
-    }
-  }
-  ~TrainProcess() {
-    if (!reaped_) kill();
-  }
-  TrainProcess(const TrainProcess&) = delete;
-  TrainProcess& operator=(const TrainProcess&) = delete;
+      : log_(announce(work / "log", mode, pause_at)), child_(arguments(data, mode), options(work, pause_at)) {}
 
   // True when the process stopped itself at its pause point, false when it ended.
-  bool stopped() {
-    int status = 0;
-    ::waitpid(pid_, &status, WUNTRACED);
-    if (WIFSTOPPED(status)) return true;
-    reaped_ = true;
-    status_ = status;
-    return false;
-  }
+  bool stopped() { return child_.stopped(); }
   // Lets the process pass its pause point occurrence - 1 times: true when it
   // stopped there once more, false when it ended first.
   bool stopped_at(int occurrence) {
     for (int seen = 1; stopped(); ++seen) {
       if (seen == occurrence) return true;
-      ::kill(pid_, SIGCONT);
+      child_.kill(SIGCONT);
     }
     return false;
-  }
-  // True (and reaped) once the process has ended; never blocks.
-  bool ended() {
-    int status = 0;
-    if (!reaped_ && ::waitpid(pid_, &status, WNOHANG) == pid_) {
-      reaped_ = true;
-      status_ = status;
-    }
-    return reaped_;
   }
   // Waits until `file` exists (true) or the process ended (false).
   bool wait_for(const fs::path& file) {
     while (!fs::exists(file)) {
-      if (ended()) return false;
+      if (child_.ended()) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return true;
@@ -121,34 +70,45 @@ class TrainProcess {
   // Kills the process at `moment` unless it ends first: true when the kill ended it.
   bool kill_at(Clock::time_point moment) {
     while (Clock::now() < moment) {
-      if (ended()) return false;
+      if (child_.ended()) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return kill();
   }
   // SIGKILL (harmless when it already ended) and reap: true when the kill ended it.
-  bool kill() {
-    if (reaped_) return false;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, &status_, 0);
-    reaped_ = true;
-    return WIFSIGNALED(status_);
-  }
+  bool kill() { return child_.kill(SIGKILL); }
   // Exit code, -1 for a signal.
   int exit_code() {
-    if (!reaped_) {
-      ::waitpid(pid_, &status_, 0);
-      reaped_ = true;
-    }
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+    const int code = child_.wait();
+    return code > 128 ? -1 : code;
   }
   std::string log() const { return read_text(log_); }
 
  private:
+  // The command, in the log before anything it writes there.
+  static fs::path announce(const fs::path& log, const std::string& mode, const std::string& pause_at) {
+    std::ofstream(log, std::ios::app) << "$ " << (pause_at.empty() ? "" : "CATDOG_TEST_PAUSE_AT='" + pause_at + "' ")
+                                      << "catdog train " << mode << "\n";
+    return log;
+  }
+  static std::vector<std::string> arguments(const fs::path& data, const std::string& mode) {
+    std::vector<std::string> arguments = {testing::catdog_binary().string(), "-q", "--threads", "1", "train",
+                                          "--epochs", std::to_string(kEpochs), "--batch-size", "8", "--data",
+                                          data.string(), "--out", "run"};
+    if (!mode.empty()) arguments.push_back(mode);
+    return arguments;
+  }
+  static testing::ChildOptions options(const fs::path& work, const std::string& pause_at) {
+    testing::ChildOptions options;
+    options.environment = {pause_at.empty() ? "CATDOG_TEST_PAUSE_AT" : "CATDOG_TEST_PAUSE_AT=" + pause_at};
+    options.cwd = work;
+    options.out = options.err = work / "log";
+    options.append = true;
+    return options;
+  }
+
   fs::path log_;
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  int status_ = 0;
+  testing::Child child_;
 };
 
 // What an uninterrupted run leaves, compared bit for bit.

@@ -9,9 +9,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "catdog/error.h"
-#include "catdog/loader.h"
-#include "catdog/preprocess.h"
+#include "catdog/base/error.h"
+#include "catdog/data/loader.h"
+#include "catdog/data/preprocess.h"
 #include "odd_images.h"
 #include "test_support.h"
 

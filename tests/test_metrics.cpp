@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "catdog/error.h"
-#include "catdog/metrics.h"
+#include "catdog/base/error.h"
+#include "catdog/infer/metrics.h"
 
 namespace catdog {
 namespace {
@@ -83,6 +83,23 @@ TEST(ConfusionMatrix, WorksForMoreThanTwoClasses) {
   EXPECT_DOUBLE_EQ(matrix.class_metrics(2).precision, 0.5);
   EXPECT_DOUBLE_EQ(matrix.class_metrics(2).recall, 0.5);
   EXPECT_DOUBLE_EQ(matrix.accuracy(), 1.0 / 3.0);
+}
+
+TEST(TopLosses, TheLargestLossesAmongTheMistakesFirst) {
+  // Rows 1 and 3 are right; row 2 gives the truth the least (0.02), then row 0 (0.3), then row 4 (0.4).
+  const std::vector<std::vector<double>> p = {{0.3, 0.7}, {0.9, 0.1}, {0.02, 0.98}, {0.4, 0.6}, {0.4, 0.6}};
+  const std::vector<int64_t> truths = {0, 0, 0, 1, 0};
+  EXPECT_EQ(top_losses(p, truths, 10), (std::vector<size_t>{2, 0, 4}));
+  EXPECT_EQ(top_losses(p, truths, 1), (std::vector<size_t>{2}));
+  EXPECT_TRUE(top_losses({p[1], p[3]}, {0, 1}, 5).empty());
+  EXPECT_THROW(top_losses(p, {0}, 5), Error);
+}
+
+// With three classes the loss, not the confidence in the wrong class, ranks:
+// row 0 is the more confident mistake but row 1 gives its truth less.
+TEST(TopLosses, RankByTheTruthsProbabilityNotTheWinnersConfidence) {
+  const std::vector<std::vector<double>> p = {{0.3, 0.7, 0.0}, {0.05, 0.5, 0.45}};
+  EXPECT_EQ(top_losses(p, {0, 0}, 2), (std::vector<size_t>{1, 0}));
 }
 
 }  // namespace

@@ -2,8 +2,8 @@
 
 #include <torch/torch.h>
 
-#include "catdog/error.h"
-#include "catdog/optimizer.h"
+#include "catdog/base/error.h"
+#include "catdog/train/optimizer.h"
 #include "test_support.h"
 
 namespace {

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "catdog/error.h"
-#include "catdog/precision.h"
+#include "catdog/base/error.h"
+#include "catdog/base/precision.h"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "catdog/predict.h"
-#include "catdog/preprocess.h"
+#include "catdog/infer/classify.h"
+#include "catdog/data/preprocess.h"
 #include "test_support.h"
 
 namespace catdog {

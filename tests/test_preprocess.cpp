@@ -6,9 +6,9 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
-#include "catdog/error.h"
-#include "catdog/preprocess.h"
-#include "catdog/read_file.h"
+#include "catdog/base/error.h"
+#include "catdog/data/preprocess.h"
+#include "catdog/base/read_file.h"
 #include "odd_images.h"
 #include "test_support.h"
 
@@ -264,6 +264,19 @@ TEST(Preprocess, UnreadableFilesThrowErrorsNamingTheFile) {
   }
   EXPECT_THROW(decode_rgb(std::vector<uchar>{}, "nothing"), Error);
   EXPECT_THROW(to_input_tensor(cv::Mat(10, 10, CV_8UC3)), Error);
+}
+
+TEST(Preprocess, WriteRgbImageSwapsChannelsAndReportsFailures) {
+  TempDir dir;
+  cv::Mat red(10, 20, CV_8UC3, cv::Scalar(255, 0, 0));  // RGB
+  write_rgb_image(red, dir / "red.png");
+  const cv::Mat back = cv::imread((dir / "red.png").string());
+  EXPECT_EQ(back.size(), cv::Size(20, 10));
+  EXPECT_EQ(back.at<cv::Vec3b>(0, 0), cv::Vec3b(0, 0, 255));  // BGR
+  EXPECT_THROW(write_rgb_image(red, dir / "red.unknown-extension"), Error);
+  EXPECT_THROW(write_rgb_image(cv::Mat(), dir / "empty.png"), Error);
+  std::filesystem::create_directories(dir / "taken.png");  // a folder where the file should go
+  EXPECT_THROW(write_rgb_image(red, dir / "taken.png"), Error);
 }
 
 }  // namespace

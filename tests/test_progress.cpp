@@ -9,10 +9,12 @@
 #include <sstream>
 #include <vector>
 
-#include "catdog/progress.h"
+#include "catdog/base/progress.h"
 #include "test_support.h"
 
 namespace {
+
+using catdog::testing::PseudoTerminal;
 
 // Sends stderr to `fd` while `body` runs.
 template <typename Body>
@@ -39,51 +41,6 @@ std::vector<std::string> stderr_lines_of(Body&& body) {
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
 }
-
-// A pseudo-terminal in raw mode (no "\n" -> "\r\n"): what a user's terminal sees.
-class PseudoTerminal {
- public:
-  PseudoTerminal() {
-    master_ = posix_openpt(O_RDWR | O_NOCTTY);
-    if (master_ < 0 || grantpt(master_) != 0 || unlockpt(master_) != 0) return;
-    slave_ = open(ptsname(master_), O_RDWR | O_NOCTTY);
-    termios mode{};
-    tcgetattr(slave_, &mode);
-    cfmakeraw(&mode);
-    tcsetattr(slave_, TCSANOW, &mode);
-    fcntl(master_, F_SETFL, O_NONBLOCK);
-  }
-  ~PseudoTerminal() {
-    if (slave_ >= 0) close(slave_);
-    if (master_ >= 0) close(master_);
-  }
-  bool ok() const { return slave_ >= 0; }
-  int terminal() const { return slave_; }
-  // What was written to the terminal so far.
-  std::string screen() const {
-    std::string text;
-    char buffer[4096];
-    for (ssize_t n; (n = read(master_, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
-    return text;
-  }
-
- private:
-  int master_ = -1, slave_ = -1;
-};
-
-// Sets (or with nullptr unsets) an environment variable for the scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
-    value ? setenv(name, value, 1) : unsetenv(name);
-  }
-  ~ScopedEnv() { had_ ? setenv(name_.c_str(), old_.c_str(), 1) : unsetenv(name_.c_str()); }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
 
 }  // namespace
 
@@ -171,34 +128,3 @@ TEST(ProgressBar, AnAbandonedBarEndsItsTerminalLine) {
   EXPECT_EQ(screen.back(), '\n') << "an error message would land on the bar's line";
 }
 
-TEST(UseColour, OnlyOnATerminalWithoutNoColor) {
-  PseudoTerminal pty;
-  if (!pty.ok()) GTEST_SKIP() << "no pseudo-terminal on this machine";
-  ScopedEnv term("TERM", "xterm-256color");
-  {
-    ScopedEnv no_color("NO_COLOR", nullptr);
-    EXPECT_TRUE(catdog::use_colour(pty.terminal()));
-  }
-  {
-    ScopedEnv no_color("NO_COLOR", "1");
-    EXPECT_FALSE(catdog::use_colour(pty.terminal()));
-  }
-  {
-    ScopedEnv no_color("NO_COLOR", "");  // no-color.org: an empty value does not count
-    EXPECT_TRUE(catdog::use_colour(pty.terminal()));
-  }
-  {
-    ScopedEnv no_color("NO_COLOR", nullptr);
-    ScopedEnv dumb("TERM", "dumb");
-    EXPECT_FALSE(catdog::use_colour(pty.terminal()));
-  }
-}
-
-TEST(UseColour, NeverIntoAFile) {
-  ScopedEnv no_color("NO_COLOR", nullptr);
-  ScopedEnv term("TERM", "xterm");
-  catdog::testing::TempDir dir;
-  const int file = open((dir / "log.txt").c_str(), O_WRONLY | O_CREAT, 0600);
-  EXPECT_FALSE(catdog::use_colour(file));
-  close(file);
-}

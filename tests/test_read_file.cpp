@@ -5,7 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "catdog/read_file.h"
+#include "catdog/base/read_file.h"
 #include "odd_images.h"
 #include "test_support.h"
 

@@ -10,7 +10,7 @@
 #include <torch/torch.h>
 
 #include "catdog/app/run_folder.h"
-#include "catdog/error.h"
+#include "catdog/base/error.h"
 #include "test_support.h"
 
 namespace catdog::app {

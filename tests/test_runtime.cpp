@@ -1,8 +1,8 @@
 #include <torch/torch.h>
 
-#include "catdog/error.h"
-#include "catdog/runtime.h"
-#include "catdog/thread_pool.h"
+#include "catdog/base/error.h"
+#include "catdog/base/runtime.h"
+#include "catdog/base/thread_pool.h"
 #include "test_support.h"
 
 namespace catdog {
@@ -10,7 +10,7 @@ namespace {
 
 RuntimeOptions cpu() {
   RuntimeOptions options;
-  options.device = "cpu";
+  options.device = DeviceChoice::Cpu;
   return options;
 }
 
@@ -55,8 +55,27 @@ TEST(Runtime, SeedMakesRandomNumbersRepeatable) {
 TEST(Runtime, CudaWithoutDeviceIsAClearError) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is present";
   auto options = cpu();
-  options.device = "cuda";
+  options.device = DeviceChoice::Cuda;
   EXPECT_THROW(configure_runtime(options), Error);
+}
+
+TEST(Runtime, DeviceNamesParseBothWays) {
+  for (const auto& entry : kDeviceNames) EXPECT_EQ(parse_named(kDeviceNames, entry.name, "device"), entry.value);
+  try {
+    parse_named(kDeviceNames, "tpu", "device");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "unknown device 'tpu': choose auto, cpu or cuda");
+  }
+}
+
+// The warning about emulated bf16 concerns the device the runtime chose, never
+// the CPU default it starts from: a CUDA run never emulates bf16.
+TEST(Runtime, Bf16IsEmulatedOnlyOnACpuWithoutItsInstructions) {
+  EXPECT_FALSE(bf16_emulated(Precision::Bf16, torch::Device(torch::kCUDA)));
+  EXPECT_FALSE(bf16_emulated(Precision::Fp32, torch::Device(torch::kCPU)));
+  EXPECT_FALSE(bf16_emulated(Precision::Auto, torch::Device(torch::kCPU)));
+  EXPECT_EQ(bf16_emulated(Precision::Bf16, torch::Device(torch::kCPU)), !cpu_has_native_bf16());
 }
 
 TEST(ThreadPool, RunsEveryIndexOnceOnAtMostTheGivenThreads) {

@@ -21,10 +21,10 @@
 #include "catdog/app/commands.h"
 #include "catdog/app/serve.h"
 #include "catdog/app/web_assets.h"
-#include "catdog/checkpoint.h"
-#include "catdog/precision.h"
-#include "catdog/predict.h"
 #include "browser.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/base/precision.h"
+#include "catdog/infer/classify.h"
 #include "square_model.h"
 #include "test_support.h"
 

@@ -3,8 +3,8 @@
 
 #include <gtest/gtest.h>
 
-#include "catdog/error.h"
-#include "catdog/split.h"
+#include "catdog/base/error.h"
+#include "catdog/data/split.h"
 
 namespace catdog {
 namespace {

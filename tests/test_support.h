@@ -1,17 +1,17 @@
 // Helpers shared by the tests: temporary folders, generated images and
 // datasets, the location of ../shared.
 #pragma once
+#include <fcntl.h>
+#include <termios.h>
+#include <signal.h>
+#include <sys/types.h>
 #include <unistd.h>
-
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,7 +19,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "catdog/error.h"
+#include "catdog/base/error.h"
 
 namespace catdog::testing {
 
@@ -136,42 +136,107 @@ inline std::vector<fs::path> fuzz_regressions(const std::string& target) {
 // The built catdog executable, for CLI-level tests.
 inline fs::path catdog_binary() { return CATDOG_BINARY; }
 
-inline std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+// A file's whole content ("" when it cannot be read).
+std::string read_text(const fs::path& file);
 
-inline std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
+// `text` split at its line ends.
+std::vector<std::string> lines_of(const std::string& text);
 
-// A path as one shell word.
+// A path as one word for the shell (run_catdog's arguments).
 inline std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
 
+// How a child process is started (see Child).
+struct ChildOptions {
+  std::vector<std::string> environment;  // "NAME=value": set (replacing the parent's) or, as "NAME", removed
+  fs::path cwd;                          // "" = the test's own
+  fs::path out, err;                     // "" = /dev/null; the same file twice: both streams into it
+  bool append = false;                   // append to out/err instead of truncating them
+};
+
+// The one way the tests start a program (catdog, a shell, the browser's
+// driver): fork + exec of `argv` (argv[0] the program's path). Killed with
+// SIGKILL and reaped when the object goes while it still runs.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& argv, const ChildOptions& options = {});
+  ~Child();
+  Child(Child&& other) noexcept;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Waits until it stops (SIGSTOP, SIGTSTP: true) or ends (false).
+  bool stopped();
+  // True (and reaped) once it has ended; never blocks.
+  bool ended();
+  // Waits for the end: its exit code, 128 + the signal that killed it.
+  int wait();
+  // Sends `signal`. SIGKILL also reaps: true when the kill ended it.
+  bool kill(int signal = SIGKILL);
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+// A program run to its end: exit code, stdout and stderr.
 struct CommandResult {
   int code = -1;
   std::string out, err;
 };
+// `argv` (argv[0] the program's path) run as a Child, its streams captured.
+CommandResult run_program(const std::vector<std::string>& argv, const ChildOptions& options = {});
+// catdog with `arguments` as a shell would split them (quote paths with
+// '...': quoted()).
+CommandResult run_catdog(const std::string& arguments, const ChildOptions& options = {});
+// The same started, not waited for: stdout and stderr go where `options` say.
+Child start_catdog(const std::string& arguments, const ChildOptions& options = {});
 
-// Runs `command` with the shell, its stdout and stderr captured through
-// files in `scratch` (a folder the caller keeps).
-inline CommandResult run_shell(const std::string& command, const fs::path& scratch) {
-  static int counter = 0;
-  const std::string id = std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  const fs::path out = scratch / ("out" + id), err = scratch / ("err" + id);
-  const int status = std::system((command + " >" + quoted(out) + " 2>" + quoted(err)).c_str());
-  CommandResult result;
-  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_text(out);
-  result.err = read_text(err);
-  fs::remove(out);
-  fs::remove(err);
-  return result;
-}
+// A pseudo-terminal in raw mode (no "\n" -> "\r\n"): what a user's terminal sees.
+class PseudoTerminal {
+ public:
+  PseudoTerminal() {
+    master_ = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master_ < 0 || grantpt(master_) != 0 || unlockpt(master_) != 0) return;
+    slave_ = open(ptsname(master_), O_RDWR | O_NOCTTY);
+    termios mode{};
+    tcgetattr(slave_, &mode);
+    cfmakeraw(&mode);
+    tcsetattr(slave_, TCSANOW, &mode);
+    fcntl(master_, F_SETFL, O_NONBLOCK);
+  }
+  ~PseudoTerminal() {
+    if (slave_ >= 0) close(slave_);
+    if (master_ >= 0) close(master_);
+  }
+  bool ok() const { return slave_ >= 0; }
+  int terminal() const { return slave_; }
+  // What was written to the terminal so far.
+  std::string screen() const {
+    std::string text;
+    char buffer[4096];
+    for (ssize_t n; (n = read(master_, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
+    return text;
+  }
+
+ private:
+  int master_ = -1, slave_ = -1;
+};
+
+// Sets (or with nullptr unsets) an environment variable for the scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    value ? setenv(name, value, 1) : unsetenv(name);
+  }
+  ~ScopedEnv() { had_ ? setenv(name_.c_str(), old_.c_str(), 1) : unsetenv(name_.c_str()); }
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
 
 }  // namespace catdog::testing

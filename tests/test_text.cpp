@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "catdog/text.h"
+#include "catdog/base/text.h"
 
 namespace catdog {
 namespace {

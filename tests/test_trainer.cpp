@@ -6,9 +6,9 @@
 
 #include <torch/torch.h>
 
-#include "catdog/error.h"
-#include "catdog/trainer.h"
-#include "catdog/zip_check.h"
+#include "catdog/base/error.h"
+#include "catdog/train/trainer.h"
+#include "catdog/store/zip_check.h"
 #include "test_support.h"
 
 namespace catdog {

@@ -8,7 +8,7 @@
 
 #include <torch/torch.h>
 
-#include "catdog/zip_check.h"
+#include "catdog/store/zip_check.h"
 #include "test_support.h"
 
 namespace catdog {

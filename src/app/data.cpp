@@ -1,19 +1,14 @@
 // `catdog data`
+#include "catdog/app/output.h"
+#include "catdog/report/pictures.h"
 #include "catdog/app/commands.h"
-#include "catdog/dataset.h"
-#include "catdog/dataset_report.h"
-#include "catdog/error.h"
-#include "catdog/text.h"
+#include "catdog/app/environment.h"
+#include "catdog/data/dataset.h"
+#include "catdog/data/dataset_report.h"
+#include "catdog/base/error.h"
+#include "catdog/base/text.h"
 
 namespace catdog::app {
-
-std::filesystem::path dataset_folder(const std::string& data_flag) {
-  try {
-    return resolve_data_dir(data_flag);
-  } catch (const Error& e) {
-    throw Error(std::string(e.what()) + " (pass it with --data DIR)");
-  }
-}
 
 int run_data(const DataCommand& command, const Runtime& runtime, std::ostream& out) {
   const auto report = report_dataset(dataset_folder(command.data), command.split_seed, runtime.threads, runtime.decode_limits);

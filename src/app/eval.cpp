@@ -1,12 +1,15 @@
 // `catdog eval`
 #include <spdlog/spdlog.h>
 
+#include "catdog/app/output.h"
+#include "catdog/report/pictures.h"
 #include "catdog/app/commands.h"
+#include "catdog/app/environment.h"
 #include "catdog/app/run_folder.h"
-#include "catdog/atomic_file.h"
-#include "catdog/dataset.h"
-#include "catdog/evaluate.h"
-#include "catdog/plot.h"
+#include "catdog/base/atomic_file.h"
+#include "catdog/data/dataset.h"
+#include "catdog/infer/evaluate.h"
+#include "catdog/report/charts.h"
 
 namespace catdog::app {
 
@@ -54,8 +57,8 @@ int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& o
                  (folder / "misclassified.csv").string(),
                  worst ? " and " + (folder / "top_losses.png").string() : std::string(" (no mistakes to show)"));
   }
-  out << (command.json ? report_to_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
-                       : format_report(report));
+  out << (command.json ? eval_report_to_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
+                       : format_eval_report(report));
   return kExitOk;
 }
 

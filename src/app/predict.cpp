@@ -3,16 +3,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "catdog/app/output.h"
 #include "catdog/app/commands.h"
+#include "catdog/app/environment.h"
 #include "catdog/app/run_folder.h"
-#include "catdog/checkpoint.h"
-#include "catdog/dataset.h"
-#include "catdog/error.h"
-#include "catdog/face.h"
-#include "catdog/gradcam.h"
-#include "catdog/text.h"
-#include "catdog/plot.h"
-#include "catdog/predict.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/data/dataset.h"
+#include "catdog/base/error.h"
+#include "catdog/infer/face.h"
+#include "catdog/infer/gradcam.h"
+#include "catdog/base/text.h"
+#include "catdog/report/image_grid.h"
+#include "catdog/infer/classify.h"
 
 namespace catdog::app {
 
@@ -51,27 +53,6 @@ fs::path crop_file(const fs::path& crop, const PredictInput& input, size_t index
 
 }  // namespace
 
-nlohmann::json prediction_json(const PredictionResult& result, const std::vector<std::string>& class_names) {
-  nlohmann::json line = {{"file", escape_text(result.input.file.string())}};
-  if (escape_text(result.input.file.string()) != result.input.file.string()) line["file_escaped"] = true;
-  if (!result.error.empty()) {
-    line["error"] = escape_text(result.error);
-    return line;
-  }
-  const size_t label = result.dog > result.cat ? kDogLabel : kCatLabel;
-  line["cat"] = result.cat;
-  line["dog"] = result.dog;
-  line["label"] = label < class_names.size() ? class_names[label] : kClassNames[label];
-  if (result.face) {
-    line["face"] = {{"found", result.face->found}};
-    if (result.face->found) {
-      const auto& box = result.face->box;
-      line["face"]["box"] = {box.x, box.y, box.width, box.height};
-    }
-  }
-  return line;
-}
-
 int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostream& out, std::ostream& err) {
   if (!command.save_crop.empty() && !command.face)
     throw Error("--save-crop writes the face crop: add --face, or drop --save-crop");
@@ -91,6 +72,7 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
 
   PredictOptions options;
   options.face = command.face;
+  if (command.face) options.face_cascade = face_cascade();
   options.keep_images = !command.annotate_dir.empty() || !command.save_crop.empty() || !command.explain_dir.empty();
   options.batch_size = command.batch_size;
   options.tta = command.tta;

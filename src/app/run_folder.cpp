@@ -12,9 +12,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "catdog/atomic_file.h"
-#include "catdog/error.h"
-#include "catdog/plot.h"
+#include "catdog/base/atomic_file.h"
+#include "catdog/base/error.h"
+#include "catdog/report/charts.h"
 
 namespace catdog::app {
 

@@ -1,3 +1,4 @@
+#include "catdog/app/output.h"
 #include "catdog/app/serve.h"
 
 #include <pthread.h>
@@ -16,18 +17,19 @@
 #include <spdlog/spdlog.h>
 
 #include "catdog/app/commands.h"
+#include "catdog/app/environment.h"
 #include "catdog/app/run_folder.h"
 #include "catdog/app/web_assets.h"
-#include "catdog/atomic_file.h"
-#include "catdog/checkpoint.h"
-#include "catdog/dataset.h"
-#include "catdog/error.h"
-#include "catdog/face.h"
-#include "catdog/gradcam.h"
-#include "catdog/image_format.h"
-#include "catdog/predict.h"
-#include "catdog/preprocess.h"
-#include "catdog/read_file.h"
+#include "catdog/base/atomic_file.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/data/dataset.h"
+#include "catdog/base/error.h"
+#include "catdog/infer/face.h"
+#include "catdog/infer/gradcam.h"
+#include "catdog/base/image_format.h"
+#include "catdog/infer/classify.h"
+#include "catdog/data/preprocess.h"
+#include "catdog/base/read_file.h"
 
 namespace catdog::app {
 
@@ -171,7 +173,7 @@ class ImageServer::Impl {
       : options_(options),
         checkpoint_file_(resolve_checkpoint(options.checkpoint)),
         checkpoint_(load_checkpoint(checkpoint_file_, runtime.device)),
-        faces_(find_face_cascade()),
+        faces_(face_cascade()),
         gate_(options.workers, options.queue) {
     if (options.max_upload < 1) throw Error("the upload cap must be at least one byte");
     if (!options.save_dir.empty()) fs::create_directories(options.save_dir);

@@ -1,8 +1,9 @@
 // `catdog summary`
 #include <nlohmann/json.hpp>
 
+#include "catdog/app/output.h"
 #include "catdog/app/commands.h"
-#include "catdog/models.h"
+#include "catdog/models/classifier.h"
 
 namespace catdog::app {
 

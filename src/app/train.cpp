@@ -6,29 +6,21 @@
 #include <spdlog/spdlog.h>
 
 #include "catdog/app/commands.h"
+#include "catdog/app/environment.h"
 #include "catdog/app/run_folder.h"
-#include "catdog/checkpoint.h"
-#include "catdog/dataset.h"
-#include "catdog/distributed.h"
-#include "catdog/error.h"
-#include "catdog/text.h"
-#include "catdog/trainer.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/data/dataset.h"
+#include "catdog/app/launch.h"
+#include "catdog/train/data_parallel.h"
+#include "catdog/base/error.h"
+#include "catdog/base/text.h"
+#include "catdog/train/trainer.h"
 
 namespace catdog::app {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-const char* cache_mode_name(CacheMode mode) {
-  switch (mode) {
-    case CacheMode::Memory: return "memory";
-    case CacheMode::Disk: return "disk";
-    case CacheMode::Off: return "off";
-    case CacheMode::Auto: break;
-  }
-  return "auto";
-}
 
 RunFolder open_run_folder(const TrainCommand& command) {
   if (command.out.empty()) {
@@ -50,8 +42,6 @@ fs::path backbone_weights_file(const TrainCommand& command, const ModelSpec& spe
   return file;
 }
 
-const char* schedule_name(Schedule schedule) { return schedule == Schedule::Cosine ? "cosine" : "constant"; }
-
 // --resume: the run's own recipe (model, seeds, batch size, learning rates,
 // stages, schedule, augmentation, precision) wins over the flags; its epochs
 // too, unless the flags give them.
@@ -70,7 +60,7 @@ void adopt_run_settings(const CheckpointMeta& meta, const TrainCommand& command,
   options.fine_tune.unfreeze_from = settings.value("unfreeze_from", options.fine_tune.unfreeze_from);
   options.fine_tune.head_epochs = settings.value("head_epochs", options.fine_tune.head_epochs);
   options.fine_tune.learning_rate_factor = settings.value("fine_tune_lr_factor", options.fine_tune.learning_rate_factor);
-  options.schedule = settings.value("schedule", "constant") == "cosine" ? Schedule::Cosine : Schedule::Constant;
+  options.schedule = parse_schedule(settings.value("schedule", std::string(to_string(Schedule::Constant))));
   options.label_smoothing = settings.value("label_smoothing", options.label_smoothing);
   options.augment = settings.value("augment", options.augment);
   options.patience = settings.value("patience", options.patience);
@@ -102,7 +92,7 @@ nlohmann::json settings_json(const TrainCommand& command, const TrainOptions& op
           {"unfreeze_from", options.fine_tune.unfreeze_from},
           {"head_epochs", options.fine_tune.head_epochs},
           {"fine_tune_lr_factor", options.fine_tune.learning_rate_factor},
-          {"schedule", schedule_name(options.schedule)},
+          {"schedule", to_string(options.schedule)},
           {"label_smoothing", options.label_smoothing},
           {"augment", options.augment},
           {"patience", options.patience},
@@ -111,7 +101,7 @@ nlohmann::json settings_json(const TrainCommand& command, const TrainOptions& op
           {"resume", command.resume},
           {"seed", runtime.seed},
           {"split_seed", options.split_seed},
-          {"cache", cache_mode_name(options.cache)},
+          {"cache", to_string(options.cache)},
           {"initial_eval_batches", options.initial_eval_batches},
           {"feature_cache", options.feature_cache},
           {"command_line", escape_text(command.command_line)},
@@ -166,7 +156,7 @@ void apply_recipe(const TrainCommand& command, const ModelSpec& spec, TrainOptio
   options.fine_tune.unfreeze_from = command.unfreeze_from.empty() ? spec.unfreeze_from.keras_layer : command.unfreeze_from;
   options.fine_tune.head_epochs = command.epochs.value_or(spec.augmented_epochs);
   options.fine_tune.learning_rate_factor = command.fine_tune_lr_factor;
-  options.epochs = options.fine_tune.head_epochs + command.fine_tune_epochs.value_or(10);
+  options.epochs = options.fine_tune.head_epochs + command.fine_tune_epochs.value_or(recipe::kFineTuneEpochs);
 }
 
 int run_train(const TrainCommand& command, const Runtime& given_runtime, std::ostream& out) {
@@ -216,7 +206,6 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
 
     CheckpointMeta meta;
     meta.kind = options.model;
-    meta.image_size = spec.input_size;
     meta.preprocessing = spec.preprocessing;
     meta.split_seed = options.split_seed;
     meta.seed = runtime.seed;

@@ -7,8 +7,7 @@ namespace catdog {
 
 ExportedModel prepare_export(Checkpoint& checkpoint) {
   const auto& meta = checkpoint.meta;
-  const int64_t side = meta.image_size > 0 ? meta.image_size : model_spec(meta.kind).input_size;
-  ExportedModel exported{lower_classifier(checkpoint.model, side), model_name(meta.kind), meta.class_names,
+  ExportedModel exported{lower_classifier(checkpoint.model, meta.image_size), model_name(meta.kind), meta.class_names,
                          meta.preprocessing.empty() ? model_spec(meta.kind).preprocessing : meta.preprocessing,
                          CATDOG_VERSION};
   if (exported.graph.classes != static_cast<int64_t>(exported.class_names.size()))

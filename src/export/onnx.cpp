@@ -80,11 +80,12 @@ std::string onnx_model_bytes(const ExportedModel& exported) {
   model.set_ir_version(kIrVersion);
   model.set_producer_name("catdog");
   model.set_producer_version(exported.catdog_version);
-  model.set_doc_string("catdog " + exported.model + " classifier: " + export_facts(exported)["pixel_scaling"].get<std::string>());
+  const auto facts = export_facts(exported);
+  model.set_doc_string("catdog " + exported.model + " classifier: " + facts["pixel_scaling"].get<std::string>());
   auto* opset = model.add_opset_import();
   opset->set_domain("");
   opset->set_version(kOnnxOpset);
-  for (const auto& [key, value] : export_facts(exported).items()) {
+  for (const auto& [key, value] : facts.items()) {
     auto* property = model.add_metadata_props();
     property->set_key(key);
     property->set_value(value.is_string() ? value.get<std::string>() : value.dump());

@@ -8,13 +8,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "catdog/loader.h"
-#include "catdog/models.h"
-#include "catdog/optimizer.h"
-#include "catdog/predict.h"
-#include "catdog/runtime.h"
-#include "catdog/split.h"
-#include "catdog/trainer.h"
+#include "catdog/base/names.h"
+#include "catdog/data/loader.h"
+#include "catdog/models/classifier.h"
+#include "catdog/train/optimizer.h"
+#include "catdog/infer/classify.h"
+#include "catdog/base/runtime.h"
+#include "catdog/data/split.h"
+#include "catdog/train/recipe.h"
+#include "catdog/train/trainer.h"
 
 // The application layer: one function per subcommand (src/app/<name>.cpp).
 // Each takes its flags as given (validated by the CLI in main.cpp) and the
@@ -27,10 +29,6 @@ namespace catdog::app {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
-
-// --data: the flag, else $CATDOG_DATA, else data/ (resolve_data_dir); the
-// error for a folder without a dataset also names the flag.
-std::filesystem::path dataset_folder(const std::string& data_flag);
 
 struct DataCommand {
   std::string data;  // "" = $CATDOG_DATA, else data/
@@ -52,14 +50,14 @@ struct TrainCommand {
   std::string model = "scratch";
   std::string data;
   std::optional<int> epochs;  // unset = the registry's recipe (models.h: default_epochs, augmented_epochs)
-  int batch_size = 32;
-  double learning_rate = 1e-4;
+  int batch_size = recipe::kBatchSize;
+  double learning_rate = recipe::kLearningRate;
   // Fine-tuning (trainer.h's FineTuning): stage 2's epochs, first unfrozen
   // layer ("" = the model's default point) and learning-rate factor.
   bool fine_tune = false;
-  std::optional<int> fine_tune_epochs;  // unset = 10
+  std::optional<int> fine_tune_epochs;  // unset = recipe::kFineTuneEpochs
   std::string unfreeze_from;
-  double fine_tune_lr_factor = 0.1;
+  double fine_tune_lr_factor = recipe::kFineTuneLearningRateFactor;
   std::optional<bool> augment;  // unset = on with fine_tune, else off
   Schedule schedule = Schedule::Constant;
   int patience = 0;
@@ -72,7 +70,7 @@ struct TrainCommand {
   CacheMode cache = CacheMode::Auto;
   bool json = false;
   bool progress = true;
-  int initial_eval_batches = 20;
+  int initial_eval_batches = recipe::kInitialEvalBatches;
   bool feature_cache = true;
   std::string command_line;  // recorded in the run folder
 };
@@ -108,12 +106,12 @@ struct PredictCommand {
   bool tta = false;
   int batch_size = 32;
 };
-// predict --json's line for one result (serve's answers start from it too).
-nlohmann::json prediction_json(const PredictionResult& result, const std::vector<std::string>& class_names);
 // Exit code 1 when any input failed (each is reported, the rest predicted).
 int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostream& out, std::ostream& err);
 
 enum class ExportFormat { Onnx, TorchScript, Web };
+inline constexpr Named<ExportFormat> kExportFormatNames[] = {
+    {ExportFormat::Onnx, "onnx"}, {ExportFormat::TorchScript, "torchscript"}, {ExportFormat::Web, "web"}};
 struct ExportCommand {
   std::string checkpoint;  // file, run folder or "" (runs/latest)
   ExportFormat format = ExportFormat::Onnx;

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
-#include "catdog/checkpoint.h"
-#include "catdog/history.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/store/history.h"
 
 namespace catdog::app {
 

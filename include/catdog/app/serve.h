@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-#include "catdog/runtime.h"
+#include "catdog/base/runtime.h"
 
 namespace catdog::app {
 

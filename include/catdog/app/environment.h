@@ -1,0 +1,22 @@
+// What catdog reads from its environment, in one place. (The launch variables
+// of distributed training are read by train/process_group.h, and the test hook
+// CATDOG_TEST_PAUSE_AT by run_folder.h.)
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace catdog::app {
+
+// --data: the flag, else $CATDOG_DATA, else data/. Throws Error saying how to
+// get the dataset and both ways to point at one when the result holds none.
+std::filesystem::path dataset_folder(const std::string& data_flag);
+
+// OpenCV's frontal-face cascade for face mode: $CATDOG_FACE_CASCADE when set,
+// else the one Debian's opencv-data installs (infer/face.h).
+std::filesystem::path face_cascade();
+
+// Whether logs written to `fd` get colours: a terminal, NO_COLOR unset or
+// empty (no-color.org), TERM not "dumb".
+bool use_colour(int fd);
+
+}  // namespace catdog::app

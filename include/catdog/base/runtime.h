@@ -1,0 +1,51 @@
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <torch/types.h>
+
+#include "catdog/base/image_format.h"
+#include "catdog/base/names.h"
+#include "catdog/base/precision.h"
+
+namespace catdog {
+
+// Where models run: auto picks CUDA when this build and machine have it.
+enum class DeviceChoice { Auto, Cpu, Cuda };
+inline constexpr Named<DeviceChoice> kDeviceNames[] = {
+    {DeviceChoice::Auto, "auto"}, {DeviceChoice::Cpu, "cpu"}, {DeviceChoice::Cuda, "cuda"}};
+
+// What the user asked for; configure_runtime validates it.
+struct RuntimeOptions {
+  DeviceChoice device = DeviceChoice::Auto;
+  int threads = 0;              // 0 = all cores
+  uint64_t seed = 42;
+  Precision precision = Precision::Auto;
+  DecodeLimits decode_limits;
+};
+
+// The one runtime of a catdog process, built once by the application and
+// passed down: every thread pool (loader workers, the dataset scan's
+// decoders, predict's decoders) takes its size from `threads`.
+struct Runtime {
+  torch::Device device{torch::kCPU};
+  int threads = 1;
+  uint64_t seed = 42;
+  Precision precision = Precision::Auto;
+  DecodeLimits decode_limits;  // every image decoded: the pixel cap
+};
+
+// The most threads a runtime may have: twice the cores this process may use.
+// More only adds contention (a thousand threads made a one-image predict
+// take over a minute).
+int max_threads();
+
+// Validates the options and applies them process-wide: LibTorch's intra-op
+// threads, the BLAS threads, the RNG seeds. Throws Error for a thread count
+// outside 1..max_threads() or a CUDA device this build cannot reach.
+Runtime configure_runtime(const RuntimeOptions& options);
+
+// Number of cores the scheduler lets this process use.
+int available_cores();
+
+}  // namespace catdog

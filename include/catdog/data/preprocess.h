@@ -1,0 +1,57 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+#include <torch/types.h>
+
+#include "catdog/base/image_format.h"
+
+namespace catdog {
+
+inline constexpr int kImageSize = 160;
+
+// Decodes an image catdog reads (image_format.h: JPEG, PNG, BMP, TIFF, WebP,
+// recognised by their bytes) into 8-bit, 3-channel RGB, exactly as
+// cv::imread(IMREAD_COLOR) + BGR->RGB does: EXIF orientation applied,
+// gray/CMYK/alpha converted. (Plain JPEGs go straight to RGB through libjpeg,
+// with OpenCV's settings: the same bytes, half the time.)
+// The declared size is checked against `limits` from the header first.
+// Throws UnreadableFile (read_file.h) when the file cannot be read or is not a
+// regular file, InputTooLarge over the limits, and Error when it is empty, of
+// another format or not decodable; every message starts with the file name.
+cv::Mat decode_rgb(const std::filesystem::path& file, const DecodeLimits& limits = {});
+
+// The same from bytes already in memory.
+cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_errors,
+                   const DecodeLimits& limits = {});
+
+// Writes an RGB image as PNG/JPEG (by extension), all or nothing; Error when it cannot.
+void write_rgb_image(const cv::Mat& rgb, const std::filesystem::path& file);
+
+// RGB image -> side x side RGB, bilinear (cv::INTER_LINEAR).
+cv::Mat resize_square(const cv::Mat& rgb, int side);
+
+// resize_square to kImageSize.
+cv::Mat resize_to_input(const cv::Mat& rgb);
+
+// 160x160 RGB uint8 -> float CHW tensor, x / 127.5 - 1, so 0 -> -1, 255 -> 1.
+torch::Tensor to_input_tensor(const cv::Mat& input_rgb);
+
+// The same values written straight into the 3 planes at `chw` (3 x 160 x 160
+// floats): how BatchLoader's worker threads fill their batches, off the
+// consumer's thread and without a torch op per batch (whose OpenMP threads spin
+// on the cores the decoders need). Also takes a CV_32FC3 image with values
+// in [0, 255] (augment_image's).
+void write_input_planes(const cv::Mat& input_rgb, float* chw);
+
+// decode_rgb + resize_to_input: the 160x160 RGB image that load_input converts.
+cv::Mat load_input_rgb(const std::filesystem::path& file, const DecodeLimits& limits = {});
+
+// load_input_rgb + to_input_tensor: the one path that training, evaluation
+// and prediction all use (BatchLoader batches the same images).
+torch::Tensor load_input(const std::filesystem::path& file, const DecodeLimits& limits = {});
+
+}  // namespace catdog

@@ -1,0 +1,65 @@
+#pragma once
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+#include <torch/types.h>
+
+#include "catdog/models/classifier.h"
+#include "catdog/base/runtime.h"
+
+namespace catdog {
+
+// "This image seems N% dog, and M% cat." with whole percentages that add up
+// to 100 (N = round(100 p_dog), M = 100 - N).
+std::string verdict_sentence(double dog_probability);
+
+// One file to predict and where it came from.
+struct PredictInput {
+  std::filesystem::path file;
+  // The path under the folder that was given (the file name for a file given
+  // directly): where an output for this input goes, relative to an output folder.
+  std::filesystem::path relative;
+  std::string error;  // non-empty: this input cannot be predicted, and why
+};
+
+// Files named as inputs stay as given (a wrong extension is for the decoder
+// to judge); folders are walked for image files (by extension), sorted.
+// A missing input, a non-regular file (a FIFO would block forever) or a
+// folder without images becomes an input with an error.
+std::vector<PredictInput> expand_inputs(const std::vector<std::string>& inputs);
+
+struct PredictOptions {
+  bool face = false;         // classify the largest human face
+  std::filesystem::path face_cascade;  // face mode: OpenCV's cascade file (face.h)
+  bool keep_images = false;  // hand each result's decoded image (and face crop) to the callback
+  bool tta = false;          // test-time augmentation: class_log_probabilities (inference.h)
+  int batch_size = 32;
+};
+
+struct FaceResult {
+  bool found = false;
+  cv::Rect box;  // in the decoded image; the crop is this plus a margin
+};
+
+struct PredictionResult {
+  PredictInput input;
+  std::string error;  // non-empty: not predicted (input.error, or a decode failure naming the file)
+  double cat = 0, dog = 0;
+  std::optional<FaceResult> face;  // face mode only
+  cv::Mat image, crop;             // RGB, with keep_images only; released after the callback
+};
+
+// Predicts every input with `model` in input order, in batches, decoding the
+// next batch on runtime.threads threads while the model runs. Each result,
+// failed ones included, goes to `on_result` as soon as it is ready, then
+// into the returned list (without its images).
+std::vector<PredictionResult> predict_images(Classifier& model, const std::vector<PredictInput>& inputs,
+                                             const PredictOptions& options, const Runtime& runtime,
+                                             const std::function<void(const PredictionResult&)>& on_result = {});
+
+}  // namespace catdog

@@ -1,0 +1,55 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "catdog/store/history.h"
+#include "catdog/data/preprocess.h"
+#include "catdog/models/classifier.h"
+
+namespace catdog {
+
+// Everything eval and predict need besides the weights.
+struct CheckpointMeta {
+  ModelKind kind = ModelKind::Scratch;
+  int image_size = kImageSize;  // the input side the model was trained at (checked on load) and
+  std::string preprocessing;    // the pixels it takes (registry.h), recorded for other tools
+  std::vector<std::string> class_names = {"cat", "dog"};
+  std::string catdog_version = CATDOG_VERSION;
+  uint64_t split_seed = 0;
+  uint64_t seed = 0;
+  int epochs_done = 0;
+  History history;
+  nlohmann::json settings;  // the training options and command line
+};
+
+struct Checkpoint {
+  CheckpointMeta meta;
+  Classifier model{nullptr};                   // on the requested device, eval mode
+  std::vector<torch::Tensor> optimizer_state;  // KerasRMSprop::state(), on that device
+};
+
+// The checkpoint format: a LibTorch archive (torch::serialize) holding
+//  "catdog/format" = "catdog-checkpoint-1", "catdog/meta" = JSON text of
+//  CheckpointMeta, "model/<name>" for every parameter and buffer (frozen
+//  backbone included, so a checkpoint needs nothing else), and
+//  "optimizer/<i>" for the RMSprop accumulators, and "catdog/checksums" = JSON
+//  text mapping the meta and every tensor's key to the CRC-32 of its bytes.
+// Loading reads the file once and checks its zip container (zip_check.h:
+// bounds of every record, their CRC-32s) before LibTorch parses those bytes.
+// Serialized in memory and written with write_file_atomically: a run killed
+// at any moment, or a full disk, leaves the previous checkpoint whole.
+void save_checkpoint(const std::filesystem::path& file, Classifier& model,
+                     const std::vector<torch::Tensor>& optimizer_state, const CheckpointMeta& meta);
+
+// Throws Error naming the file for a missing, truncated, foreign or corrupt
+// file: a broken zip container or a record whose bytes fail their zip CRC, a
+// tensor record shorter than its shape and dtype need, or a tensor that does
+// not match its checksum.
+Checkpoint load_checkpoint(const std::filesystem::path& file, torch::Device device);
+
+}  // namespace catdog

@@ -1,0 +1,51 @@
+#include "catdog/app/environment.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "catdog/base/error.h"
+#include "catdog/data/dataset.h"
+#include "catdog/infer/face.h"
+
+namespace catdog::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The variable's value, "" when unset.
+std::string environment(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : "";
+}
+
+}  // namespace
+
+fs::path dataset_folder(const std::string& data_flag) {
+  const std::string from_environment = environment("CATDOG_DATA");
+  const fs::path dir = !data_flag.empty()          ? fs::path(data_flag)
+                       : !from_environment.empty() ? fs::path(from_environment)
+                                                   : fs::path("data");
+  if (!has_dataset(dir))
+    throw Error(no_dataset_message(dir) +
+                ": run scripts/download_cats_vs_dogs.sh, or point --data (or CATDOG_DATA) at a folder with cat/ "
+                "and dog/ subfolders");
+  return dir;
+}
+
+fs::path face_cascade() {
+  const std::string from_environment = environment("CATDOG_FACE_CASCADE");
+  if (from_environment.empty()) return find_face_cascade();
+  if (!fs::is_regular_file(from_environment))
+    throw Error("CATDOG_FACE_CASCADE points to " + from_environment + ", which is not a file: set it to OpenCV's " +
+                kDefaultFaceCascade + " or unset it");
+  return from_environment;
+}
+
+bool use_colour(int fd) {
+  return isatty(fd) != 0 && environment("NO_COLOR").empty() && environment("TERM") != "dumb";
+}
+
+}  // namespace catdog::app

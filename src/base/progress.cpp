@@ -1,0 +1,90 @@
+#include "catdog/base/progress.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <spdlog/fmt/fmt.h>
+
+namespace catdog {
+
+namespace {
+
+constexpr int kBarWidth = 30;
+// A terminal redraw at most this often: drawing costs more than a small batch.
+constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
+
+std::string format_duration(double seconds) {
+  const auto total = static_cast<long>(seconds + 0.5);
+  if (total >= 3600) return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
+  return fmt::format("{}:{:02}", total / 60, total % 60);
+}
+
+// "[=====>....]" with `done` of `total` filled.
+std::string format_bar(size_t done, size_t total) {
+  const int filled = total ? static_cast<int>(kBarWidth * std::min(done, total) / total) : kBarWidth;
+  std::string bar(kBarWidth, '.');
+  for (int i = 0; i < filled; ++i) bar[i] = '=';
+  if (filled < kBarWidth) bar[filled] = '>';
+  return "[" + bar + "]";
+}
+
+}  // namespace
+
+ProgressBar::ProgressBar(std::string label, size_t total_steps, std::FILE* out)
+    : label_(std::move(label)),
+      total_(total_steps),
+      out_(out),
+      tty_(out != nullptr && isatty(fileno(out)) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_ - kRedrawInterval) {}
+
+ProgressBar::~ProgressBar() {
+  if (out_ && tty_ && !finished_ && steps_ > 0) std::fputc('\n', out_);
+}
+
+double ProgressBar::elapsed_seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void ProgressBar::advance(size_t items, const std::string& metrics) {
+  ++steps_;
+  items_ += items;
+  metrics_ = metrics;
+  if (!out_ || !tty_) return;  // off a terminal only the final line is written
+  const auto now = std::chrono::steady_clock::now();
+  if (steps_ < total_ && now - last_draw_ < kRedrawInterval) return;
+  last_draw_ = now;
+  draw(false);
+}
+
+void ProgressBar::finish(const std::string& metrics) {
+  metrics_ = metrics;
+  finish();
+}
+
+void ProgressBar::finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (out_) draw(true);
+}
+
+void ProgressBar::draw(bool final) {
+  const double seconds = elapsed_seconds();
+  const double rate = seconds > 0 ? static_cast<double>(items_) / seconds : 0.0;
+  const double remaining =
+      steps_ > 0 ? seconds * static_cast<double>(total_ - std::min(steps_, total_)) / static_cast<double>(steps_) : 0.0;
+  std::string line = fmt::format("{} {}/{} {} {:.1f} img/s {} {}", label_, steps_, total_, format_bar(steps_, total_),
+                                 rate, final ? "in" : "ETA", format_duration(final ? seconds : remaining));
+  if (!metrics_.empty()) line += " " + metrics_;
+  if (tty_)
+    // \x1b[K clears what a longer previous line left behind.
+    std::fprintf(out_, "\r%s\x1b[K%s", line.c_str(), final ? "\n" : "");
+  else
+    std::fprintf(out_, "%s\n", line.c_str());
+  std::fflush(out_);
+}
+
+}  // namespace catdog

@@ -1,0 +1,58 @@
+#include "catdog/base/text.h"
+
+#include <cstdint>
+
+namespace catdog {
+
+namespace {
+
+// The length of the valid UTF-8 sequence starting at `at` (overlong forms,
+// surrogates and code points past U+10FFFF are invalid), or 0.
+size_t utf8_sequence_length(std::string_view bytes, size_t at, uint32_t& code_point) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(bytes[at + i]); };
+  const unsigned char lead = byte(0);
+  size_t length = 0;
+  uint32_t minimum = 0;
+  if (lead < 0x80) return code_point = lead, 1;
+  if (lead >= 0xC2 && lead <= 0xDF) length = 2, code_point = lead & 0x1F, minimum = 0x80;
+  else if (lead >= 0xE0 && lead <= 0xEF) length = 3, code_point = lead & 0x0F, minimum = 0x800;
+  else if (lead >= 0xF0 && lead <= 0xF4) length = 4, code_point = lead & 0x07, minimum = 0x10000;
+  else return 0;
+  if (bytes.size() - at < length) return 0;
+  for (size_t i = 1; i < length; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) return 0;
+    code_point = code_point << 6 | (byte(i) & 0x3F);
+  }
+  const bool surrogate = code_point >= 0xD800 && code_point <= 0xDFFF;
+  return code_point < minimum || surrogate || code_point > 0x10FFFF ? 0 : length;
+}
+
+bool is_control(uint32_t code_point) { return code_point < 0x20 || (code_point >= 0x7F && code_point <= 0x9F); }
+
+}  // namespace
+
+std::string escape_text(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string escaped;
+  escaped.reserve(bytes.size());
+  for (size_t at = 0; at < bytes.size();) {
+    uint32_t code_point = 0;
+    const size_t length = utf8_sequence_length(bytes, at, code_point);
+    if (length > 0 && !is_control(code_point)) {
+      if (code_point == '\\') escaped += '\\';
+      escaped.append(bytes.substr(at, length));
+      at += length;
+      continue;
+    }
+    // A control character: each of its bytes; an invalid byte: that byte alone.
+    for (const size_t end = at + (length > 0 ? length : 1); at < end; ++at) {
+      const auto byte = static_cast<unsigned char>(bytes[at]);
+      escaped += "\\x";
+      escaped += kHex[byte >> 4];
+      escaped += kHex[byte & 0xF];
+    }
+  }
+  return escaped;
+}
+
+}  // namespace catdog

@@ -1,0 +1,178 @@
+#include "catdog/infer/classify.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <future>
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "catdog/data/dataset.h"
+#include "catdog/base/error.h"
+#include "catdog/infer/face.h"
+#include "catdog/infer/inference.h"
+#include "catdog/data/preprocess.h"
+#include "catdog/base/thread_pool.h"
+
+namespace catdog {
+
+std::string verdict_sentence(double dog_probability) {
+  const double clamped = std::isnan(dog_probability) ? 0.5 : std::clamp(dog_probability, 0.0, 1.0);
+  const long dog = std::clamp(std::lround(100 * clamped), 0L, 100L);
+  return "This image seems " + std::to_string(dog) + "% dog, and " + std::to_string(100 - dog) + "% cat.";
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+bool has_image_extension(const fs::path& file) {
+  std::string extension = file.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const char* known : {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jfif"})
+    if (extension == known) return true;
+  return false;
+}
+
+PredictInput bad_input(const std::string& input, const std::string& why) {
+  return {input, fs::path(input).filename(), input + ": " + why};
+}
+
+// Face finders, one per decoding thread (OpenCV's cascade is not safe to
+// share), made once and reused across batches.
+class Decoder {
+ public:
+  Decoder(const PredictOptions& options, const Runtime& runtime)
+      : options_(options), limits_(runtime.decode_limits) {
+    const int threads = runtime.threads;
+    if (!options.face) return;
+    if (options.face_cascade.empty()) throw Error("face mode needs the path of a face cascade");
+    for (int i = 0; i < threads; ++i) finders_.emplace_back(options.face_cascade);
+  }
+
+  // Decodes (and crops) `inputs`; results without an error carry their input tensor.
+  std::vector<std::pair<PredictionResult, torch::Tensor>> decode(const std::vector<PredictInput>& inputs,
+                                                                 int threads) {
+    std::vector<std::pair<PredictionResult, torch::Tensor>> decoded(inputs.size());
+    parallel_for(inputs.size(), threads, [&](size_t worker, size_t i) {
+      decoded[i] = decode_one(inputs[i], options_.face ? &finders_[worker] : nullptr);
+    });
+    return decoded;
+  }
+
+ private:
+  std::pair<PredictionResult, torch::Tensor> decode_one(const PredictInput& input, FaceFinder* finder) const {
+    PredictionResult result;
+    result.input = input;
+    result.error = input.error;
+    if (!result.error.empty()) return {result, torch::Tensor()};
+    try {
+      cv::Mat rgb = decode_rgb(input.file, limits_);
+      cv::Mat classified = rgb;
+      if (finder) {
+        FaceResult face;
+        if (const auto box = finder->largest_face(rgb)) {
+          face = {true, *box};
+          classified = rgb(add_margin(*box, rgb.size()));
+        }
+        result.face = face;
+      }
+      torch::Tensor tensor = to_input_tensor(resize_to_input(classified));
+      if (options_.keep_images) {
+        result.image = rgb;
+        result.crop = classified;
+      }
+      return {result, tensor};
+    } catch (const Error& e) {  // decode_rgb's messages start with the file name
+      result.error = e.what();
+    } catch (const std::exception& e) {
+      result.error = input.file.string() + ": " + e.what();
+    }
+    return {result, torch::Tensor()};
+  }
+
+  const PredictOptions& options_;
+  const DecodeLimits limits_;
+  std::vector<FaceFinder> finders_;
+};
+
+}  // namespace
+
+std::vector<PredictInput> expand_inputs(const std::vector<std::string>& inputs) {
+  std::vector<PredictInput> expanded;
+  for (const auto& input : inputs) {
+    std::error_code error;
+    const auto status = fs::status(input, error);
+    if (!fs::exists(status)) {
+      expanded.push_back(bad_input(input, "no such file or folder"));
+    } else if (fs::is_directory(status)) {
+      std::vector<fs::path> found;
+      for (fs::recursive_directory_iterator it(input, fs::directory_options::skip_permission_denied, error), end;
+           !error && it != end; it.increment(error))
+        if (it->is_regular_file(error) && has_image_extension(it->path())) found.push_back(it->path());
+      if (found.empty()) expanded.push_back(bad_input(input, "folder holds no image files (.jpg, .png, ...)"));
+      std::sort(found.begin(), found.end());
+      for (const auto& file : found) expanded.push_back({file, file.lexically_relative(input), ""});
+    } else if (!fs::is_regular_file(status)) {
+      expanded.push_back(bad_input(input, "not a regular file"));
+    } else {
+      expanded.push_back({input, fs::path(input).filename(), ""});
+    }
+  }
+  return expanded;
+}
+
+std::vector<PredictionResult> predict_images(Classifier& model, const std::vector<PredictInput>& inputs,
+                                             const PredictOptions& options, const Runtime& runtime,
+                                             const std::function<void(const PredictionResult&)>& on_result) {
+  Decoder decoder(options, runtime);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto dtype = inference_dtype(runtime.precision, runtime.device);
+  const auto batch = static_cast<size_t>(std::max(1, options.batch_size));
+  const auto decode_batch = [&](size_t start) {
+    const std::vector<PredictInput> chunk(
+        inputs.begin() + static_cast<std::ptrdiff_t>(start),
+        inputs.begin() + static_cast<std::ptrdiff_t>(std::min(inputs.size(), start + batch)));
+    return decoder.decode(chunk, runtime.threads);
+  };
+  std::vector<PredictionResult> results;
+  results.reserve(inputs.size());
+  // The next batch is decoded while the model runs on this one.
+  std::future<std::vector<std::pair<PredictionResult, torch::Tensor>>> next;
+  if (!inputs.empty()) next = std::async(std::launch::async, decode_batch, 0);
+  for (size_t start = 0; start < inputs.size(); start += batch) {
+    auto decoded = next.get();
+    if (start + batch < inputs.size()) next = std::async(std::launch::async, decode_batch, start + batch);
+
+    std::vector<torch::Tensor> tensors;
+    for (const auto& item : decoded)
+      if (item.second.defined()) tensors.push_back(item.second);
+    torch::Tensor probabilities;
+    const auto model_forward = [&](const torch::Tensor& images) {
+      return forward_in(dtype, runtime.device, [&] { return model->forward(images); });
+    };
+    if (!tensors.empty())
+      probabilities =
+          torch::exp(class_log_probabilities(model_forward, torch::stack(tensors).to(runtime.device), options.tta))
+              .to(torch::kCPU, torch::kFloat64)
+              .contiguous();
+    int64_t row = 0;
+    for (auto& [result, tensor] : decoded) {
+      if (tensor.defined()) {
+        result.cat = probabilities[row][kCatLabel].item<double>();
+        result.dog = probabilities[row][kDogLabel].item<double>();
+        ++row;
+      }
+      if (on_result) on_result(result);
+      result.image.release();
+      result.crop.release();
+      results.push_back(std::move(result));
+    }
+  }
+  return results;
+}
+
+}  // namespace catdog

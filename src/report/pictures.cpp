@@ -1,0 +1,62 @@
+#include "catdog/report/pictures.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "catdog/data/preprocess.h"
+#include "catdog/report/image_grid.h"
+
+namespace catdog {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr int kGridRows = 4, kGridCols = 8;
+}  // namespace
+
+void write_sample_grid(const DatasetReport& report, const std::filesystem::path& png) {
+  const cv::Scalar class_colors[] = {cv::Scalar(30, 90, 200), cv::Scalar(200, 90, 20)};  // RGB: cat blue, dog orange
+  std::vector<GridCell> cells;
+  for (const auto& sample : report.split.train) {
+    if (cells.size() == 10) break;
+    const bool broken = std::any_of(report.undecodable.begin(), report.undecodable.end(),
+                                    [&](const Sample& bad) { return bad.path == sample.path; });
+    if (broken) continue;
+    cells.push_back({decode_rgb(report.index.root / sample.path), kClassNames[sample.label],
+                     class_colors[sample.label]});
+  }
+  plot_image_grid(cells, 2, 5, png);
+}
+
+
+void write_prediction_grid(const EvalReport& report, const fs::path& png) {
+  const cv::Scalar kRight(31, 119, 180), kWrong(214, 39, 40);  // matplotlib's blue and red (RGB)
+  std::vector<GridCell> cells;
+  for (size_t i = 0; i < report.samples.size() && cells.size() < kGridRows * kGridCols; ++i) {
+    const float dog = report.dog_probability[i];
+    if (std::isnan(dog)) continue;  // failed to decode
+    const Sample& sample = report.samples[i];
+    const int64_t predicted = dog > 0.5f ? kDogLabel : kCatLabel;
+    const double confidence = predicted == kDogLabel ? dog : 1.0 - dog;
+    const std::string title = "real: " + report.class_name(sample.label) + " / pred: " +
+                              report.class_name(predicted) + " (" + std::to_string(std::lround(100 * confidence)) + "%)";
+    cells.push_back({resize_to_input(decode_rgb(report.data_root / sample.path)), title,
+                     predicted == sample.label ? kRight : kWrong});
+  }
+  plot_image_grid(cells, kGridRows, kGridCols, png);
+}
+
+size_t write_top_losses(const EvalReport& report, size_t count, const fs::path& png) {
+  // report.mistakes is sorted most confident first: only the first `count` are decoded.
+  std::vector<ScoredImage> scored;
+  for (const auto& mistake : report.mistakes) {
+    if (scored.size() == count) break;
+    scored.push_back({resize_to_input(decode_rgb(report.data_root / mistake.file)),
+                      fs::path(mistake.file).filename().string(), mistake.truth, mistake.probabilities});
+  }
+  return plot_top_losses(scored, report.class_names, count, png);
+}
+
+}  // namespace catdog
