@@ -56,10 +56,11 @@ class Lowering {
   }
 
  private:
-  int emit(GraphOp op) {
+  // Appends `op` (reading the current value unless it names its inputs); its output becomes current.
+  void emit(GraphOp op) {
     if (op.inputs.empty()) op.inputs = {current_};
     graph_.ops.push_back(std::move(op));
-    return current_ = static_cast<int>(graph_.ops.size());
+    current_ = static_cast<int>(graph_.ops.size());
   }
 
   void layer(const LayerStackImpl::Layer& layer) {
