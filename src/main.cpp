@@ -242,6 +242,19 @@ int main(int argc, char** argv) {
   add_batch_size_flag(*predict, predict_command.batch_size);
   add_precision_flag(*predict, flags);
 
+  app::ExportCommand export_command;
+  std::string export_format;
+  auto* export_ = cli.add_subcommand("export", "write a checkpoint's model as ONNX, TorchScript or a web page that runs it");
+  add_checkpoint_flag(*export_, export_command.checkpoint);
+  export_->add_option("--format", export_format,
+                      "onnx (input [N,3,160,160] pixels scaled to [-1,1], output class probabilities), torchscript "
+                      "(a .pt Python's torch.jit.load runs) or web (a folder: a page classifying in the browser)")
+      ->check(CLI::IsMember(catdog::names_of(app::kExportFormatNames)))
+      ->required();
+  export_->add_option("-o,--out", export_command.out,
+                      "file (onnx, torchscript) or folder (web) to write (default: beside the checkpoint, "
+                      "e.g. runs/x/best.onnx, best.pt, best-web/)");
+
   app::ServeOptions serve_options;
   double max_upload_mb = 10;
   int timeout_seconds = static_cast<int>(serve_options.request_timeout.count());
@@ -279,7 +292,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--save-dir", serve_options.save_dir, "keep every upload in this folder (default: nothing is written)");
 
-  for (auto* command : {data, summary, train, eval, predict, serve})
+  for (auto* command : {data, summary, train, eval, predict, export_, serve})
     command->fallthrough()->footer("Global flags (before or after the subcommand): --device, --threads, -v, -q; "
                                    "see catdog --help");
 
@@ -315,6 +328,10 @@ int main(int argc, char** argv) {
       return app::run_eval(eval_command, runtime, std::cout);
     }
     if (predict->parsed()) return app::run_predict(predict_command, runtime, std::cout, std::cerr);
+    if (export_->parsed()) {
+      export_command.format = catdog::parse_named(app::kExportFormatNames, export_format, "export format");
+      return app::run_export(export_command, std::cout);
+    }
     if (serve->parsed()) {
       serve_options.max_upload = static_cast<size_t>(max_upload_mb * 1024 * 1024);
       serve_options.request_timeout = std::chrono::seconds(timeout_seconds);

@@ -24,6 +24,13 @@ std::string read_text(const fs::path& file) {
   return text.str();
 }
 
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
 namespace {
 
 std::string variable_name(const std::string& entry) { return entry.substr(0, entry.find('=')); }
@@ -116,7 +123,7 @@ Child start_catdog(const std::string& arguments, const ChildOptions& options) {
   return Child({"/bin/sh", "-c", "exec '" + catdog_binary().string() + "' " + arguments}, options);
 }
 
-CommandResult run_catdog(const std::string& arguments, const ChildOptions& options) {
+CommandResult run_program(const std::vector<std::string>& argv, const ChildOptions& options) {
   static int counter = 0;
   static const TempDir outputs;  // where this test process captures the streams
   ChildOptions captured = options;
@@ -124,7 +131,7 @@ CommandResult run_catdog(const std::string& arguments, const ChildOptions& optio
   captured.out = outputs / ("out" + tag);
   captured.err = outputs / ("err" + tag);
   CommandResult result;
-  result.code = start_catdog(arguments, captured).wait();
+  result.code = Child(argv, captured).wait();
   result.out = read_text(captured.out);
   result.err = read_text(captured.err);
   fs::remove(captured.out);
@@ -193,6 +200,10 @@ fs::path generated_keras_weights(ModelKind kind) {
   write_string_attribute(h5, "layer_names", layer_names);
   H5Fclose(h5);
   return file;
+}
+
+CommandResult run_catdog(const std::string& arguments, const ChildOptions& options) {
+  return run_program({"/bin/sh", "-c", "exec '" + catdog_binary().string() + "' " + arguments}, options);
 }
 
 }  // namespace catdog::testing

@@ -24,15 +24,9 @@ namespace {
 
 using testing::CommandResult;
 using testing::TempDir;
+using testing::lines_of;
 using testing::read_text;
 namespace fs = std::filesystem;
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
 
 const std::regex kSentence(R"(This image seems (\d+)% dog, and (\d+)% cat\.)");
 const std::regex kSentenceLine(R"(This image seems \d+% dog, and \d+% cat\.\n)");
@@ -107,14 +101,14 @@ TEST_F(Cli, TrainCommitsARunThatPredictFindsThroughLatest) {
 TEST_F(Cli, HelpAndVersion) {
   const CommandResult help = run("--help");
   EXPECT_EQ(help.code, 0);
-  for (const char* command : {"data", "summary", "train", "eval", "predict", "serve"})
+  for (const char* command : {"data", "summary", "train", "eval", "predict", "export", "serve"})
     EXPECT_NE(help.out.find(command), std::string::npos) << command;
   const CommandResult version = run("--version");
   EXPECT_EQ(version.code, 0);
   EXPECT_EQ(version.out, std::string("catdog ") + CATDOG_VERSION + "\n");
   const std::vector<std::pair<std::string, std::string>> flags = {
       {"data", "--split-seed"}, {"summary", "--model"}, {"train", "--epochs"}, {"eval", "--grid"}, {"predict", "--face"},
-      {"serve", "--max-upload"}};
+      {"export", "--format"}, {"serve", "--max-upload"}};
   for (const auto& [command, flag] : flags) {
     const CommandResult sub = run(command + " --help");
     EXPECT_EQ(sub.code, 0) << command;
@@ -131,7 +125,8 @@ TEST_F(Cli, UsageErrorsExitWithTwoAndOneLine) {
         "train --lr 1e400", "train --label-smoothing nan", "train --label-smoothing -inf",
         "train --fine-tune-lr-factor nan", "train --fine-tune-lr-factor inf", "serve --max-upload nan",
         "serve --max-upload inf", "serve --max-upload 0", "serve --max-upload NaN",
-        "--threads 1000 data", "data --threads 0", "eval --seed 3", "predict --precision fp16 x.jpg"}) {
+        "--threads 1000 data", "data --threads 0", "eval --seed 3", "predict --precision fp16 x.jpg",
+        "export --format gif", "export"}) {
     const CommandResult result = run(arguments);
     EXPECT_EQ(result.code, 2) << arguments << ": " << result.err;
     EXPECT_EQ(lines_of(result.err).size(), 1u) << arguments << ": " << result.err;

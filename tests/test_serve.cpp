@@ -5,7 +5,6 @@
 // headless Chromium.
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -29,6 +28,7 @@
 #include "catdog/app/serve.h"
 #include "catdog/app/serve_gate.h"
 #include "catdog/app/web_assets.h"
+#include "browser.h"
 #include "catdog/store/checkpoint.h"
 #include "catdog/base/precision.h"
 #include "catdog/infer/classify.h"
@@ -772,106 +772,12 @@ TEST(RequestGate, AdmitsTheWorkersQueuesTheRestAndRefusesBeyond) {
   gate.leave();
 }
 
-// ---- The page in a real browser: headless Chromium driven by chromedriver
-// (Debian's chromium and chromium-driver) over the WebDriver protocol.
-
-int free_loopback_port() {
-  const int socket_fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  bind(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  getsockname(socket_fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(socket_fd);
-  return ntohs(address.sin_port);
-}
-
-std::string base64_decode(const std::string& text) {
-  const std::string digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string bytes;
-  uint32_t group = 0;
-  int bits = 0;
-  for (const char c : text) {
-    const auto value = digits.find(c);
-    if (value == std::string::npos) continue;  // padding, line breaks
-    group = (group << 6) | static_cast<uint32_t>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes += static_cast<char>((group >> bits) & 0xFF);
-    }
-  }
-  return bytes;
-}
-
-class Browser {
- public:
-  static constexpr const char* kChromium = "/usr/bin/chromium";
-  static constexpr const char* kDriver = "/usr/bin/chromedriver";
-
-  // A phone-sized window with an empty profile in `profile`.
-  explicit Browser(const fs::path& profile) : port_(free_loopback_port()), client_("127.0.0.1", port_) {
-    const std::string port_flag = "--port=" + std::to_string(port_);
-    char* argv[] = {const_cast<char*>(kDriver), const_cast<char*>(port_flag.c_str()), nullptr};
-    posix_spawn_file_actions_t quiet;
-    posix_spawn_file_actions_init(&quiet);
-    posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
-    const int spawned = posix_spawn(&driver_, kDriver, &quiet, nullptr, argv, environ);
-    posix_spawn_file_actions_destroy(&quiet);
-    if (spawned != 0) throw std::runtime_error("cannot start chromedriver");
-    client_.set_read_timeout(120, 0);
-    for (int attempt = 0; attempt < 300 && !client_.Get("/status"); ++attempt)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    const json capabilities = {
-        {"capabilities",
-         {{"alwaysMatch",
-           {{"goog:chromeOptions",
-             {{"binary", kChromium},
-              {"args",
-               {"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=412,1000", "--user-data-dir=" + profile.string()}}}}}}}}};
-    session_ = call("POST", "/session", capabilities)["sessionId"].get<std::string>();
-  }
-  ~Browser() {
-    if (!session_.empty()) client_.Delete(("/session/" + session_).c_str());
-    kill(driver_, SIGTERM);
-    waitpid(driver_, nullptr, 0);
-  }
-  Browser(const Browser&) = delete;
-  Browser& operator=(const Browser&) = delete;
-
-  // A WebDriver command of this session; its "value".
-  json command(const std::string& method, const std::string& path, const json& body = json::object()) {
-    return call(method, "/session/" + session_ + path, body);
-  }
-  json script(const std::string& code) {
-    return command("POST", "/execute/sync", {{"script", code}, {"args", json::array()}});
-  }
-
- private:
-  json call(const std::string& method, const std::string& path, const json& body) {
-    const auto result = method == "GET"      ? client_.Get(path.c_str())
-                        : method == "DELETE" ? client_.Delete(path.c_str())
-                                             : client_.Post(path.c_str(), body.dump(), "application/json");
-    if (!result) throw std::runtime_error("chromedriver does not answer " + path);
-    const auto answer = json::parse(result->body);
-    if (result->status != 200) throw std::runtime_error(path + ": " + answer.dump());
-    return answer["value"];
-  }
-
-  int port_;
-  httplib::Client client_;
-  pid_t driver_ = -1;
-  std::string session_;
-};
+// ---- The page in a real browser (browser.h).
 
 // The page, used as a person would: choose a photo, wait for the verdict,
 // turn the heat map off and on; the screenshot goes to the build folder.
 TEST(ServePage, ShowsTheVerdictAndDrawsTheHeatMapInChromium) {
-  if (!fs::exists(Browser::kChromium) || !fs::exists(Browser::kDriver))
-    GTEST_SKIP() << "no headless browser: scripts/install_deps.sh installs chromium and chromium-driver";
+  if (!testing::Browser::available()) GTEST_SKIP() << testing::Browser::kMissing;
   TempDir temp;
   // A model whose heat map certainly points somewhere, and a photo it explains;
   // CATDOG_PAGE_CHECKPOINT and CATDOG_PAGE_PHOTO give a real pair (for docs/serve.png).
@@ -889,17 +795,11 @@ TEST(ServePage, ShowsTheVerdictAndDrawsTheHeatMapInChromium) {
   ServeOptions options;
   options.checkpoint = checkpoint.string();
   RunningServer server(options);
-  Browser browser(temp / "profile");
+  testing::Browser browser(temp / "profile");
 
   browser.command("POST", "/url", {{"url", server.url() + "/"}});
-  const auto input = browser.command("POST", "/element", {{"using", "css selector"}, {"value", "#file"}});
-  const std::string element = input.begin().value().get<std::string>();
-  browser.command("POST", "/element/" + element + "/value", {{"text", fs::absolute(photo).string()}});
-  std::string sentence;
-  for (int attempt = 0; attempt < 600 && sentence.empty(); ++attempt) {
-    sentence = browser.script("return document.getElementById('sentence').textContent").get<std::string>();
-    if (sentence.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  browser.choose_file("#file", photo);
+  const std::string sentence = browser.wait_for_text("document.getElementById('sentence').textContent");
   const auto expected = library_prediction(checkpoint, photo);
   EXPECT_EQ(sentence, verdict_sentence(expected["dog"].get<double>()));
   const auto label = browser.script("return document.getElementById('canvas').getAttribute('aria-label')");
@@ -922,8 +822,7 @@ TEST(ServePage, ShowsTheVerdictAndDrawsTheHeatMapInChromium) {
   EXPECT_LT(heated, 1.0);
 
   const auto screenshot = fs::path(CATDOG_BINARY).parent_path() / "serve-page.png";
-  const std::string png = base64_decode(browser.command("GET", "/screenshot").get<std::string>());
-  std::ofstream(screenshot, std::ios::binary) << png;
+  std::ofstream(screenshot, std::ios::binary) << browser.screenshot();
   EXPECT_FALSE(cv::imread(screenshot.string()).empty()) << screenshot;
 }
 

@@ -153,6 +153,12 @@ inline fs::path catdog_binary() { return CATDOG_BINARY; }
 // A file's whole content ("" when it cannot be read).
 std::string read_text(const fs::path& file);
 
+// `text` split at its line ends.
+std::vector<std::string> lines_of(const std::string& text);
+
+// A path as one word for the shell (run_catdog's arguments).
+inline std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
 // How a child process is started (see Child).
 struct ChildOptions {
   std::vector<std::string> environment;  // "NAME=value": set (replacing the parent's) or, as "NAME", removed
@@ -188,12 +194,15 @@ class Child {
   int status_ = 0;
 };
 
-// catdog with `arguments` as a shell would split them (quote paths with
-// '...'), to its end: exit code, stdout and stderr.
+// A program run to its end: exit code, stdout and stderr.
 struct CommandResult {
   int code = -1;
   std::string out, err;
 };
+// `argv` (argv[0] the program's path) run as a Child, its streams captured.
+CommandResult run_program(const std::vector<std::string>& argv, const ChildOptions& options = {});
+// catdog with `arguments` as a shell would split them (quote paths with
+// '...': quoted()).
 CommandResult run_catdog(const std::string& arguments, const ChildOptions& options = {});
 // The same started, not waited for: stdout and stderr go where `options` say.
 Child start_catdog(const std::string& arguments, const ChildOptions& options = {});

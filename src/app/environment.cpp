@@ -55,6 +55,11 @@ fs::path weights_cache_dir() {
 
 std::string weights_mirror() { return environment("CATDOG_WEIGHTS_URL"); }
 
+fs::path onnxruntime_web_folder() {
+  const std::string given = environment("CATDOG_ONNXRUNTIME_WEB");
+  return given.empty() ? fs::path(CATDOG_ONNXRUNTIME_WEB_DIR) : fs::path(given);
+}
+
 bool use_colour(int fd) {
   return isatty(fd) != 0 && environment("NO_COLOR").empty() && environment("TERM") != "dumb";
 }

@@ -23,6 +23,11 @@ std::filesystem::path weights_cache_dir();
 // weight downloads (a mirror); "" when unset.
 std::string weights_mirror();
 
+// The npm package onnxruntime-web for `export --format web`:
+// $CATDOG_ONNXRUNTIME_WEB, else where scripts/install_deps.sh installs it in
+// the source tree catdog was built from.
+std::filesystem::path onnxruntime_web_folder();
+
 // Whether logs written to `fd` get colours: a terminal, NO_COLOR unset or
 // empty (no-color.org), TERM not "dumb".
 bool use_colour(int fd);
