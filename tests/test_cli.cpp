@@ -469,7 +469,7 @@ TEST_F(Cli, MissingDataFolderIsOneClearLine) {
   EXPECT_EQ(result.out, "");
   EXPECT_EQ(lines_of(result.err).size(), 1u) << result.err;
   EXPECT_NE(result.err.find("no-such-folder"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("--data DIR"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("point --data (or CATDOG_DATA) at a folder"), std::string::npos) << result.err;
 }
 
 // Weights fetched on first use, through a mirror: ../shared's MobileNetV2 file
