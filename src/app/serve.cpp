@@ -27,6 +27,7 @@
 #include "catdog/store/checkpoint.h"
 #include "catdog/data/dataset.h"
 #include "catdog/base/error.h"
+#include "catdog/base/network.h"
 #include "catdog/infer/face.h"
 #include "catdog/infer/gradcam.h"
 #include "catdog/base/image_format.h"
@@ -165,8 +166,7 @@ std::string host_name(const std::string& host) {
 }  // namespace
 
 bool is_loopback_name(const std::string& host) {
-  const std::string name = host_name(host);
-  return name == "localhost" || name == "127.0.0.1" || name == "[::1]";
+  return is_loopback_host(host_name(host));
 }
 
 class ImageServer::Impl {

@@ -18,6 +18,7 @@
 #endif
 
 #include "catdog/base/error.h"
+#include "catdog/base/network.h"
 
 namespace catdog {
 
@@ -91,10 +92,6 @@ using Collectives = c10d::Backend;
 #else
 using Collectives = c10d::ProcessGroup;
 #endif
-
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
-}
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -230,7 +227,7 @@ ProcessGroup::ProcessGroup(const LaunchEnvironment& launch, torch::Device device
         std::stringstream names(*interfaces);
         for (std::string name; std::getline(names, name, ',');)
           options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(name));
-      } else if (is_loopback(launch.master_addr)) {
+      } else if (is_loopback_host(launch.master_addr)) {
         options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
       } else {
         options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());

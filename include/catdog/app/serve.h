@@ -32,7 +32,8 @@ struct ServeOptions {
   int64_t pixel_budget = 100'000'000;
 };
 
-// localhost, 127.0.0.1 and ::1 (as --host or in a Host header, brackets allowed).
+// A --host or Host header value (its port dropped) that names this machine's
+// loopback (base/network.h's rule).
 bool is_loopback_name(const std::string& host);
 
 // `catdog serve`: the web page and its JSON API over one shared model.
