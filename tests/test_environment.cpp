@@ -47,7 +47,7 @@ TEST(Environment, AFolderWithoutADatasetSaysHowToGetOne) {
     dataset_folder(dir.path().string());
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("no cats_vs_dogs dataset in " + (dir.path() / "").string()));
+    EXPECT_THAT(e.what(), HasSubstr("no dataset in " + (dir.path() / "").string()));
     EXPECT_THAT(e.what(), HasSubstr("scripts/download_cats_vs_dogs.sh"));
     EXPECT_THAT(e.what(), HasSubstr("--data (or CATDOG_DATA)"));
   }
