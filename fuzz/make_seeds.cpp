@@ -12,6 +12,8 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
+#include "h5_strings.h"  // tests/: the Keras file's string attributes
+
 
 namespace fs = std::filesystem;
 
@@ -41,26 +43,12 @@ void write_checkpoint(const fs::path& dir) {
   archive.save_to((dir / "tiny.ckpt").string());
 }
 
-void write_string_list(hid_t object, const char* name, const std::vector<std::string>& values) {
-  const hsize_t count = values.size();
-  const hid_t space = H5Screate_simple(1, &count, nullptr);
-  const hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, H5T_VARIABLE);
-  std::vector<const char*> pointers;
-  for (const auto& value : values) pointers.push_back(value.c_str());
-  const hid_t attribute = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  H5Awrite(attribute, type, pointers.data());
-  H5Aclose(attribute);
-  H5Tclose(type);
-  H5Sclose(space);
-}
-
 // One Keras layer "dense" with a (2, 3) kernel and a (3,) bias.
 void write_keras_file(const fs::path& file) {
   const hid_t h5 = H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  write_string_list(h5, "layer_names", {"dense"});
+  catdog::testing::write_string_attribute(h5, "layer_names", {"dense"});
   const hid_t group = H5Gcreate2(h5, "dense", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  write_string_list(group, "weight_names", {"kernel:0", "bias:0"});
+  catdog::testing::write_string_attribute(group, "weight_names", {"kernel:0", "bias:0"});
   const std::pair<const char*, std::vector<hsize_t>> datasets[] = {{"kernel:0", {2, 3}}, {"bias:0", {3}}};
   const float values[6] = {1, 2, 3, 4, 5, 6};
   for (const auto& [name, shape] : datasets) {

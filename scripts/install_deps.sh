@@ -30,8 +30,15 @@ packages=(
   opencv-doc
   # catdog serve: the HTTP server library (header + shared library)
   libcpp-httplib-dev
-  # test_serve: a headless browser for the page
+  # ImageNet weights downloaded on first use (src/base/download.cpp): libcurl
+  # for the transfer, OpenSSL's EVP for the MD5 check
+  libcurl4-openssl-dev libssl-dev
+  # test_serve, test_export: a headless browser for the pages
   chromium chromium-driver
+  # catdog export --format onnx: the ONNX protobuf classes and onnx::checker (src/export/)
+  libonnx-dev libprotobuf-dev
+  # test_export only: the TorchScript exports are run by Python's torch.jit.load
+  python3-torch
 )
 [ "${1:-}" = "--bench" ] && packages+=(python3-torch python3-torchvision python3-h5py hyperfine libjemalloc2
   # bench/serve_bench.sh: the Flask reference service and the load generator
@@ -50,6 +57,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -q
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# ONNX Runtime from npm, pinned, into .deps/node_modules (ignored by git):
+# onnxruntime-web travels in every `catdog export --format web` folder, and
+# test_export runs the ONNX exports with onnxruntime-node. --ignore-scripts: its
+# install script fetches optional GPU parts from a host that may be out of reach;
+# the CPU library for linux-x64 is in the package itself.
+onnxruntime_version=1.20.1
+command -v npm >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
+deps="$(cd "$(dirname "$0")/.." && pwd)/.deps"
+for package in onnxruntime-web onnxruntime-node; do
+  if ! grep -qs "\"version\": \"$onnxruntime_version\"" "$deps/node_modules/$package/package.json"; then
+    npm install --prefix "$deps" --ignore-scripts --save-exact --no-audit --no-fund \
+      "onnxruntime-web@$onnxruntime_version" "onnxruntime-node@$onnxruntime_version"
+    break
+  fi
+done
 
 lib=/usr/lib/x86_64-linux-gnu/openblas-openmp
 for name in libblas liblapack; do

@@ -4,7 +4,8 @@
 # test split, predict a few test images.
 #   CATDOG_DATA   dataset folder (default: data/, downloaded there when absent)
 #   CATDOG_MODEL  scratch (default), mobilenetv2 or vgg16
-#   CATDOG_WEIGHTS  Keras no-top .h5 for mobilenetv2/vgg16 (default: data/weights/)
+#   CATDOG_WEIGHTS  Keras no-top .h5 for mobilenetv2/vgg16 (default: Keras' file, downloaded once
+#                   into ~/.cache/catdog/weights)
 #   CATDOG_EPOCHS   epochs (default: the recipe's)
 set -euo pipefail
 cd "$(dirname "$0")/.."

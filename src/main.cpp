@@ -32,17 +32,25 @@ struct GlobalFlags {
 
 constexpr int kMaxCount = std::numeric_limits<int>::max();
 
-// --lr: a finite number above zero (nan, inf, 0 and negatives are usage errors).
-const CLI::Validator kPositiveFinite(
-    [](std::string& text) -> std::string {
-      std::istringstream in(text);
-      double value = 0;
-      in >> value;
-      if (in.fail() || !in.eof() || !std::isfinite(value) || value <= 0)
-        return "must be a finite number above 0, not " + text;
-      return "";
-    },
-    "POSITIVE");
+// Every floating-point flag: a finite number in [min, max] (above min when
+// `above_min`). CLI::Range alone lets NaN through (every comparison with it
+// is false), and a NaN or an infinity removes a cap or poisons a run.
+CLI::Validator finite_number(double min, double max, bool above_min = false) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        std::istringstream in(text);
+        double value = 0;
+        in >> value;
+        if (in.fail() || !in.eof() || !std::isfinite(value))
+          return "must be a finite number, not " + text;
+        if (above_min ? value <= min : value < min) return "must be " + std::string(above_min ? "above " : "at least ") +
+                                                           CLI::detail::to_string(min) + ", not " + text;
+        if (value > max) return "must be at most " + CLI::detail::to_string(max) + ", not " + text;
+        return "";
+      },
+      above_min ? "FINITE > " + CLI::detail::to_string(min)
+                : "FINITE in [" + CLI::detail::to_string(min) + " - " + CLI::detail::to_string(max) + "]");
+}
 
 // Flags every subcommand takes, accepted before or after the subcommand's name.
 void add_global_flags(CLI::App& app, GlobalFlags& flags) {
@@ -162,10 +170,10 @@ int main(int argc, char** argv) {
                             ->check(CLI::Range(1, kMaxCount));
   add_batch_size_flag(*train, train_command.batch_size);
   train->add_option("--lr", train_command.learning_rate, "RMSprop learning rate")
-      ->check(kPositiveFinite)
+      ->check(finite_number(0, std::numeric_limits<double>::max(), true))
       ->capture_default_str();
   train->add_option("--weights", train_command.weights,
-                    "Keras ImageNet no-top .h5 for vgg16/mobilenetv2 (default: data/weights/<Keras file name>)");
+                    "Keras no-top .h5 for vgg16/mobilenetv2 (default: Keras' own, downloaded once into ~/.cache/catdog/weights)");
   train->add_option("--out", train_command.out, "run folder (default: runs/<model>-<timestamp>)");
   train->add_flag("--resume", train_command.resume, "continue the run in --out from its last checkpoint");
   train->add_flag("--exist-ok", train_command.exist_ok, "train into an --out folder that holds a run, replacing it");
@@ -185,7 +193,7 @@ int main(int argc, char** argv) {
   add_unfreeze_flag(*train, train_command.unfreeze_from);
   train->add_option("--fine-tune-lr-factor", train_command.fine_tune_lr_factor,
                     "fine-tuning's second stage runs at --lr times this")
-      ->check(kPositiveFinite)
+      ->check(finite_number(0, std::numeric_limits<double>::max(), true))
       ->capture_default_str();
   int augment = 0;
   train->add_flag("--augment,!--no-augment", augment,
@@ -199,7 +207,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, kMaxCount))
       ->capture_default_str();
   train->add_option("--label-smoothing", train_command.label_smoothing, "of the training loss, 0 to 0.5")
-      ->check(CLI::Range(0.0, 0.5))
+      ->check(finite_number(0.0, 0.5))
       ->capture_default_str();
   train->add_flag("--json", train_command.json, "print the run folder, best epoch and final metrics as JSON");
   int nproc = 1;
@@ -244,6 +252,19 @@ int main(int argc, char** argv) {
   add_batch_size_flag(*predict, predict_command.batch_size);
   add_precision_flag(*predict, flags);
 
+  app::ExportCommand export_command;
+  std::string export_format;
+  auto* export_ = cli.add_subcommand("export", "write a checkpoint's model as ONNX, TorchScript or a web page that runs it");
+  add_checkpoint_flag(*export_, export_command.checkpoint);
+  export_->add_option("--format", export_format,
+                      "onnx (input [N,3,160,160] pixels scaled to [-1,1], output class probabilities), torchscript "
+                      "(a .pt Python's torch.jit.load runs) or web (a folder: a page classifying in the browser)")
+      ->check(CLI::IsMember(catdog::names_of(app::kExportFormatNames)))
+      ->required();
+  export_->add_option("-o,--out", export_command.out,
+                      "file (onnx, torchscript) or folder (web) to write (default: beside the checkpoint, "
+                      "e.g. runs/x/best.onnx, best.pt, best-web/)");
+
   app::ServeOptions serve_options;
   double max_upload_mb = 10;
   int timeout_seconds = static_cast<int>(serve_options.request_timeout.count());
@@ -255,7 +276,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   serve->add_option("--max-upload", max_upload_mb, "largest upload, MB")
-      ->check(CLI::Range(0.001, 1024.0))
+      ->check(finite_number(0.001, 1024.0))
       ->capture_default_str();
   serve->add_option("--workers", serve_options.workers, "requests processed at once (they share --threads)")
       ->check(CLI::Range(1, 256))
@@ -263,12 +284,25 @@ int main(int argc, char** argv) {
   serve->add_option("--queue", serve_options.queue, "requests waiting beyond those; more get 503")
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();
-  serve->add_option("--timeout", timeout_seconds, "seconds a request may wait for a worker or a slow client")
+  serve->add_option("--timeout", timeout_seconds,
+                    "seconds a request's head and body may take to arrive, and to wait for a worker")
       ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve->add_option("--allow-host", serve_options.allowed_hosts,
+                    "answer requests for this host name too (repeatable; default: localhost and this machine's "
+                    "addresses only, against DNS rebinding)")
+      ->allow_extra_args(false);
+  serve->add_option("--max-connections", serve_options.max_connections,
+                    "connections open at once, a thread each; more get 503")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  serve->add_option("--max-connections-per-client", serve_options.max_connections_per_client,
+                    "connections open at once from one address; more get 503")
+      ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   serve->add_option("--save-dir", serve_options.save_dir, "keep every upload in this folder (default: nothing is written)");
 
-  for (auto* command : {data, summary, train, eval, predict, serve})
+  for (auto* command : {data, summary, train, eval, predict, export_, serve})
     command->fallthrough()->footer("Global flags (before or after the subcommand): --device, --threads, -v, -q; "
                                    "see catdog --help");
 
@@ -304,6 +338,10 @@ int main(int argc, char** argv) {
       return app::run_eval(eval_command, runtime, std::cout);
     }
     if (predict->parsed()) return app::run_predict(predict_command, runtime, std::cout, std::cerr);
+    if (export_->parsed()) {
+      export_command.format = catdog::parse_named(app::kExportFormatNames, export_format, "export format");
+      return app::run_export(export_command, std::cout);
+    }
     if (serve->parsed()) {
       serve_options.max_upload = static_cast<size_t>(max_upload_mb * 1024 * 1024);
       serve_options.request_timeout = std::chrono::seconds(timeout_seconds);

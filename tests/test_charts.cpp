@@ -10,13 +10,7 @@ namespace catdog {
 namespace {
 
 using testing::TempDir;
-
-// Pixels that are not the white background.
-int inked_pixels(const cv::Mat& bgr) {
-  cv::Mat gray;
-  cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
-  return cv::countNonZero(gray < 250);
-}
+using testing::inked_pixels;
 
 History three_epochs() {
   return {{1, 0.69, 0.55, 0.66, 0.60, 3.0}, {2, 0.55, 0.72, 0.58, 0.70, 3.1}, {3, 0.41, 0.81, 0.50, 0.77, 3.0}};
@@ -66,7 +60,8 @@ TEST(Charts, TrainingCurvesScaleWithTheRequestedWidth) {
   const double ratio = static_cast<double>(inked_pixels(large)) / inked_pixels(small);
   EXPECT_GT(ratio, 8);
   EXPECT_LT(ratio, 24);
-  EXPECT_THROW(plot_training_curves(three_epochs(), dir / "tiny.png", 100), Error);
+  EXPECT_EQ(testing::error_of([&] { plot_training_curves(three_epochs(), dir / "tiny.png", 100); }),
+            "a training-curves picture needs a width of at least 300 pixels");
 }
 
 // Neighbouring label boxes along the axis keep apart.

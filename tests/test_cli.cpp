@@ -15,6 +15,8 @@
 #include "catdog/store/checkpoint.h"
 #include "catdog/data/dataset.h"
 #include "catdog/data/split.h"
+#include "catdog/models/registry.h"
+#include "file_server.h"
 #include "test_support.h"
 
 namespace catdog {
@@ -22,15 +24,9 @@ namespace {
 
 using testing::CommandResult;
 using testing::TempDir;
+using testing::lines_of;
 using testing::read_text;
 namespace fs = std::filesystem;
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
 
 const std::regex kSentence(R"(This image seems (\d+)% dog, and (\d+)% cat\.)");
 const std::regex kSentenceLine(R"(This image seems \d+% dog, and \d+% cat\.\n)");
@@ -105,14 +101,14 @@ TEST_F(Cli, TrainCommitsARunThatPredictFindsThroughLatest) {
 TEST_F(Cli, HelpAndVersion) {
   const CommandResult help = run("--help");
   EXPECT_EQ(help.code, 0);
-  for (const char* command : {"data", "summary", "train", "eval", "predict", "serve"})
+  for (const char* command : {"data", "summary", "train", "eval", "predict", "export", "serve"})
     EXPECT_NE(help.out.find(command), std::string::npos) << command;
   const CommandResult version = run("--version");
   EXPECT_EQ(version.code, 0);
   EXPECT_EQ(version.out, std::string("catdog ") + CATDOG_VERSION + "\n");
   const std::vector<std::pair<std::string, std::string>> flags = {
       {"data", "--split-seed"}, {"summary", "--model"}, {"train", "--epochs"}, {"eval", "--grid"}, {"predict", "--face"},
-      {"serve", "--max-upload"}};
+      {"export", "--format"}, {"serve", "--max-upload"}};
   for (const auto& [command, flag] : flags) {
     const CommandResult sub = run(command + " --help");
     EXPECT_EQ(sub.code, 0) << command;
@@ -125,7 +121,12 @@ TEST_F(Cli, UsageErrorsExitWithTwoAndOneLine) {
   for (const char* arguments :
        {"predict --no-such-flag x.jpg", "predict", "", "train --epochs 0", "train --epochs -3", "train --lr nan",
         "train --lr inf", "train --lr -1", "train --lr 0", "train --batch-size 0", "train --model resnet50",
-        "--threads 1000 data", "data --threads 0", "eval --seed 3", "predict --precision fp16 x.jpg"}) {
+        // Every floating-point flag refuses NaN and infinities (CLI::Range alone lets NaN through).
+        "train --lr 1e400", "train --label-smoothing nan", "train --label-smoothing -inf",
+        "train --fine-tune-lr-factor nan", "train --fine-tune-lr-factor inf", "serve --max-upload nan",
+        "serve --max-upload inf", "serve --max-upload 0", "serve --max-upload NaN",
+        "--threads 1000 data", "data --threads 0", "eval --seed 3", "predict --precision fp16 x.jpg",
+        "export --format gif", "export"}) {
     const CommandResult result = run(arguments);
     EXPECT_EQ(result.code, 2) << arguments << ": " << result.err;
     EXPECT_EQ(lines_of(result.err).size(), 1u) << arguments << ": " << result.err;
@@ -555,6 +556,38 @@ TEST_F(Cli, MissingDataFolderIsOneClearLine) {
   EXPECT_EQ(lines_of(result.err).size(), 1u) << result.err;
   EXPECT_NE(result.err.find("no-such-folder"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("--data DIR"), std::string::npos) << result.err;
+}
+
+// Weights fetched on first use, through a mirror: ../shared's MobileNetV2 file
+// is real but not Keras' exact bytes (its SOURCES.md says why), so served
+// under Keras' name it fails the registry's check: one line that says so and
+// names --weights, and nothing left in the cache.
+TEST_F(Cli, MirroredWeightsThatAreNotKerasOwnAreRefused) {
+  const fs::path shared = testing::shared_dir();
+  if (shared.empty()) GTEST_SKIP() << "../shared is absent";
+  const ModelSpec& spec = model_spec(ModelKind::MobileNetV2);
+  TempDir mirror, cache, work;
+  fs::create_symlink(shared / "weights" / "mobilenet_v2_1.0_no_top.h5", mirror / spec.keras_weights_file);
+  testing::LoopbackServer server;
+  server.server().set_mount_point("/keras", mirror.path().string());
+  server.start();
+  const testing::ScopedEnv cache_home("XDG_CACHE_HOME", cache.path().c_str());
+  const testing::ScopedEnv mirror_url("CATDOG_WEIGHTS_URL", (server.url() + "/keras").c_str());
+  const CommandResult result = run("train -q --threads 2 --model mobilenetv2 --epochs 1 --data '" + data().string() +
+                                       "' --out run",
+                                   work.path());
+  EXPECT_EQ(result.code, 1);
+  ASSERT_EQ(lines_of(result.err).size(), 1u) << result.err;
+  EXPECT_NE(result.err.find(server.url() + "/keras/" + spec.keras_weights_file + " fails the size and MD5 check (" +
+                            std::to_string(fs::file_size(shared / "weights" / "mobilenet_v2_1.0_no_top.h5")) +
+                            " bytes where " + std::to_string(spec.weights_bytes) + " were expected)"),
+            std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("--weights FILE"), std::string::npos) << result.err;
+  const fs::path cached = cache / "catdog" / "weights" / spec.keras_weights_file;
+  EXPECT_FALSE(fs::exists(cached));
+  EXPECT_FALSE(fs::exists(cached.string() + ".part"));
+  EXPECT_FALSE(fs::exists(work / "run"));  // a failed start leaves no run folder
 }
 
 }  // namespace

@@ -35,8 +35,9 @@ TEST(Environment, DatasetFolderPrefersFlagThenEnvironmentThenDataFolder) {
   unsetenv("CATDOG_DATA");
   EXPECT_EQ(dataset_folder(""), fs::path("data"));
   fs::remove_all(dir / "cwd" / "data");
-  EXPECT_THROW(dataset_folder(""), Error);
-  EXPECT_THROW(dataset_folder((dir / "nothing").string()), Error);
+  EXPECT_THAT(testing::error_of([] { dataset_folder(""); }), HasSubstr("no cats_vs_dogs dataset in data/"));
+  EXPECT_THAT(testing::error_of([&] { dataset_folder((dir / "nothing").string()); }),
+              HasSubstr("no cats_vs_dogs dataset in " + (dir / "nothing" / "").string()));
 
   fs::current_path(previous_cwd);
 }
@@ -76,6 +77,21 @@ TEST(Environment, FaceCascadeFromTheVariableElseOpencvData) {
       EXPECT_THAT(e.what(), HasSubstr("CATDOG_FACE_CASCADE points to " + (dir / "none.xml").string()));
     }
   }
+}
+
+TEST(Environment, WeightsCacheFollowsXdgCacheHomeElseHome) {
+  const ScopedEnv home("HOME", "/home/someone");
+  {
+    const ScopedEnv xdg("XDG_CACHE_HOME", "/var/cache/me");
+    EXPECT_EQ(weights_cache_dir(), fs::path("/var/cache/me/catdog/weights"));
+  }
+  for (const char* ignored : {static_cast<const char*>(nullptr), "", "relative/cache"}) {
+    const ScopedEnv xdg("XDG_CACHE_HOME", ignored);
+    EXPECT_EQ(weights_cache_dir(), fs::path("/home/someone/.cache/catdog/weights")) << (ignored ? ignored : "unset");
+  }
+  const ScopedEnv no_home("HOME", nullptr);
+  const ScopedEnv no_xdg("XDG_CACHE_HOME", nullptr);
+  EXPECT_THAT(testing::error_of([] { weights_cache_dir(); }), HasSubstr("pass --weights FILE"));
 }
 
 TEST(Environment, ColourOnlyOnATerminalWithoutNoColor) {

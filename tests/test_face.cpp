@@ -30,6 +30,16 @@ TEST(Face, NoFaceInAGeneratedPet) {
   EXPECT_FALSE(finder.largest_face(cv::Mat()).has_value());
 }
 
+// Strips thinner than the cascade's window once shrunk to the search size
+// (1x5000 shrinks to 0 pixels wide) hold no face: none found, no OpenCV error.
+TEST(Face, AStripThinnerThanTheWindowHasNoFace) {
+  FaceFinder finder(find_face_cascade());
+  for (const cv::Size size : {cv::Size(1, 5000), cv::Size(5000, 1), cv::Size(100, 5000), cv::Size(23, 23)}) {
+    const cv::Mat rgb(size, CV_8UC3, cv::Scalar(90, 120, 150));
+    EXPECT_NO_THROW(EXPECT_FALSE(finder.largest_face(rgb).has_value()) << size) << size;
+  }
+}
+
 TEST(Face, FindsGraceHoppersFace) {
   const auto shared = testing::shared_dir();
   const auto photo = shared / "weights/testimgs/grace_hopper.png";

@@ -11,13 +11,7 @@ namespace catdog {
 namespace {
 
 using testing::TempDir;
-
-// Pixels that are not the white background.
-int inked_pixels(const cv::Mat& bgr) {
-  cv::Mat gray;
-  cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
-  return cv::countNonZero(gray < 250);
-}
+using testing::inked_pixels;
 
 std::vector<ScoredImage> scored_pets() {
   // name, truth, p(cat), p(dog): two right, three wrong with growing confidence.

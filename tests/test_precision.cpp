@@ -6,6 +6,7 @@
 
 #include "catdog/base/error.h"
 #include "catdog/base/precision.h"
+#include "test_support.h"
 
 namespace {
 
@@ -31,7 +32,8 @@ TEST(Precision, DetectsNativeBf16LikeTheKernel) {
 TEST(Precision, ParsesAndNames) {
   for (auto precision : {catdog::Precision::Auto, catdog::Precision::Fp32, catdog::Precision::Bf16})
     EXPECT_EQ(catdog::parse_precision(catdog::to_string(precision)), precision);
-  EXPECT_THROW(catdog::parse_precision("fp8"), catdog::Error);
+  EXPECT_EQ(catdog::testing::error_of([] { catdog::parse_precision("fp8"); }),
+            "unknown precision 'fp8': choose auto, fp32 or bf16");
 }
 
 TEST(Precision, AutoIsFp16OnCudaAndFp32OnCpus) {

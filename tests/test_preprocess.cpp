@@ -273,8 +273,10 @@ TEST(Preprocess, WriteRgbImageSwapsChannelsAndReportsFailures) {
   const cv::Mat back = cv::imread((dir / "red.png").string());
   EXPECT_EQ(back.size(), cv::Size(20, 10));
   EXPECT_EQ(back.at<cv::Vec3b>(0, 0), cv::Vec3b(0, 0, 255));  // BGR
-  EXPECT_THROW(write_rgb_image(red, dir / "red.unknown-extension"), Error);
-  EXPECT_THROW(write_rgb_image(cv::Mat(), dir / "empty.png"), Error);
+  EXPECT_THAT(testing::error_of([&] { write_rgb_image(red, dir / "red.unknown-extension"); }),
+              ::testing::StartsWith("cannot write image " + (dir / "red.unknown-extension").string() + ": "));
+  EXPECT_EQ(testing::error_of([&] { write_rgb_image(cv::Mat(), dir / "empty.png"); }),
+            "cannot write " + (dir / "empty.png").string() + ": the image is empty");
   std::filesystem::create_directories(dir / "taken.png");  // a folder where the file should go
   EXPECT_THROW(write_rgb_image(red, dir / "taken.png"), Error);
 }

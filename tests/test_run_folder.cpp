@@ -7,6 +7,7 @@
 #include <fstream>
 #include <limits>
 
+#include <gmock/gmock.h>
 #include <torch/torch.h>
 
 #include "catdog/app/run_folder.h"
@@ -239,7 +240,18 @@ TEST(ResolveCheckpoint, FileFolderAndLatestRun) {
             dir / "runs" / "scratch-1" / "best.ckpt");
   EXPECT_EQ(resolve_checkpoint((dir / "runs" / "scratch-1").string()), dir / "runs" / "scratch-1" / "best.ckpt");
   in_directory(dir.path(), [] { EXPECT_EQ(resolve_checkpoint(""), fs::path("runs") / "latest" / "best.ckpt"); });
-  EXPECT_THROW(resolve_checkpoint((dir / "runs" / "nope.ckpt").string()), Error);
+  EXPECT_THAT(testing::error_of([&] { resolve_checkpoint((dir / "runs" / "nope.ckpt").string()); }),
+              ::testing::StartsWith("checkpoint " + (dir / "runs" / "nope.ckpt").string() + " does not exist: pass a best.ckpt"));
+}
+
+// The library says what is wrong with the file; the app says what to pass instead.
+TEST(ResolveCheckpoint, ADamagedCheckpointSaysWhatToPassInstead) {
+  TempDir dir;
+  std::ofstream(dir / "best.ckpt") << "not a checkpoint";
+  EXPECT_THAT(testing::error_of([&] { load_run_checkpoint(dir / "best.ckpt", torch::kCPU); }),
+              ::testing::AllOf(::testing::StartsWith((dir / "best.ckpt").string() + " is not a catdog checkpoint ("),
+                               ::testing::EndsWith("): pass a best.ckpt or last.ckpt written by `catdog train`, or "
+                                                   "train again")));
 }
 
 TEST(ResolveCheckpoint, NoRunYetSaysToTrainFirst) {

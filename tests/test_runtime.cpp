@@ -1,3 +1,4 @@
+#include <gmock/gmock.h>
 #include <torch/torch.h>
 
 #include "catdog/base/error.h"
@@ -37,9 +38,11 @@ TEST(Runtime, ThreadsAreAppliedAndCarried) {
 TEST(Runtime, ThreadCountIsBounded) {
   auto options = cpu();
   options.threads = max_threads() + 1;
-  EXPECT_THROW(configure_runtime(options), Error);
+  EXPECT_THAT(testing::error_of([&] { configure_runtime(options); }),
+              ::testing::StartsWith("a thread count of " + std::to_string(max_threads() + 1) + " is out of range: use 1 to " +
+                                    std::to_string(max_threads())));
   options.threads = -1;
-  EXPECT_THROW(configure_runtime(options), Error);
+  EXPECT_THAT(testing::error_of([&] { configure_runtime(options); }), ::testing::HasSubstr("or 0 for all cores"));
   options.threads = max_threads();
   EXPECT_EQ(configure_runtime(options).threads, max_threads());
   EXPECT_EQ(max_threads(), 2 * available_cores());
@@ -56,7 +59,8 @@ TEST(Runtime, CudaWithoutDeviceIsAClearError) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is present";
   auto options = cpu();
   options.device = DeviceChoice::Cuda;
-  EXPECT_THROW(configure_runtime(options), Error);
+  EXPECT_EQ(testing::error_of([&] { configure_runtime(options); }),
+            "no CUDA device is available to this build: run on the cpu device (or auto)");
 }
 
 TEST(Runtime, DeviceNamesParseBothWays) {
@@ -76,6 +80,21 @@ TEST(Runtime, Bf16IsEmulatedOnlyOnACpuWithoutItsInstructions) {
   EXPECT_FALSE(bf16_emulated(Precision::Fp32, torch::Device(torch::kCPU)));
   EXPECT_FALSE(bf16_emulated(Precision::Auto, torch::Device(torch::kCPU)));
   EXPECT_EQ(bf16_emulated(Precision::Bf16, torch::Device(torch::kCPU)), !cpu_has_native_bf16());
+}
+
+// "0 threads = all cores" is decided in configure_runtime; sharing divides what it decided.
+TEST(Runtime, SharedThreadsAreDividedAndApplied) {
+  EXPECT_EQ(threads_per_share(8, 2), 4);
+  EXPECT_EQ(threads_per_share(2, 4), 1);
+  EXPECT_EQ(threads_per_share(3, 0), 3);
+  auto options = cpu();
+  options.threads = 2;
+  const Runtime runtime = configure_runtime(options);
+  const Runtime shared = share_threads(runtime, 2);
+  EXPECT_EQ(shared.threads, 1);
+  EXPECT_EQ(torch::get_num_threads(), 1);
+  EXPECT_EQ(shared.device, runtime.device);
+  configure_runtime(cpu());
 }
 
 TEST(ThreadPool, RunsEveryIndexOnceOnAtMostTheGivenThreads) {

@@ -1,9 +1,13 @@
 // `catdog serve` on loopback: the API against the library's predictions, its
-// 4xx answers, 32 concurrent clients, and the page in headless Chromium.
+// 4xx answers, 32 concurrent clients, hostile clients (raw HTTP over a
+// socket, where httplib's client would hide the problem: chunked bodies,
+// trickled bytes, lying lengths, foreign Host names), and the page in
+// headless Chromium.
+#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,7 +26,9 @@
 
 #include "catdog/app/commands.h"
 #include "catdog/app/serve.h"
+#include "catdog/app/serve_gate.h"
 #include "catdog/app/web_assets.h"
+#include "browser.h"
 #include "catdog/store/checkpoint.h"
 #include "catdog/base/precision.h"
 #include "catdog/infer/classify.h"
@@ -226,7 +232,9 @@ TEST_F(Serve, BadRequestsGetTheRight4xxAndTheServerLivesOn) {
   EXPECT_EQ(status_of(client.Post("/api/predict", httplib::MultipartFormDataItems{{"note", "hello", "", ""}})), 400);
   const auto wrong_method = client.Get("/api/predict");
   EXPECT_EQ(status_of(wrong_method), 405);
-  if (wrong_method) EXPECT_EQ(wrong_method->get_header_value("Allow"), "POST");
+  if (wrong_method) {
+    EXPECT_EQ(wrong_method->get_header_value("Allow"), "POST, OPTIONS");
+  }
   EXPECT_EQ(status_of(client.Delete("/api/model")), 405);
   EXPECT_EQ(status_of(client.Get("/no/such/page")), 404);
   EXPECT_EQ(status_of(client.Get("/../../etc/passwd")), 404);
@@ -369,6 +377,383 @@ TEST_F(Serve, TheCommandWarnsForOtherHostsAndStopsCleanlyOnSigterm) {
   EXPECT_NE(read_bytes(log).find("catdog: stopped"), std::string::npos);
 }
 
+// ---- Hostile clients, spoken to in raw HTTP/1.1 over a loopback socket.
+
+// One TCP connection to the server from `source` (every 127.x.y.z address is
+// this machine: tests play several clients that way).
+class RawConnection {
+ public:
+  explicit RawConnection(int port, const std::string& source = "127.0.0.1") {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in from{}, to{};
+    from.sin_family = to.sin_family = AF_INET;
+    inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    to.sin_port = htons(static_cast<uint16_t>(port));
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+        connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0)
+      throw std::runtime_error("cannot connect from " + source);
+  }
+  ~RawConnection() { close(fd_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  // false once the server has closed the connection.
+  bool send(std::string_view bytes) {
+    for (size_t sent = 0; sent < bytes.size();) {
+      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  // One answer: its head and its Content-Length of body, or what came before
+  // the server closed the connection or `limit` passed ("" for nothing).
+  std::string answer(std::chrono::seconds limit = std::chrono::seconds(60)) {
+    timeval timeout{static_cast<time_t>(limit.count()), 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    std::string text;
+    char buffer[4096];
+    for (;;) {
+      const auto head_end = text.find("\r\n\r\n");
+      if (head_end != std::string::npos) {
+        const std::regex length_header(R"(\r\nContent-Length: (\d+)\r\n)", std::regex::icase);
+        std::smatch length;
+        const std::string head = text.substr(0, head_end + 2);
+        const size_t body = std::regex_search(head, length, length_header) ? std::stoul(length[1]) : 0;
+        if (text.size() >= head_end + 4 + body) return text.substr(0, head_end + 4 + body);
+      }
+      const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) return text;
+      text.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  // Whether an answer (or the connection's end) is waiting, without blocking.
+  bool answered() {
+    char byte;
+    return recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+int status_of(const std::string& answer) {
+  std::smatch status;
+  static const std::regex status_line(R"(^HTTP/1\.1 (\d{3}) )");
+  return std::regex_search(answer, status, status_line) ? std::stoi(status[1]) : -1;
+}
+std::string body_of(const std::string& answer) {
+  const auto head_end = answer.find("\r\n\r\n");
+  return head_end == std::string::npos ? "" : answer.substr(head_end + 4);
+}
+
+// A small photo as PNG bytes, `width` x `height`.
+std::string png_bytes(int width, int height) {
+  cv::Mat bgr(height, width, CV_8UC3);
+  cv::randu(bgr, cv::Scalar::all(0), cv::Scalar::all(255));
+  std::vector<uchar> png;
+  cv::imencode(".png", bgr, png);
+  return {png.begin(), png.end()};
+}
+
+std::string post_head(const std::string& path, const std::string& headers) {
+  return "POST " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n" + headers + "\r\n";
+}
+
+// Issue 22, 1: DNS rebinding. A page elsewhere reaches the server under its own
+// name; only this machine's names and addresses, and --allow-host's, are answered.
+TEST_F(Serve, AnswersOnlyToItsOwnHostNames) {
+  auto named = options();
+  named.allowed_hosts = {"CatDog.example"};
+  RunningServer server(named);
+  const auto status_for_host = [&](const std::string& host_line, const std::string& request_line = "GET /api/model") {
+    RawConnection connection(server.port());
+    connection.send(request_line + " HTTP/1.1\r\n" + host_line + "\r\n");
+    return status_of(connection.answer());
+  };
+  const std::string port = std::to_string(server.port());
+  for (const std::string& host : std::vector<std::string>{"localhost:" + port, "127.0.0.1:" + port, "127.0.0.1", "[::1]:" + port, "LOCALHOST",
+                                 "catdog.example", "catdog.example:443"})
+    EXPECT_EQ(status_for_host("Host: " + host + "\r\n"), 200) << host;
+  for (const std::string& host : std::vector<std::string>{"evil.example:" + port, "localhost.evil.example", "127.0.0.1.evil.example",
+                                 "evil.example", "catdog.example.evil.example"})
+    EXPECT_EQ(status_for_host("Host: " + host + "\r\n"), 421) << host;
+  EXPECT_EQ(status_for_host(""), 400) << "no Host header";
+  // An upload under a foreign name is refused before its body is read.
+  RawConnection upload(server.port());
+  const std::string photo = png_bytes(64, 48);
+  upload.send("POST /api/predict HTTP/1.1\r\nHost: evil.example\r\nContent-Length: " + std::to_string(photo.size()) +
+              "\r\n\r\n" + photo);
+  const std::string answer = upload.answer();
+  EXPECT_EQ(status_of(answer), 421) << answer;
+  EXPECT_NE(body_of(answer).find("--allow-host evil.example"), std::string::npos) << answer;
+}
+
+// Issue 22, 2: the cap holds for chunked bodies, counted while they arrive.
+TEST_F(Serve, TheUploadCapHoldsForChunkedBodies) {
+  auto small = options();
+  small.max_upload = 100 * 1024;
+  RunningServer server(small);
+  // A chunked photo under the cap is read and classified.
+  const std::string photo = png_bytes(80, 60);
+  ASSERT_LT(photo.size(), small.max_upload);
+  {
+    RawConnection connection(server.port());
+    std::ostringstream chunk_size;
+    chunk_size << std::hex << photo.size();
+    connection.send(post_head("/api/predict", "Transfer-Encoding: chunked\r\n") + chunk_size.str() + "\r\n" + photo +
+                    "\r\n0\r\n\r\n");
+    const std::string answer = connection.answer();
+    EXPECT_EQ(status_of(answer), 200) << answer;
+  }
+  // 4 MiB chunked against 100 KiB: 413, while the client is still sending.
+  RawConnection connection(server.port());
+  std::atomic<size_t> sent{0};
+  std::atomic<bool> stop{false};
+  std::thread sender([&] {
+    if (!connection.send(post_head("/api/predict", "Transfer-Encoding: chunked\r\n"))) return;
+    const std::string chunk = "4000\r\n" + std::string(0x4000, '\xFF') + "\r\n";
+    while (!stop && sent < 4u << 20 && connection.send(chunk)) sent += 0x4000;
+  });
+  const std::string answer = connection.answer();
+  stop = true;
+  sender.join();
+  EXPECT_EQ(status_of(answer), 413) << answer;
+  EXPECT_NE(body_of(answer).find("100 KiB"), std::string::npos) << answer;
+  auto client = server.client();
+  const auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+// Issue 22, 3: a length over the cap or malformed is refused from the head,
+// before any body is read. The server would wait 600 s for a body; the client
+// gives it 60 s to answer.
+TEST_F(Serve, RefusesABadOrOversizeLengthBeforeReadingTheBody) {
+  auto patient = options();
+  patient.max_upload = 100 * 1024;
+  patient.request_timeout = std::chrono::seconds(600);
+  RunningServer server(patient);
+  const auto answer_to_head = [&](const std::string& headers) {
+    RawConnection connection(server.port());
+    connection.send(post_head("/api/predict", headers));
+    return connection.answer();
+  };
+  const std::string oversize = answer_to_head("Content-Length: 200000000\r\n");
+  EXPECT_EQ(status_of(oversize), 413) << oversize;
+  const std::string expecting = answer_to_head("Content-Length: 200000000\r\nExpect: 100-continue\r\n");
+  EXPECT_EQ(status_of(expecting), 413) << "not 100 Continue: " << expecting;
+  for (const std::string length : {"-1", "12345678901234567890", "1e3", "0x10"}) {
+    const std::string answer = answer_to_head("Content-Length: " + length + "\r\n");
+    EXPECT_EQ(status_of(answer), 400) << "Content-Length: " << length << "\n" << answer;
+  }
+  EXPECT_EQ(status_of(answer_to_head("Content-Length: 5\r\nContent-Length: 6\r\n")), 400);
+  EXPECT_EQ(status_of(answer_to_head("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n")), 400);
+  EXPECT_EQ(status_of(answer_to_head("Transfer-Encoding: gzip\r\n")), 501);
+  EXPECT_EQ(status_of(answer_to_head("")), 411) << "no length: httplib would read to the connection's end";
+  // Expect: 100-continue under the cap still gets its 100 and is answered.
+  const std::string photo = png_bytes(64, 48);
+  RawConnection connection(server.port());
+  connection.send(post_head("/api/predict", "Content-Length: " + std::to_string(photo.size()) +
+                                                "\r\nExpect: 100-continue\r\n"));
+  EXPECT_EQ(status_of(connection.answer()), 100);
+  connection.send(photo);
+  EXPECT_EQ(status_of(connection.answer()), 200);
+}
+
+// Issue 22, 4: a client that trickles its request is cut at the deadline,
+// however often it sends a byte.
+TEST_F(Serve, ARequestMustArriveWithinTheDeadline) {
+  auto quick = options();
+  quick.request_timeout = std::chrono::seconds(1);
+  RunningServer server(quick);
+  RawConnection connection(server.port());
+  connection.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n");
+  // A header line every 100 ms for up to a minute: httplib's per-read timeout
+  // (1 s) never fires; the deadline for the whole head does.
+  for (int line = 0; line < 600 && !connection.answered(); ++line) {
+    if (!connection.send("X-Slow: " + std::to_string(line) + "\r\n")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const std::string answer = connection.answer(std::chrono::seconds(5));
+  EXPECT_EQ(status_of(answer), 408) << answer;
+}
+
+// Issue 22, 4: connections are capped per client and in total, and /healthz
+// answers while slow clients hold their connections.
+TEST_F(Serve, SlowClientsCannotStarveOthers) {
+  auto capped = options();
+  capped.workers = 1;
+  capped.queue = 0;
+  capped.request_timeout = std::chrono::seconds(600);
+  capped.max_connections = 10;
+  capped.max_connections_per_client = 6;
+  RunningServer server(capped);
+  const std::string health = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  // Connections that were answered once (so certainly admitted), then start a
+  // request they never finish.
+  const auto slow_clients = [&](const std::string& source, int count) {
+    std::vector<std::unique_ptr<RawConnection>> connections;
+    for (int i = 0; i < count; ++i) {
+      connections.push_back(std::make_unique<RawConnection>(server.port(), source));
+      connections.back()->send(health);
+      EXPECT_EQ(status_of(connections.back()->answer()), 200) << source << " #" << i;
+      connections.back()->send("GET /healthz HTTP/1.1\r\nHost: loc");
+    }
+    return connections;
+  };
+  const auto first = slow_clients("127.0.0.2", 6);
+  RawConnection seventh(server.port(), "127.0.0.2");
+  seventh.send(health);
+  const std::string refused = seventh.answer();
+  EXPECT_EQ(status_of(refused), 503) << refused;
+  EXPECT_NE(refused.find("Retry-After: 1"), std::string::npos) << refused;
+
+  // More slow connections than httplib's thread pool had threads (workers +
+  // queue + 4 = 5): another client is still answered (and stays connected).
+  RawConnection other(server.port(), "127.0.0.1");
+  other.send(health);
+  const std::string answer = other.answer();
+  EXPECT_EQ(status_of(answer), 200) << answer;
+  EXPECT_EQ(body_of(answer), "ok\n");
+
+  const auto second = slow_clients("127.0.0.3", 3);  // 10 in all
+  RawConnection eleventh(server.port(), "127.0.0.4");
+  eleventh.send(health);
+  const std::string full = eleventh.answer();
+  EXPECT_EQ(status_of(full), 503) << full;
+  EXPECT_NE(body_of(full).find("10 connections"), std::string::npos) << full;
+}
+
+long peak_resident_kib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+// A JPEG of a few hundred bytes whose header declares `side` x `side`: the
+// decoder allocates (and fills) the whole image.
+std::string jpeg_declaring(int side) {
+  std::vector<uchar> jpeg;
+  cv::imencode(".jpg", cv::Mat(16, 16, CV_8UC3, cv::Scalar(30, 90, 200)), jpeg);
+  for (size_t i = 0; i + 8 < jpeg.size(); ++i)
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC0) {  // SOF0: length, precision, height, width
+      jpeg[i + 5] = static_cast<uchar>(side >> 8), jpeg[i + 6] = static_cast<uchar>(side & 0xFF);
+      jpeg[i + 7] = static_cast<uchar>(side >> 8), jpeg[i + 8] = static_cast<uchar>(side & 0xFF);
+      break;
+    }
+  return {jpeg.begin(), jpeg.end()};
+}
+
+TEST(ConnectionLimits, CapsEachClientAndTheTotal) {
+  ConnectionLimits limits(3, 2);
+  EXPECT_EQ(limits.open("10.0.0.1"), ConnectionLimits::Entry::Admitted);
+  EXPECT_EQ(limits.open("10.0.0.1"), ConnectionLimits::Entry::Admitted);
+  EXPECT_EQ(limits.open("10.0.0.1"), ConnectionLimits::Entry::ClientFull);
+  EXPECT_EQ(limits.open("10.0.0.2"), ConnectionLimits::Entry::Admitted);
+  EXPECT_EQ(limits.open("10.0.0.3"), ConnectionLimits::Entry::ServerFull);
+  limits.close("10.0.0.1");
+  EXPECT_EQ(limits.open("10.0.0.3"), ConnectionLimits::Entry::Admitted) << "a closed connection frees its place";
+  EXPECT_EQ(limits.open("10.0.0.1"), ConnectionLimits::Entry::ServerFull);
+}
+
+TEST(PixelBudget, AdmitsUpToTheBudgetAndALargerImageAlone) {
+  PixelBudget budget(100);
+  auto first = budget.reserve(60, std::chrono::milliseconds(0));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_FALSE(budget.reserve(50, std::chrono::milliseconds(0)).has_value()) << "60 + 50 is over 100";
+  {
+    auto second = budget.reserve(40, std::chrono::milliseconds(0));
+    EXPECT_TRUE(second.has_value());
+    EXPECT_EQ(budget.in_use(), 100);
+  }
+  EXPECT_EQ(budget.in_use(), 60) << "a reservation frees its pixels when it ends";
+  // An image larger than the whole budget waits to have it to itself.
+  EXPECT_FALSE(budget.reserve(500, std::chrono::milliseconds(0)).has_value());
+  std::promise<bool> admitted;
+  std::thread waiter([&] { admitted.set_value(budget.reserve(500, std::chrono::hours(1)).has_value()); });
+  first.reset();
+  EXPECT_TRUE(admitted.get_future().get());
+  waiter.join();
+  EXPECT_EQ(budget.in_use(), 0);
+}
+
+// Issue 22, 5: eight uploads of a few hundred bytes that each declare
+// 7000x7000 (49 MP, under the decoder's cap) at once, with a worker for each:
+// the pixel budget decodes them one at a time. Without it they took 2.5 GB.
+TEST_F(Serve, DecodingIsBoundedByThePixelBudgetWhateverTheWorkers) {
+  auto many = options();
+  many.workers = 8;
+  many.pixel_budget = 49'000'000;
+  many.request_timeout = std::chrono::seconds(300);  // eight decodes in a row may take a while on a busy machine
+  RunningServer server(many);
+  const std::string bomb = jpeg_declaring(7000);
+  {
+    auto client = server.client();
+    ASSERT_EQ(client.Post("/api/predict", png_bytes(64, 48), "image/png")->status, 200);  // warm-up
+  }
+  const long before = peak_resident_kib();
+  std::vector<std::thread> clients;
+  std::atomic<int> answered{0};
+  for (int c = 0; c < 8; ++c)
+    clients.emplace_back([&] {
+      auto client = server.client();
+      const auto result = client.Post("/api/predict", bomb, "image/jpeg");
+      if (result && (result->status == 200 || result->status == 422)) ++answered;
+    });
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(answered.load(), 8);
+  const long growth_mib = (peak_resident_kib() - before) / 1024;
+  // One 49 MP image decoded is 147 MB (RGB), plus its grey copy for the face search.
+  EXPECT_LT(growth_mib, 700) << "peak resident memory grew by " << growth_mib << " MiB";
+}
+
+// Issue 22, 7 (and 12): OPTIONS names the methods; an image one pixel thin is
+// classified, with and without the face crop, as predict --face classifies it.
+TEST_F(Serve, OptionsNamesTheMethodsAndThinImagesAreClassified) {
+  RunningServer server(options());
+  const auto ask = [&](const std::string& request) {
+    RawConnection connection(server.port());
+    connection.send(request);
+    return connection.answer();
+  };
+  const std::string predict_options = ask("OPTIONS /api/predict HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  EXPECT_EQ(status_of(predict_options), 204) << predict_options;
+  EXPECT_NE(predict_options.find("\r\nAllow: POST, OPTIONS\r\n"), std::string::npos) << predict_options;
+  const std::string health_options = ask("OPTIONS /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  EXPECT_EQ(status_of(health_options), 204) << health_options;
+  EXPECT_NE(health_options.find("\r\nAllow: GET, HEAD, OPTIONS\r\n"), std::string::npos) << health_options;
+  EXPECT_EQ(status_of(ask("OPTIONS /no/such/page HTTP/1.1\r\nHost: localhost\r\n\r\n")), 404);
+  const std::string put = ask("PUT /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc");
+  EXPECT_EQ(status_of(put), 405) << put;
+  EXPECT_NE(put.find("\r\nAllow: POST, OPTIONS\r\n"), std::string::npos) << put;
+
+  auto client = server.client();
+  for (const cv::Size size : {cv::Size(1, 5000), cv::Size(5000, 1)})
+    for (const char* path : {"/api/predict", "/api/predict?crop=face"}) {
+      const auto result = client.Post(path, png_bytes(size.width, size.height), "image/png");
+      ASSERT_TRUE(result);
+      EXPECT_EQ(result->status, 200) << size << " " << path << ": " << result->body;
+      if (result->status != 200) continue;
+      const auto answer = json::parse(result->body);
+      EXPECT_EQ(answer["image"]["width"], size.width);
+      EXPECT_FALSE(answer["face"]["found"].get<bool>());
+    }
+  // predict --face takes the same path.
+  const auto strip = temp_->path() / "strip.png";
+  std::ofstream(strip, std::ios::binary) << png_bytes(1, 5000);
+  PredictCommand predict;
+  predict.checkpoint = checkpoint_->string();
+  predict.inputs = {strip.string()};
+  predict.json = true;
+  predict.face = true;
+  std::ostringstream out, err;
+  EXPECT_EQ(run_predict(predict, fp32_runtime(), out, err), 0) << err.str();
+  EXPECT_TRUE(json::parse(out.str()).contains("dog")) << out.str();
+}
+
 TEST(RequestGate, AdmitsTheWorkersQueuesTheRestAndRefusesBeyond) {
   RequestGate gate(1, 1);
   ASSERT_EQ(gate.enter(std::chrono::milliseconds(0)), RequestGate::Entry::Admitted);
@@ -387,106 +772,12 @@ TEST(RequestGate, AdmitsTheWorkersQueuesTheRestAndRefusesBeyond) {
   gate.leave();
 }
 
-// ---- The page in a real browser: headless Chromium driven by chromedriver
-// (Debian's chromium and chromium-driver) over the WebDriver protocol.
-
-int free_loopback_port() {
-  const int socket_fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  bind(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  getsockname(socket_fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(socket_fd);
-  return ntohs(address.sin_port);
-}
-
-std::string base64_decode(const std::string& text) {
-  const std::string digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string bytes;
-  uint32_t group = 0;
-  int bits = 0;
-  for (const char c : text) {
-    const auto value = digits.find(c);
-    if (value == std::string::npos) continue;  // padding, line breaks
-    group = (group << 6) | static_cast<uint32_t>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes += static_cast<char>((group >> bits) & 0xFF);
-    }
-  }
-  return bytes;
-}
-
-class Browser {
- public:
-  static constexpr const char* kChromium = "/usr/bin/chromium";
-  static constexpr const char* kDriver = "/usr/bin/chromedriver";
-
-  // A phone-sized window with an empty profile in `profile`.
-  explicit Browser(const fs::path& profile) : port_(free_loopback_port()), client_("127.0.0.1", port_) {
-    const std::string port_flag = "--port=" + std::to_string(port_);
-    char* argv[] = {const_cast<char*>(kDriver), const_cast<char*>(port_flag.c_str()), nullptr};
-    posix_spawn_file_actions_t quiet;
-    posix_spawn_file_actions_init(&quiet);
-    posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
-    const int spawned = posix_spawn(&driver_, kDriver, &quiet, nullptr, argv, environ);
-    posix_spawn_file_actions_destroy(&quiet);
-    if (spawned != 0) throw std::runtime_error("cannot start chromedriver");
-    client_.set_read_timeout(120, 0);
-    for (int attempt = 0; attempt < 300 && !client_.Get("/status"); ++attempt)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    const json capabilities = {
-        {"capabilities",
-         {{"alwaysMatch",
-           {{"goog:chromeOptions",
-             {{"binary", kChromium},
-              {"args",
-               {"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=412,1000", "--user-data-dir=" + profile.string()}}}}}}}}};
-    session_ = call("POST", "/session", capabilities)["sessionId"].get<std::string>();
-  }
-  ~Browser() {
-    if (!session_.empty()) client_.Delete(("/session/" + session_).c_str());
-    kill(driver_, SIGTERM);
-    waitpid(driver_, nullptr, 0);
-  }
-  Browser(const Browser&) = delete;
-  Browser& operator=(const Browser&) = delete;
-
-  // A WebDriver command of this session; its "value".
-  json command(const std::string& method, const std::string& path, const json& body = json::object()) {
-    return call(method, "/session/" + session_ + path, body);
-  }
-  json script(const std::string& code) {
-    return command("POST", "/execute/sync", {{"script", code}, {"args", json::array()}});
-  }
-
- private:
-  json call(const std::string& method, const std::string& path, const json& body) {
-    const auto result = method == "GET"      ? client_.Get(path.c_str())
-                        : method == "DELETE" ? client_.Delete(path.c_str())
-                                             : client_.Post(path.c_str(), body.dump(), "application/json");
-    if (!result) throw std::runtime_error("chromedriver does not answer " + path);
-    const auto answer = json::parse(result->body);
-    if (result->status != 200) throw std::runtime_error(path + ": " + answer.dump());
-    return answer["value"];
-  }
-
-  int port_;
-  httplib::Client client_;
-  pid_t driver_ = -1;
-  std::string session_;
-};
+// ---- The page in a real browser (browser.h).
 
 // The page, used as a person would: choose a photo, wait for the verdict,
 // turn the heat map off and on; the screenshot goes to the build folder.
 TEST(ServePage, ShowsTheVerdictAndDrawsTheHeatMapInChromium) {
-  if (!fs::exists(Browser::kChromium) || !fs::exists(Browser::kDriver))
-    GTEST_SKIP() << "no headless browser: scripts/install_deps.sh installs chromium and chromium-driver";
+  if (!testing::Browser::available()) GTEST_SKIP() << testing::Browser::kMissing;
   TempDir temp;
   // A model whose heat map certainly points somewhere, and a photo it explains;
   // CATDOG_PAGE_CHECKPOINT and CATDOG_PAGE_PHOTO give a real pair (for docs/serve.png).
@@ -504,17 +795,11 @@ TEST(ServePage, ShowsTheVerdictAndDrawsTheHeatMapInChromium) {
   ServeOptions options;
   options.checkpoint = checkpoint.string();
   RunningServer server(options);
-  Browser browser(temp / "profile");
+  testing::Browser browser(temp / "profile");
 
   browser.command("POST", "/url", {{"url", server.url() + "/"}});
-  const auto input = browser.command("POST", "/element", {{"using", "css selector"}, {"value", "#file"}});
-  const std::string element = input.begin().value().get<std::string>();
-  browser.command("POST", "/element/" + element + "/value", {{"text", fs::absolute(photo).string()}});
-  std::string sentence;
-  for (int attempt = 0; attempt < 600 && sentence.empty(); ++attempt) {
-    sentence = browser.script("return document.getElementById('sentence').textContent").get<std::string>();
-    if (sentence.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  browser.choose_file("#file", photo);
+  const std::string sentence = browser.wait_for_text("document.getElementById('sentence').textContent");
   const auto expected = library_prediction(checkpoint, photo);
   EXPECT_EQ(sentence, verdict_sentence(expected["dog"].get<double>()));
   const auto label = browser.script("return document.getElementById('canvas').getAttribute('aria-label')");
@@ -537,8 +822,7 @@ TEST(ServePage, ShowsTheVerdictAndDrawsTheHeatMapInChromium) {
   EXPECT_LT(heated, 1.0);
 
   const auto screenshot = fs::path(CATDOG_BINARY).parent_path() / "serve-page.png";
-  const std::string png = base64_decode(browser.command("GET", "/screenshot").get<std::string>());
-  std::ofstream(screenshot, std::ios::binary) << png;
+  std::ofstream(screenshot, std::ios::binary) << browser.screenshot();
   EXPECT_FALSE(cv::imread(screenshot.string()).empty()) << screenshot;
 }
 

@@ -5,6 +5,7 @@
 
 #include "catdog/base/error.h"
 #include "catdog/data/split.h"
+#include "test_support.h"
 
 namespace catdog {
 namespace {
@@ -81,7 +82,7 @@ TEST(Split, PartByName) {
   EXPECT_EQ(&split_part(split, "train"), &split.train);
   EXPECT_EQ(&split_part(split, "validation"), &split.validation);
   EXPECT_EQ(&split_part(split, "test"), &split.test);
-  EXPECT_THROW(split_part(split, "val"), Error);
+  EXPECT_EQ(testing::error_of([&] { split_part(split, "val"); }), "unknown split 'val': use train, validation or test");
 }
 
 // Labels 0..classes-1 in the given counts, paths numbered.

@@ -24,6 +24,7 @@
 #include <spdlog/spdlog.h>
 
 #include "catdog/base/error.h"
+#include "catdog/models/registry.h"
 
 namespace catdog::testing {
 
@@ -120,6 +121,13 @@ class LogCapture {
   std::shared_ptr<spdlog::logger> previous_;
 };
 
+// Pixels of a BGR picture that are not its white background.
+inline int inked_pixels(const cv::Mat& bgr) {
+  cv::Mat gray;
+  cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
+  return cv::countNonZero(gray < 250);
+}
+
 // ../shared beside the source tree (CI has it at the same place), or "" when absent.
 inline fs::path shared_dir() {
   const fs::path shared = fs::path(CATDOG_SOURCE_DIR).parent_path() / "shared";
@@ -179,11 +187,23 @@ inline std::vector<fs::path> fuzz_regressions(const std::string& target) {
   return inputs;
 }
 
+// A Keras-layout no-top weight file for the backbone of `kind` (the layer
+// names, weight names and shapes Keras' own file has), filled with seeded
+// random values: the fine-tuning and feature-cache tests run without the real
+// ImageNet files. Written once per test process; returns its path.
+fs::path generated_keras_weights(ModelKind kind);
+
 // The built catdog executable, for CLI-level tests.
 inline fs::path catdog_binary() { return CATDOG_BINARY; }
 
 // A file's whole content ("" when it cannot be read).
 std::string read_text(const fs::path& file);
+
+// `text` split at its line ends.
+std::vector<std::string> lines_of(const std::string& text);
+
+// A path as one word for the shell (run_catdog's arguments).
+inline std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
 
 // How a child process is started (see Child).
 struct ChildOptions {
@@ -220,12 +240,15 @@ class Child {
   int status_ = 0;
 };
 
-// catdog with `arguments` as a shell would split them (quote paths with
-// '...'), to its end: exit code, stdout and stderr.
+// A program run to its end: exit code, stdout and stderr.
 struct CommandResult {
   int code = -1;
   std::string out, err;
 };
+// `argv` (argv[0] the program's path) run as a Child, its streams captured.
+CommandResult run_program(const std::vector<std::string>& argv, const ChildOptions& options = {});
+// catdog with `arguments` as a shell would split them (quote paths with
+// '...': quoted()).
 CommandResult run_catdog(const std::string& arguments, const ChildOptions& options = {});
 // The same started, not waited for: stdout and stderr go where `options` say.
 Child start_catdog(const std::string& arguments, const ChildOptions& options = {});

@@ -38,11 +38,17 @@ class Trainer : public ::testing::Test {
     return options;
   }
   static DatasetIndex small() { return scan_dataset(data_->path() / "small"); }
-  // One epoch of MobileNetV2 keeping its features in `cache`.
-  static TrainOptions mobilenet_with_feature_files(const fs::path& weights, const TempDir& cache) {
-    auto o = options(1);
+  // MobileNetV2 with Keras' layers, not ImageNet's values: generated, so the
+  // fine-tuning and feature-cache tests never depend on ../shared.
+  static TrainOptions mobilenet_options(int epochs) {
+    auto o = options(epochs);
     o.model = ModelKind::MobileNetV2;
-    o.weights = weights;
+    o.weights = testing::generated_keras_weights(ModelKind::MobileNetV2);
+    return o;
+  }
+  // One epoch of MobileNetV2 keeping its features in `cache`.
+  static TrainOptions mobilenet_with_feature_files(const TempDir& cache) {
+    auto o = mobilenet_options(1);
     o.train_features_file = cache / "train.pt";
     o.validation_features_file = cache / "validation.pt";
     return o;
@@ -73,10 +79,6 @@ void expect_same_weights(Classifier& a, Classifier& b) {
   for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i])) << "parameter " << i;
 }
 
-fs::path mobilenet_weights() {
-  const auto shared = testing::shared_dir();
-  return shared.empty() ? fs::path() : shared / "weights" / "mobilenet_v2_1.0_no_top.h5";
-}
 
 TEST_F(Trainer, ScratchModelLearnsEasyImages) {
   const auto result = train(scan_dataset(data_->path() / "learnable"), options(2), runtime_, kIgnoreEpochs);
@@ -157,13 +159,9 @@ TEST_F(Trainer, ADatasetWithAnEmptyClassIsRefused) {
 }
 
 TEST_F(Trainer, CachedFeaturesTrainLikeTheNaiveLoopAndAreKept) {
-  const auto weights = mobilenet_weights();
-  if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
   TempDir cache;
   runtime_.precision = Precision::Fp32;  // the same arithmetic on both paths
-  auto cached_options = options(2);
-  cached_options.model = ModelKind::MobileNetV2;
-  cached_options.weights = weights;
+  auto cached_options = mobilenet_options(2);
   cached_options.batch_size = 8;  // several batches per epoch: the order matters
   cached_options.train_features_file = cache / "train.pt";
   cached_options.validation_features_file = cache / "validation.pt";
@@ -189,11 +187,7 @@ TEST_F(Trainer, CachedFeaturesTrainLikeTheNaiveLoopAndAreKept) {
 // Stage 1 trains the head alone; stage 2 the backbone from the unfreeze
 // point on too, with a fresh optimizer over both, BatchNorm statistics kept.
 TEST_F(Trainer, FineTuningTrainsTheBackboneTopInTheSecondStageOnly) {
-  const auto weights = mobilenet_weights();
-  if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
-  auto o = options(2);
-  o.model = ModelKind::MobileNetV2;
-  o.weights = weights;
+  auto o = mobilenet_options(2);
   o.batch_size = 8;
   o.fine_tune = {"block_16_depthwise", 1, 0.1};
   // The backbone's state after each epoch, by name.
@@ -208,7 +202,7 @@ TEST_F(Trainer, FineTuningTrainsTheBackboneTopInTheSecondStageOnly) {
   });
   ASSERT_EQ(states.size(), 2u);
   Classifier initial(ModelKind::MobileNetV2);
-  initial->load_backbone_weights(weights);
+  initial->load_backbone_weights(o.weights);
   const auto unchanged = [&](size_t epoch, const std::string& name) {
     return torch::equal(states[epoch].at(name), initial->named_parameters(true).contains(name)
                                                     ? initial->named_parameters()[name]
@@ -228,11 +222,7 @@ TEST_F(Trainer, FineTuningTrainsTheBackboneTopInTheSecondStageOnly) {
 }
 
 TEST_F(Trainer, FineTuningResumesBitForBitInsideAndBetweenStages) {
-  const auto weights = mobilenet_weights();
-  if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
-  auto o = options(3);
-  o.model = ModelKind::MobileNetV2;
-  o.weights = weights;
+  auto o = mobilenet_options(3);
   o.fine_tune = {"block_16_project", 1, 0.1};
   o.schedule = Schedule::Cosine;
   auto straight = train(small(), o, runtime_, kIgnoreEpochs);
@@ -287,11 +277,7 @@ TEST_F(Trainer, Bf16TrainsCloseToFp32AndAutoTrainsInFp32) {
 
 // A misspelt unfreeze point is refused before stage 1 spends its epochs.
 TEST_F(Trainer, AnUnknownUnfreezeLayerIsRefusedBeforeTheFirstEpoch) {
-  const auto weights = mobilenet_weights();
-  if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
-  auto o = options(2);
-  o.model = ModelKind::MobileNetV2;
-  o.weights = weights;
+  auto o = mobilenet_options(2);
   o.fine_tune = {"block_99_depthwise", 1, 0.1};
   int epochs_seen = 0;
   try {
@@ -328,10 +314,8 @@ TEST_F(Trainer, LabelSmoothingRaisesTheTrainingLossOfAConfidentModel) {
 // A flipped byte in a feature file is found (check_zip) before LibTorch
 // reads it: the features are computed again and the file rewritten whole.
 TEST_F(Trainer, ACorruptFeatureCacheIsRecomputedAndRewritten) {
-  const auto weights = mobilenet_weights();
-  if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
   TempDir cache;
-  auto o = mobilenet_with_feature_files(weights, cache);
+  auto o = mobilenet_with_feature_files(cache);
   const auto read = [&] {
     std::ifstream in(cache / "train.pt", std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -354,10 +338,8 @@ TEST_F(Trainer, ACorruptFeatureCacheIsRecomputedAndRewritten) {
 
 // Features computed in bf16 are not fp32's: a cache written by one is recomputed by the other.
 TEST_F(Trainer, FeatureCacheIsKeyedByPrecision) {
-  const auto weights = mobilenet_weights();
-  if (weights.empty() || !fs::exists(weights)) GTEST_SKIP() << "no ../shared/weights (MobileNetV2 h5)";
   TempDir cache;
-  auto o = mobilenet_with_feature_files(weights, cache);
+  auto o = mobilenet_with_feature_files(cache);
   const auto stored = [&] {
     torch::serialize::InputArchive archive;
     archive.load_from((cache / "train.pt").string());

@@ -44,6 +44,22 @@ fs::path face_cascade() {
   return from_environment;
 }
 
+fs::path weights_cache_dir() {
+  const fs::path xdg = environment("XDG_CACHE_HOME");
+  if (xdg.is_absolute()) return xdg / "catdog" / "weights";
+  const std::string home = environment("HOME");
+  if (home.empty())
+    throw Error("neither XDG_CACHE_HOME nor HOME is set: no folder to keep the ImageNet weights in; pass --weights FILE");
+  return fs::path(home) / ".cache" / "catdog" / "weights";
+}
+
+std::string weights_mirror() { return environment("CATDOG_WEIGHTS_URL"); }
+
+fs::path onnxruntime_web_folder() {
+  const std::string given = environment("CATDOG_ONNXRUNTIME_WEB");
+  return given.empty() ? fs::path(CATDOG_ONNXRUNTIME_WEB_DIR) : fs::path(given);
+}
+
 bool use_colour(int fd) {
   return isatty(fd) != 0 && environment("NO_COLOR").empty() && environment("TERM") != "dumb";
 }

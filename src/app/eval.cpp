@@ -43,7 +43,7 @@ std::vector<std::string> trained_subset(const CheckpointMeta& meta) {
 
 int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& out) {
   const fs::path checkpoint_file = resolve_checkpoint(command.checkpoint);
-  Checkpoint checkpoint = load_checkpoint(checkpoint_file, runtime.device);
+  Checkpoint checkpoint = load_run_checkpoint(checkpoint_file, runtime.device);
   const DatasetIndex data = scan_dataset(dataset_folder(command.data), /*decode_all=*/false, runtime.threads,
                                          runtime.decode_limits, trained_subset(checkpoint.meta));
   require_classes(checkpoint.meta.class_names, data);  // before the warning: other classes are the whole story

@@ -57,7 +57,7 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
   if (!command.save_crop.empty() && !command.face)
     throw Error("--save-crop writes the face crop: add --face, or drop --save-crop");
   const fs::path checkpoint_file = resolve_checkpoint(command.checkpoint);
-  Checkpoint checkpoint = load_checkpoint(checkpoint_file, runtime.device);
+  Checkpoint checkpoint = load_run_checkpoint(checkpoint_file, runtime.device);
   const auto& class_names = checkpoint.meta.class_names;
 
   const std::vector<PredictInput> inputs = expand_inputs(command.inputs);

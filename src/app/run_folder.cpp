@@ -237,4 +237,13 @@ fs::path resolve_checkpoint(const std::string& from_flag) {
               "(run `catdog train` first)");
 }
 
+Checkpoint load_run_checkpoint(const fs::path& file, torch::Device device) {
+  try {
+    return load_checkpoint(file, device);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + ": pass a " + kBestCheckpoint + " or " + kLastCheckpoint +
+                " written by `catdog train`, or train again");
+  }
+}
+
 }  // namespace catdog::app

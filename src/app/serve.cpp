@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <ctime>
@@ -19,6 +20,8 @@
 #include "catdog/app/commands.h"
 #include "catdog/app/environment.h"
 #include "catdog/app/run_folder.h"
+#include "catdog/app/serve_gate.h"
+#include "catdog/app/serve_upload.h"
 #include "catdog/app/web_assets.h"
 #include "catdog/base/atomic_file.h"
 #include "catdog/store/checkpoint.h"
@@ -32,35 +35,6 @@
 #include "catdog/base/read_file.h"
 
 namespace catdog::app {
-
-RequestGate::RequestGate(int workers, int queue) : workers_(workers), capacity_(workers + queue) {
-  if (workers < 1) throw Error("a server needs at least one worker");
-  if (queue < 0) throw Error("a server's queue cannot be negative");
-}
-
-RequestGate::Entry RequestGate::enter(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (working_ + waiting_ >= capacity_) return Entry::Full;
-  ++waiting_;
-  const bool free = worker_free_.wait_for(lock, timeout, [&] { return working_ < workers_; });
-  --waiting_;
-  if (!free) return Entry::TimedOut;
-  ++working_;
-  return Entry::Admitted;
-}
-
-void RequestGate::leave() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    --working_;
-  }
-  worker_free_.notify_one();
-}
-
-int RequestGate::waiting() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return waiting_;
-}
 
 namespace {
 
@@ -154,29 +128,62 @@ class FaceFinderPool {
   std::vector<std::unique_ptr<FaceFinder>> idle_;
 };
 
-// An answer the client can act on: status and a JSON {"error": ...}.
-struct HttpError {
-  int status;
-  std::string message;
-};
-
 void send_json(httplib::Response& response, int status, const nlohmann::json& body) {
   response.status = status;
   response.set_content(body.dump(), "application/json");
 }
 
+// The methods a path answers ("" for no such path): OPTIONS, 405 and the head
+// check read this one table.
+std::string allowed_methods(const std::string& path) {
+  if (path == "/api/predict") return "POST, OPTIONS";
+  if (path == "/" || path == "/api/model" || path == "/healthz" || find_web_asset(path)) return "GET, HEAD, OPTIONS";
+  return "";
+}
+
+bool allows(const std::string& methods, const std::string& method) {
+  for (size_t begin = 0; begin < methods.size();) {
+    const size_t end = std::min(methods.find(", ", begin), methods.size());
+    if (methods.compare(begin, end - begin, method) == 0) return true;
+    begin = end + 2;
+  }
+  return false;
+}
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+// The name in a Host header or --host, without its port, IPv6 in brackets.
+std::string host_name(const std::string& host) {
+  if (!host.empty() && host[0] == '[') return lower(host.substr(0, host.find(']') + 1));
+  if (std::count(host.begin(), host.end(), ':') > 1) return "[" + lower(host) + "]";  // a bare IPv6 address
+  return lower(host.substr(0, host.find(':')));
+}
+
 }  // namespace
+
+bool is_loopback_name(const std::string& host) {
+  const std::string name = host_name(host);
+  return name == "localhost" || name == "127.0.0.1" || name == "[::1]";
+}
 
 class ImageServer::Impl {
  public:
   Impl(const ServeOptions& options, const Runtime& runtime)
       : options_(options),
+        decode_limits_(runtime.decode_limits),
         checkpoint_file_(resolve_checkpoint(options.checkpoint)),
-        checkpoint_(load_checkpoint(checkpoint_file_, runtime.device)),
+        checkpoint_(load_run_checkpoint(checkpoint_file_, runtime.device)),
         faces_(face_cascade()),
-        gate_(options.workers, options.queue) {
+        gate_(options.workers, options.queue),
+        pixels_(options.pixel_budget),
+        http_(connection_policy(options), [this](const httplib::Request& request) { return answer_from_head(request); }) {
     if (options.max_upload < 1) throw Error("the upload cap must be at least one byte");
     if (!options.save_dir.empty()) fs::create_directories(options.save_dir);
+    for (const auto& name : options.allowed_hosts) allowed_hosts_.push_back(host_name(name));
+    allowed_hosts_.push_back(host_name(options.host));  // an address names no one else (0.0.0.0 included)
     model_info_ = model_info();
     // The first forward pass sets up lazily built state (folded weights,
     // oneDNN primitives): do it before requests race for it.
@@ -206,12 +213,57 @@ class ImageServer::Impl {
   }
 
  private:
+  // Head and framing allowed beside the upload itself: browsers send ~2 KB of
+  // headers, a multipart form ~300 bytes of its own.
+  static constexpr size_t kHeadAndFramingBytes = 64 * 1024;
+
+  static ConnectionPolicy connection_policy(const ServeOptions& options) {
+    ConnectionPolicy policy;
+    policy.max_connections = options.max_connections;
+    policy.max_connections_per_client = options.max_connections_per_client;
+    policy.request_deadline = options.request_timeout;
+    policy.max_request_bytes = options.max_upload + kHeadAndFramingBytes;
+    policy.too_large_message = upload_too_large_message(options.max_upload);
+    // httplib closes a keep-alive connection after 5 requests or 5 idle seconds
+    // by default, and a client's next request can cross that close: it reads a
+    // closed socket (1 in ~300 requests with 32 clients, tests/test_serve.cpp).
+    // Connections stay open as long as a request may wait; the connection caps
+    // still bound them.
+    policy.keep_alive = options.request_timeout;
+    policy.max_requests_per_connection = 1000;
+    return policy;
+  }
+
+  // Every request, from its head alone, before its body is read: the Host it
+  // names, its path and method, its body's declared length.
+  std::optional<EarlyAnswer> answer_from_head(const httplib::Request& request) const {
+    if (!request.has_header("Host")) return EarlyAnswer{400, "the request has no Host header"};
+    const std::string host = host_name(request.get_header_value("Host"));
+    // A name is safe when it is this machine's: a loopback name, the address
+    // the client connected to, or one the operator allowed.
+    const bool known = is_loopback_name(host) || host == host_name(request.local_addr) ||
+                       std::find(allowed_hosts_.begin(), allowed_hosts_.end(), host) != allowed_hosts_.end();
+    if (!known)
+      return EarlyAnswer{421, "this server does not answer to the name " + host.substr(0, 64) +
+                                  ": open it as localhost or 127.0.0.1, or start it with --allow-host " +
+                                  host.substr(0, 64)};
+    const std::string methods = allowed_methods(request.path);
+    if (methods.empty()) return EarlyAnswer{404, "no such page: try / or /api/predict"};
+    if (request.method == "OPTIONS") return EarlyAnswer{204, "", methods};
+    if (!allows(methods, request.method))
+      return EarlyAnswer{405, request.method + " is not allowed here: use " + methods.substr(0, methods.find(',')),
+                         methods};
+    if (request.method == "POST") return check_body_length(request, options_.max_upload);
+    // httplib never reads the body of a GET: it would be taken for the next request.
+    if (request.has_header("Transfer-Encoding") ||
+        (request.has_header("Content-Length") && request.get_header_value("Content-Length") != "0"))
+      return EarlyAnswer{400, request.method + " requests carry no body"};
+    return std::nullopt;
+  }
+
   void configure_http() {
-    // Connections beyond the workers and their queue still get a thread:
-    // to be told 503, and for the page and /healthz while the model is busy.
-    const size_t threads = static_cast<size_t>(options_.workers + options_.queue + 4);
-    http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    http_.set_payload_max_length(options_.max_upload);
+    // SO_SNDTIMEO of every connection: a client that stops reading its answer.
+    http_.set_write_timeout(static_cast<time_t>(options_.request_timeout.count()));
     // httplib's default adds SO_REUSEPORT: a second server on a taken port would
     // silently share it. SO_REUSEADDR alone still allows a quick restart.
     http_.set_socket_options([this](socket_t socket) {
@@ -219,20 +271,7 @@ class ImageServer::Impl {
       setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
       listen_socket_ = socket;
     });
-    const auto timeout = static_cast<time_t>(options_.request_timeout.count());
-    http_.set_read_timeout(timeout);
-    http_.set_write_timeout(timeout);
-    // httplib closes a keep-alive connection after 5 requests or 5 idle seconds
-    // by default, and a client's next request can cross that close: it reads a
-    // closed socket (1 in ~300 requests with 32 clients, tests/test_serve.cpp).
-    // Connections stay open as long as a request may wait; the thread pool and
-    // the timeouts still bound them.
-    http_.set_keep_alive_timeout(timeout);
-    http_.set_keep_alive_max_count(1000);
-    http_.set_default_headers({{"X-Content-Type-Options", "nosniff"},
-                               {"Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:"},
-                               {"Cache-Control", "no-store"}});
+    http_.set_payload_max_length(options_.max_upload);
 
     http_.Post("/api/predict", [this](const httplib::Request& request, httplib::Response& response) {
       predict(request, response);
@@ -247,19 +286,7 @@ class ImageServer::Impl {
     http_.Get(R"(/[a-z_]+\.(html|js|css))", [](const httplib::Request& request, httplib::Response& response) {
       send_asset(request.path, response);
     });
-    // The right path with the wrong method: 405 naming the one to use.
-    for (const auto& [path, allowed] : {std::pair{"/api/predict", "POST"}, {"/api/model", "GET"}, {"/healthz", "GET"}}) {
-      const auto refuse = [allowed = std::string(allowed)](const httplib::Request& request, httplib::Response& response) {
-        response.set_header("Allow", allowed);
-        send_json(response, 405, {{"error", request.method + " is not allowed here: use " + allowed}});
-      };
-      if (std::string(allowed) != "GET") http_.Get(path, refuse);
-      if (std::string(allowed) != "POST") http_.Post(path, refuse);
-      http_.Put(path, refuse);
-      http_.Delete(path, refuse);
-      http_.Patch(path, refuse);
-    }
-    // Statuses httplib sets itself (404, 413, 400 for a malformed request) get a JSON body too.
+    // Statuses httplib sets itself (400 for a malformed request, 413 for a large form) get a JSON body too.
     http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& request,
                                                                          httplib::Response& response) {
       if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
@@ -269,8 +296,7 @@ class ImageServer::Impl {
       const std::string message =
           response.status == 413 && url_encoded_form
               ? "send the image as the body with Content-Type image/jpeg (or any image type), or as a multipart form"
-          : response.status == 413 ? "the upload is larger than this server's cap of " +
-                                         std::to_string(options_.max_upload / 1024) + " KiB"
+          : response.status == 413 ? upload_too_large_message(options_.max_upload)
           : response.status == 404 ? "no such page: try / or /api/predict"
                                     : "bad request";
       send_json(response, response.status, {{"error", message}});
@@ -303,56 +329,42 @@ class ImageServer::Impl {
   }
 
   void predict(const httplib::Request& request, httplib::Response& response) {
-    const auto entry = gate_.enter(std::chrono::duration_cast<std::chrono::milliseconds>(options_.request_timeout));
-    if (entry != RequestGate::Entry::Admitted) {
-      response.set_header("Retry-After", "1");
-      send_json(response, 503,
-                {{"error", entry == RequestGate::Entry::Full ? "the server is busy: try again in a moment"
-                                                               : "the server is busy: the request waited too long"}});
-      return;
-    }
-    // Leaves the gate however the request ends (httplib answers other exceptions with 500).
-    const std::unique_ptr<RequestGate, void (*)(RequestGate*)> admitted(&gate_, [](RequestGate* gate) { gate->leave(); });
     try {
-      send_json(response, 200, predict_upload(request));
+      // What the bytes are, before the request takes a place in the queue.
+      const Upload upload = find_upload(request, options_.max_upload, decode_limits_);
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(options_.request_timeout);
+      const auto entry = gate_.enter(wait);
+      if (entry != RequestGate::Entry::Admitted)
+        throw HttpError{503, entry == RequestGate::Entry::Full ? "the server is busy: try again in a moment"
+                                                               : "the server is busy: the request waited too long"};
+      // Leaves the gate however the request ends (httplib answers other exceptions with 500).
+      const std::unique_ptr<RequestGate, void (*)(RequestGate*)> admitted(&gate_,
+                                                                          [](RequestGate* gate) { gate->leave(); });
+      const auto decoding = pixels_.reserve(upload.dimensions.width * upload.dimensions.height, wait);
+      if (!decoding) throw HttpError{503, "the server is busy decoding other images: try again in a moment"};
+      send_json(response, 200, classify(upload, request.get_param_value("crop") == "face"));
     } catch (const HttpError& e) {
+      if (e.status == 503) response.set_header("Retry-After", "1");
       send_json(response, e.status, {{"error", e.message}});
     }
   }
 
-  nlohmann::json predict_upload(const httplib::Request& request) {
-    std::string file_name = "upload";
-    const std::string* bytes = &request.body;
-    if (request.is_multipart_form_data()) {
-      // The "image" field, else the first file in the form.
-      auto part = request.files.find("image");
-      if (part == request.files.end())
-        part = std::find_if(request.files.begin(), request.files.end(),
-                            [](const auto& field) { return !field.second.filename.empty(); });
-      if (part == request.files.end()) throw HttpError{400, "the form holds no file: send the image as a file field"};
-      bytes = &part->second.content;
-      const auto name = fs::path(part->second.filename).filename().string();  // a label, never a path
-      if (!name.empty()) file_name = name;
-    }
-    if (bytes->empty()) throw HttpError{400, "the request has no image: send a photo as the body"};
-    // The type from the bytes (image_format.h), never from the client's name or Content-Type.
-    const auto format = sniff_image_format(reinterpret_cast<const unsigned char*>(bytes->data()), bytes->size());
-    if (!format) throw HttpError{415, "not an image catdog reads: send a JPEG, PNG, BMP, WebP or TIFF"};
-
+  nlohmann::json classify(const Upload& upload, bool face_crop) {
     const auto received = std::chrono::steady_clock::now();
     cv::Mat rgb;
     try {
-      rgb = decode_rgb(std::vector<uchar>(bytes->begin(), bytes->end()), file_name);
+      rgb = decode_rgb(std::vector<uchar>(upload.bytes.begin(), upload.bytes.end()), upload.file_name,
+                       decode_limits_);
     } catch (const InputTooLarge& e) {  // the decoder's pixel cap, read from the header
       throw HttpError{413, e.what()};
     } catch (const Error& e) {
       throw HttpError{422, e.what()};
     }
-    if (!options_.save_dir.empty()) save_upload(*bytes, extension(*format));
+    if (!options_.save_dir.empty()) save_upload(upload.bytes, extension(upload.format));
 
     const auto decoded = std::chrono::steady_clock::now();
     const auto face = faces_.largest_face(rgb);
-    const bool crop_to_face = request.get_param_value("crop") == "face" && face;
+    const bool crop_to_face = face_crop && face;
     const cv::Rect region = crop_to_face ? add_margin(*face, rgb.size()) : cv::Rect(0, 0, rgb.cols, rgb.rows);
     const auto face_searched = std::chrono::steady_clock::now();
     const auto explanation = explain(checkpoint_.model, rgb(region), -1, heat_map_size(region.size()));
@@ -363,7 +375,7 @@ class ImageServer::Impl {
 
     // predict --json's fields (the face always searched), then the page's.
     PredictionResult result;
-    result.input.file = file_name;
+    result.input.file = upload.file_name;
     result.probabilities = explanation.probabilities;
     result.face = FaceResult{face.has_value(), face.value_or(cv::Rect())};
     const auto& names = checkpoint_.meta.class_names;
@@ -379,10 +391,10 @@ class ImageServer::Impl {
   }
 
   // The server names the file: upload-<UTC time>-<n>.<sniffed type>.
-  void save_upload(const std::string& bytes, const std::string& type) {
+  void save_upload(std::string_view bytes, const std::string& type) {
     const std::string stamp = utc_time(fs::file_time_type::clock::now());
     const auto name = "upload-" + stamp.substr(0, stamp.size() - 1) + "-" + std::to_string(++uploads_) + "." + type;
-    write_file_atomically(options_.save_dir / name, bytes);
+    write_file_atomically(options_.save_dir / name, std::string(bytes));
   }
 
   nlohmann::json model_info() const {
@@ -412,12 +424,15 @@ class ImageServer::Impl {
   }
 
   ServeOptions options_;
+  DecodeLimits decode_limits_;
+  std::vector<std::string> allowed_hosts_;  // host_name()s
   fs::path checkpoint_file_;
   Checkpoint checkpoint_;
   FaceFinderPool faces_;
   RequestGate gate_;
+  PixelBudget pixels_;
   nlohmann::json model_info_;
-  httplib::Server http_;
+  GuardedHttpServer http_;
   socket_t listen_socket_ = -1;  // httplib's, seen in its socket-options callback
   int port_ = -1;
   std::atomic<bool> stopped_{false};
@@ -441,15 +456,14 @@ int run_serve(const ServeOptions& options, const Runtime& runtime) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  if (options.host != "127.0.0.1" && options.host != "localhost" && options.host != "::1")
+  if (!is_loopback_name(options.host))
     std::cerr << "catdog: warning: serving on " << options.host
               << ": other machines can reach this server; it has no password and no encryption\n";
   // --threads is shared by the workers: each model run gets its part (OpenMP
   // threads beyond the cores spin against each other).
-  const int threads_per_worker = std::max(1, runtime.threads / options.workers);
-  torch::set_num_threads(threads_per_worker);
-  spdlog::info("{} workers, {} LibTorch threads each", options.workers, threads_per_worker);
-  ImageServer server(options, runtime);
+  const Runtime per_worker = share_threads(runtime, options.workers);
+  spdlog::info("{} workers, {} LibTorch threads each", options.workers, per_worker.threads);
+  ImageServer server(options, per_worker);
   std::cerr << "catdog: serving on http://" << (options.host == "0.0.0.0" ? "127.0.0.1" : options.host) << ":"
             << server.port() << "/ (Ctrl+C stops)\n";
 

@@ -8,6 +8,7 @@
 #include "catdog/app/commands.h"
 #include "catdog/app/environment.h"
 #include "catdog/app/run_folder.h"
+#include "catdog/app/weights.h"
 #include "catdog/store/checkpoint.h"
 #include "catdog/data/dataset.h"
 #include "catdog/app/launch.h"
@@ -30,16 +31,6 @@ RunFolder open_run_folder(const TrainCommand& command) {
   return RunFolder::open(command.out, command.resume     ? OpenMode::Resume
                                       : command.exist_ok ? OpenMode::ExistOk
                                                          : OpenMode::New);
-}
-
-// The Keras weight file of a model with a backbone: --weights, else data/weights/<Keras' name>.
-fs::path backbone_weights_file(const TrainCommand& command, const ModelSpec& spec) {
-  const fs::path file =
-      !command.weights.empty() ? fs::path(command.weights) : fs::path("data") / "weights" / spec.keras_weights_file;
-  if (!fs::is_regular_file(file))
-    throw Error("backbone weights " + file.string() + " not found: run `scripts/download_weights.sh " + spec.name +
-                "` or pass --weights FILE");
-  return file;
 }
 
 // --resume: the run's own recipe (model, seeds, batch size, learning rates,
@@ -197,7 +188,7 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
       apply_recipe(command, model_spec(options.model), options);
     }
     const ModelSpec& spec = model_spec(options.model);
-    if (spec.make_backbone && !resume) options.weights = backbone_weights_file(command, spec);
+    if (spec.make_backbone && !resume) options.weights = backbone_weights(spec, command.weights, options.progress);
     if (folder) {
       options.image_cache_dir = folder->file(kImageCacheDir);
       options.train_features_file = folder->file(kFeaturesDir) / "train.pt";
@@ -254,7 +245,7 @@ int run_train_ranks(int nproc, const std::vector<std::string>& arguments, bool t
   // The cores shared out: N ranks of all cores each would only contend.
   if (!threads_given) {
     command.push_back("--threads");
-    command.push_back(std::to_string(std::max(1, available_cores() / nproc)));
+    command.push_back(std::to_string(threads_per_share(available_cores(), nproc)));
   }
   return launch_local(nproc, command) == 0 ? kExitOk : kExitFailure;
 }

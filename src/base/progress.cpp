@@ -33,8 +33,9 @@ std::string format_bar(size_t done, size_t total) {
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label, size_t total_steps, std::FILE* out)
+ProgressBar::ProgressBar(std::string label, size_t total_steps, std::FILE* out, std::string unit)
     : label_(std::move(label)),
+      unit_(std::move(unit)),
       total_(total_steps),
       out_(out),
       tty_(out != nullptr && isatty(fileno(out)) != 0),
@@ -76,8 +77,8 @@ void ProgressBar::draw(bool final) {
   const double rate = seconds > 0 ? static_cast<double>(items_) / seconds : 0.0;
   const double remaining =
       steps_ > 0 ? seconds * static_cast<double>(total_ - std::min(steps_, total_)) / static_cast<double>(steps_) : 0.0;
-  std::string line = fmt::format("{} {}/{} {} {:.1f} img/s {} {}", label_, steps_, total_, format_bar(steps_, total_),
-                                 rate, final ? "in" : "ETA", format_duration(final ? seconds : remaining));
+  std::string line = fmt::format("{} {}/{} {} {:.1f} {}/s {} {}", label_, steps_, total_, format_bar(steps_, total_),
+                                 rate, unit_, final ? "in" : "ETA", format_duration(final ? seconds : remaining));
   if (!metrics_.empty()) line += " " + metrics_;
   if (tty_)
     // \x1b[K clears what a longer previous line left behind.

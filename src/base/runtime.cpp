@@ -43,6 +43,16 @@ torch::Device pick_device(DeviceChoice choice, uint64_t seed) {
 
 }  // namespace
 
+int threads_per_share(int threads, int shares) { return std::max(1, threads / std::max(1, shares)); }
+
+Runtime share_threads(const Runtime& runtime, int shares) {
+  Runtime shared = runtime;
+  shared.threads = threads_per_share(runtime.threads, shares);
+  torch::set_num_threads(shared.threads);
+  set_blas_threads(shared.threads);
+  return shared;
+}
+
 Runtime configure_runtime(const RuntimeOptions& options) {
   if (options.threads < 0 || options.threads > max_threads())
     throw Error("a thread count of " + std::to_string(options.threads) + " is out of range: use 1 to " +

@@ -39,13 +39,17 @@ std::vector<cv::Rect> FaceFinder::faces(const cv::Mat& rgb) {
   // Detection is scale-invariant, so huge photos are searched at <= 1024 px:
   // same faces, a fraction of the time.
   constexpr int kLongestSide = 1024;
+  // The cascades' own window is 20-24 px: nothing smaller can be found anyway,
+  // and an image thinner than that once shrunk holds no face (a 1x5000 strip
+  // would shrink to zero pixels, which OpenCV's resize refuses).
+  constexpr int kWindow = 24;
   const double shrink = std::min(1.0, static_cast<double>(kLongestSide) / std::max(gray.cols, gray.rows));
+  if (std::min(gray.cols, gray.rows) * shrink < kWindow) return {};
   if (shrink < 1.0) cv::resize(gray, gray, cv::Size(), shrink, shrink, cv::INTER_AREA);
   cv::equalizeHist(gray, gray);
 
-  // The cascades' own window is 20-24 px: nothing smaller can be found anyway.
   const int min_side =
-      std::max(24, static_cast<int>(std::lround(std::min(gray.cols, gray.rows) * search_.min_size_fraction)));
+      std::max(kWindow, static_cast<int>(std::lround(std::min(gray.cols, gray.rows) * search_.min_size_fraction)));
   std::vector<cv::Rect> found;
   cascade_.detectMultiScale(gray, found, 1.1, search_.min_neighbors, cv::CASCADE_SCALE_IMAGE,
                             cv::Size(min_side, min_side));

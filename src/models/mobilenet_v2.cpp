@@ -182,10 +182,14 @@ class MobileNetV2BackboneImpl : public BackboneImpl {
 
 }  // namespace
 
-torch::Tensor pad_like_keras(const torch::Tensor& x, int64_t kernel) {
+std::array<int64_t, 4> keras_pads(int64_t height, int64_t width, int64_t kernel) {
   const int64_t half = kernel / 2;
-  const int64_t top = half - (1 - x.size(2) % 2), left = half - (1 - x.size(3) % 2);
-  return F::pad(x, F::PadFuncOptions({left, half, top, half}));
+  return {half - (1 - height % 2), half - (1 - width % 2), half, half};
+}
+
+torch::Tensor pad_like_keras(const torch::Tensor& x, int64_t kernel) {
+  const auto pads = keras_pads(x.size(2), x.size(3), kernel);
+  return F::pad(x, F::PadFuncOptions({pads[1], pads[3], pads[0], pads[2]}));
 }
 
 std::shared_ptr<BackboneImpl> make_mobilenet_v2_backbone(bool fold_batchnorm) {

@@ -92,8 +92,10 @@ bool records_hold_their_storages(const std::vector<ZipRecord>& zip_records,
   for (const auto& [key, tensor] : tensors)
     if (tensor.numel() > 0) storages[tensor.storage().data()] = tensor.storage().nbytes();
   std::vector<uint64_t> records, declared;
-  for (const auto& record : zip_records)  // "data/<n>", under the archive's folder in some versions
-    if (record.name.rfind("data/", 0) == 0 || record.name.find("/data/") != std::string::npos)
+  // LibTorch stores each storage as the record data/<n>, under the archive's folder in some versions.
+  const std::string storage_folder = std::string("data") + '/';
+  for (const auto& record : zip_records)
+    if (record.name.rfind(storage_folder, 0) == 0 || record.name.find('/' + storage_folder) != std::string::npos)
       records.push_back(record.size);
   for (const auto& [data, bytes] : storages) declared.push_back(bytes);
   std::sort(records.rbegin(), records.rend());
@@ -105,8 +107,7 @@ bool records_hold_their_storages(const std::vector<ZipRecord>& zip_records,
 }
 
 Error not_a_checkpoint(const fs::path& file, const std::string& why) {
-  return Error(file.string() + " is not a catdog checkpoint (" + why +
-               "): pass a file written by `catdog train` (best.ckpt / last.ckpt)");
+  return Error(file.string() + " is not a catdog checkpoint (" + why + ")");
 }
 
 }  // namespace
@@ -145,8 +146,7 @@ void save_checkpoint(const fs::path& file, Classifier& model, const std::vector<
 namespace {
 
 Error corrupt_checkpoint(const fs::path& file, const std::string& what) {
-  return Error("checkpoint " + file.string() + " is corrupt (" + what +
-               "): use another checkpoint of the run (best.ckpt / last.ckpt) or train again");
+  return Error("checkpoint " + file.string() + " is corrupt (" + what + ")");
 }
 
 Checkpoint read_checkpoint(const fs::path& file, torch::Device device) {

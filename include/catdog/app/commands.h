@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "catdog/base/names.h"
 #include "catdog/data/loader.h"
 #include "catdog/models/classifier.h"
 #include "catdog/train/optimizer.h"
@@ -62,7 +63,7 @@ struct TrainCommand {
   Schedule schedule = Schedule::Constant;
   int patience = 0;
   double label_smoothing = 0;
-  std::string weights;  // "" = data/weights/<the model's Keras file>
+  std::string weights;  // "" = the cache's copy of the model's Keras file (app/weights.h)
   std::string out;      // "" = runs/<model>-<timestamp>
   bool resume = false;
   bool exist_ok = false;
@@ -110,5 +111,18 @@ struct PredictCommand {
 };
 // Exit code 1 when any input failed (each is reported, the rest predicted).
 int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostream& out, std::ostream& err);
+
+enum class ExportFormat { Onnx, TorchScript, Web };
+inline constexpr Named<ExportFormat> kExportFormatNames[] = {
+    {ExportFormat::Onnx, "onnx"}, {ExportFormat::TorchScript, "torchscript"}, {ExportFormat::Web, "web"}};
+struct ExportCommand {
+  std::string checkpoint;  // file, run folder or "" (runs/latest)
+  ExportFormat format = ExportFormat::Onnx;
+  std::string out;  // "" = beside the checkpoint: <name>.onnx, <name>.pt, <name>-web/
+};
+// Environment: CATDOG_ONNXRUNTIME_WEB, the npm package onnxruntime-web's folder
+// (default: .deps/node_modules/onnxruntime-web of the source tree, as
+// scripts/install_deps.sh installs it).
+int run_export(const ExportCommand& command, std::ostream& out);
 
 }  // namespace catdog::app

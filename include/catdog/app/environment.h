@@ -15,6 +15,19 @@ std::filesystem::path dataset_folder(const std::string& data_flag);
 // else the one Debian's opencv-data installs (infer/face.h).
 std::filesystem::path face_cascade();
 
+// Where downloaded ImageNet weights are kept (app/weights.h):
+// $XDG_CACHE_HOME/catdog/weights, else ~/.cache/catdog/weights (an empty or
+// relative XDG_CACHE_HOME is ignored, as the XDG spec says).
+std::filesystem::path weights_cache_dir();
+// $CATDOG_WEIGHTS_URL: a URL prefix that replaces the registry's host for
+// weight downloads (a mirror); "" when unset.
+std::string weights_mirror();
+
+// The npm package onnxruntime-web for `export --format web`:
+// $CATDOG_ONNXRUNTIME_WEB, else where scripts/install_deps.sh installs it in
+// the source tree catdog was built from.
+std::filesystem::path onnxruntime_web_folder();
+
 // Whether logs written to `fd` get colours: a terminal, NO_COLOR unset or
 // empty (no-color.org), TERM not "dumb".
 bool use_colour(int fd);

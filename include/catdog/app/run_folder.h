@@ -101,4 +101,8 @@ void point_latest_link(const std::filesystem::path& run_dir);
 // empty = runs/latest's best. Throws Error saying how to get one.
 std::filesystem::path resolve_checkpoint(const std::string& from_flag);
 
+// load_checkpoint (store/checkpoint.h) for eval, predict and serve: a file that
+// is not a whole checkpoint is an Error that also says what to pass instead.
+Checkpoint load_run_checkpoint(const std::filesystem::path& file, torch::Device device);
+
 }  // namespace catdog::app

@@ -1,11 +1,11 @@
 #pragma once
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
+#include <vector>
 
 #include "catdog/base/runtime.h"
 
@@ -18,27 +18,22 @@ struct ServeOptions {
   size_t max_upload = 10 * 1024 * 1024;      // request body cap, bytes (413 beyond)
   int workers = 2;                           // requests processed at once
   int queue = 16;                            // requests waiting beyond those (503 beyond)
-  std::chrono::seconds request_timeout{30};  // longest wait for a worker, and for a slow client
+  std::chrono::seconds request_timeout{30};  // a request's head and body arrive within it; longest wait for a worker
   std::filesystem::path save_dir;            // keep every upload there ("" = write nothing)
+  // Host header values answered besides this machine's loopback names and
+  // addresses (a page elsewhere reaches the server through DNS rebinding
+  // under its own name, so every other name gets 421).
+  std::vector<std::string> allowed_hosts;
+  int max_connections = 128;            // open at once; more get 503
+  int max_connections_per_client = 64;  // from one address; more get 503
+  // Pixels (as the images' headers declare them) decoded at once across the
+  // workers, ~7 bytes each at the peak: about 700 MB. An image over it waits
+  // to have it to itself.
+  int64_t pixel_budget = 100'000'000;
 };
 
-// The bounded queue in front of the workers: at most `workers` requests are
-// processed at once and at most `queue` more wait; beyond that a request is
-// turned away at once (503), and one that waits longer than its timeout gives up.
-class RequestGate {
- public:
-  enum class Entry { Admitted, Full, TimedOut };
-  RequestGate(int workers, int queue);
-  Entry enter(std::chrono::milliseconds timeout);
-  void leave();  // after an Admitted entry
-  int waiting();  // requests waiting now
-
- private:
-  std::mutex mutex_;
-  std::condition_variable worker_free_;
-  const int workers_, capacity_;
-  int working_ = 0, waiting_ = 0;
-};
+// localhost, 127.0.0.1 and ::1 (as --host or in a Host header, brackets allowed).
+bool is_loopback_name(const std::string& host);
 
 // `catdog serve`: the web page and its JSON API over one shared model.
 //  GET  /              the page (web/, built into the binary)
@@ -48,6 +43,8 @@ class RequestGate {
 //                      "sentence", "face", "heatmap" (Grad-CAM, base64 PNG).
 //  GET  /api/model     which model answers, trained when, how well
 //  GET  /healthz       "ok"
+// OPTIONS on each answers 204 with Allow; other methods 405 with Allow. Every
+// request passes the gate (serve_gate.h) and is judged from its head first.
 class ImageServer {
  public:
   // Loads the model and binds the socket; Error when either fails.

@@ -9,7 +9,7 @@ namespace catdog {
 // folder, is flushed to disk (fsync) and renamed over FILE. On any failure
 // (disk full, read-only folder, ...) FILE keeps its previous content, the
 // .tmp is removed, and an Error names the file and the system's reason,
-// e.g. "no space left on device while writing runs/x/last.ckpt".
+// e.g. "no space left on device while writing /some/folder/file".
 void write_file_atomically(const std::filesystem::path& file, std::string_view bytes);
 
 }  // namespace catdog

@@ -13,7 +13,8 @@ namespace catdog {
 class ProgressBar {
  public:
   // Writes to `out` (the application passes stderr); nullptr: nothing.
-  ProgressBar(std::string label, size_t total_steps, std::FILE* out);
+  // `unit`: what advance()'s items are, for the rate ("img/s", "MB/s").
+  ProgressBar(std::string label, size_t total_steps, std::FILE* out, std::string unit = "img");
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
   // Ends a terminal line left open (an exception mid-epoch).
@@ -34,7 +35,7 @@ class ProgressBar {
  private:
   void draw(bool final);
 
-  std::string label_, metrics_;
+  std::string label_, unit_, metrics_;
   size_t total_, steps_ = 0, items_ = 0;
   std::FILE* out_;
   bool tty_, finished_ = false;

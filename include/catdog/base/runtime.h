@@ -45,6 +45,13 @@ int max_threads();
 // outside 1..max_threads() or a CUDA device this build cannot reach.
 Runtime configure_runtime(const RuntimeOptions& options);
 
+// The runtime of one of `shares` model runs that share this one's threads at
+// once (serve's workers): threads / shares each, at least 1, applied to
+// LibTorch's and BLAS's pools (more threads than cores spin against each other).
+Runtime share_threads(const Runtime& runtime, int shares);
+// The threads each of `shares` processes gets of `threads` (--nproc's ranks).
+int threads_per_share(int threads, int shares);
+
 // Number of cores the scheduler lets this process use.
 int available_cores();
 

@@ -51,13 +51,16 @@ class LayerStackImpl : public torch::nn::Module {
   // describes every layer, as Keras' model.summary() does.
   std::vector<LayerSummary> summarize(torch::Tensor& x);
 
- private:
   struct Layer {
     std::string name;
     std::string keras_type;
     torch::nn::AnyModule module;
     Activation activation;
   };
+  // The layers in order: for code that writes the network in another form (export/).
+  const std::vector<Layer>& layers() const { return layers_; }
+
+ private:
   torch::Tensor run(Layer& layer, const torch::Tensor& x);
 
   std::vector<Layer> layers_;

@@ -1,4 +1,5 @@
 #pragma once
+#include <array>
 #include <memory>
 
 #include "catdog/models/backbone.h"
@@ -17,5 +18,7 @@ std::shared_ptr<BackboneImpl> make_mobilenet_v2_backbone(bool fold_batchnorm = t
 // convolution of kernel size `kernel` on N x C x H x W: (top, bottom) =
 // (0, 1) on even H, (1, 1) on odd H, likewise for W. Equals TF's 'same'.
 torch::Tensor pad_like_keras(const torch::Tensor& x, int64_t kernel);
+// The zeros pad_like_keras adds to an H x W input: top, left, bottom, right.
+std::array<int64_t, 4> keras_pads(int64_t height, int64_t width, int64_t kernel);
 
 }  // namespace catdog

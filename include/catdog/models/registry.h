@@ -34,7 +34,8 @@ struct ModelSpec {
   // 30 reached val 0.81 (BENCHMARKS.md). Transfer: the TF tutorial's 10.
   int augmented_epochs;
   std::string preprocessing; // what the input pixels are, for checkpoints and docs
-  // Keras' official ImageNet no-top weight file, as scripts/download_weights.sh fetches it.
+  // Keras' official ImageNet no-top weight file: where catdog downloads it from, and the
+  // size and MD5 a download or a cached copy must have (app/weights.h).
   std::string keras_weights_file;  // "" for scratch
   std::string weights_url;
   std::string weights_md5;         // "" when Keras pins none
