@@ -35,9 +35,9 @@ TEST(Environment, DatasetFolderPrefersFlagThenEnvironmentThenDataFolder) {
   unsetenv("CATDOG_DATA");
   EXPECT_EQ(dataset_folder(""), fs::path("data"));
   fs::remove_all(dir / "cwd" / "data");
-  EXPECT_THAT(testing::error_of([] { dataset_folder(""); }), HasSubstr("no cats_vs_dogs dataset in data/"));
+  EXPECT_THAT(testing::error_of([] { dataset_folder(""); }), HasSubstr("no dataset in data/"));
   EXPECT_THAT(testing::error_of([&] { dataset_folder((dir / "nothing").string()); }),
-              HasSubstr("no cats_vs_dogs dataset in " + (dir / "nothing" / "").string()));
+              HasSubstr("no dataset in " + (dir / "nothing" / "").string()));
 
   fs::current_path(previous_cwd);
 }
