@@ -156,6 +156,9 @@ int main(int argc, char** argv) {
   summary->add_flag("--json", summary_command.json, "print the table as one JSON object");
   summary->add_flag("--fine-tune", summary_command.fine_tune, "count as trainable what fine-tuning trains");
   add_unfreeze_flag(*summary, summary_command.unfreeze_from);
+  summary->add_option("--num-classes", summary_command.num_classes, "outputs of the head: the dataset's classes")
+      ->check(CLI::Range(2, 100000))
+      ->capture_default_str();
 
   app::TrainCommand train_command;
   int epochs = 0;
@@ -212,6 +215,10 @@ int main(int argc, char** argv) {
                     "data-parallel on this machine: start N ranks of this training, batch size and --threads per rank")
       ->check(CLI::Range(1, 256));
   add_precision_flag(*train, flags);
+  train->add_option("--classes", train_command.classes,
+                    "train on these classes of the dataset alone, comma-separated (two or more; default: all)")
+      ->delimiter(',')
+      ->expected(1, -1);
 
   app::EvalCommand eval_command;
   auto* eval = cli.add_subcommand("eval", "evaluate a checkpoint on the test split");
@@ -239,6 +246,9 @@ int main(int argc, char** argv) {
   predict->add_option("--explain", predict_command.explain_dir,
                       "write each image with its Grad-CAM heat map (what made it say dog or cat) into this folder");
   add_tta_flag(*predict, predict_command.tta);
+  predict->add_option("--top-k", predict_command.top_k, "classes named in the sentence when there are more than two")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   add_batch_size_flag(*predict, predict_command.batch_size);
   add_precision_flag(*predict, flags);
 

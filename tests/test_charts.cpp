@@ -138,5 +138,40 @@ TEST(Charts, ConfusionMatrixIsAHeatMap) {
   EXPECT_GT(sparse[2], 200);
 }
 
+// 37 classes (the Oxford pets' count) with long names: smaller cells, names
+// turned a quarter below the matrix, colours by each true class's share.
+TEST(Charts, ConfusionMatrixOf37ClassesStaysReadable) {
+  constexpr int n = 37;
+  ConfusionMatrix matrix(n);
+  std::vector<std::string> names;
+  for (int i = 0; i < n; ++i) {
+    names.push_back("american_pit_bull_terrier_" + std::to_string(i));
+    for (int k = 0; k < 5 * (i + 1); ++k) matrix.add(i, i);  // rows of 5 to 185 images
+    matrix.add(i, (i + 1) % n);
+  }
+  TempDir dir;
+  plot_confusion_matrix(matrix, names, dir / "confusion.png");
+  const cv::Mat image = cv::imread((dir / "confusion.png").string());
+  ASSERT_FALSE(image.empty());
+  const double label_width = text_width(names.back(), 12);
+  const double cell = 1040.0 / n;  // 28 px
+  EXPECT_LT(image.cols, 2000);
+  EXPECT_NEAR(image.rows, 60 + 1040 + label_width + 60, 1.0);
+  // The smallest class's right answers (5 of 6) are as dark as the largest's (185 of 186 nearly):
+  // both well past half the scale.
+  const int left = static_cast<int>(std::max(120.0, label_width + 60));
+  const auto diagonal = [&](int i) {  // a corner of the cell, clear of its count
+    return image.at<cv::Vec3b>(static_cast<int>(60 + i * cell + 3), static_cast<int>(left + i * cell + 3));
+  };
+  EXPECT_LT(diagonal(0)[2], 80);
+  EXPECT_LT(diagonal(n - 1)[2], 80);
+  // Below the matrix, the turned labels: ink in a column under the first cell, far below the cells.
+  int inked = 0;
+  const int x = static_cast<int>(left + cell / 2), below = static_cast<int>(60 + 1040);
+  for (int y = below + 20; y < below + static_cast<int>(label_width); ++y)
+    inked += image.at<cv::Vec3b>(y, x)[0] < 128;
+  EXPECT_GT(inked, 20) << "the first column's name runs down, not across";
+}
+
 }  // namespace
 }  // namespace catdog

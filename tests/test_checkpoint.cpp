@@ -112,6 +112,27 @@ std::string corrupt_message(const fs::path& file) {
   return "checkpoint " + file.string() + " is corrupt (";
 }
 
+// Class names and their order survive the round trip; the model comes back with that many outputs.
+TEST(Checkpoint, ClassNamesAndTheirOrderSurviveTheRoundTrip) {
+  TempDir dir;
+  torch::manual_seed(4);
+  catdog::Classifier model(catdog::ModelKind::Scratch, 7);
+  auto meta = sample_meta();
+  meta.class_names = {"Zebra", "ant", "bee", "cat", "dog", "eel", "fox"};
+  catdog::save_checkpoint(dir / "seven.ckpt", model, {}, meta);
+  auto loaded = catdog::load_checkpoint(dir / "seven.ckpt", torch::kCPU);
+  EXPECT_EQ(loaded.meta.class_names, meta.class_names);
+  EXPECT_EQ(loaded.model->num_classes(), 7);
+  torch::NoGradGuard no_grad;
+  model->eval();
+  EXPECT_TRUE(torch::equal(loaded.model->forward(fixed_input()), model->forward(fixed_input())));
+
+  // Names that do not match the stored head are a mismatch, not a crash.
+  meta.class_names = {"cat", "dog"};
+  catdog::save_checkpoint(dir / "lying.ckpt", model, {}, meta);
+  EXPECT_NE(load_error(dir / "lying.ckpt").find("dense_1"), std::string::npos) << load_error(dir / "lying.ckpt");
+}
+
 }  // namespace
 
 TEST(Checkpoint, RoundTripGivesIdenticalOutputsAndMeta) {

@@ -107,6 +107,7 @@ TEST(Dataset, PetImagesLayoutAppliesTheTfdsJfifRule) {
   testing::write_bytes(dir / "README.md", {'#'});
   const auto index = scan_dataset(dir.path());
   EXPECT_TRUE(index.petimages_layout);
+  EXPECT_EQ(index.class_names, (std::vector<std::string>{"cat", "dog"}));
   EXPECT_EQ(sample_paths(index),
             (std::vector<std::string>{"PetImages/Cat/0.jpg", "PetImages/Cat/1.jpg", "PetImages/Cat/2.jpg",
                                       "PetImages/Cat/3.jpg", "PetImages/Cat/4.jpg", "PetImages/Cat/7.jpg",
@@ -132,6 +133,7 @@ TEST(Dataset, CatAndDogFoldersOutsidePetImagesAreGeneric) {
   write_petimages(dir / "mine");
   const auto index = scan_dataset(dir / "mine");
   EXPECT_FALSE(index.petimages_layout);
+  EXPECT_EQ(index.class_names, (std::vector<std::string>{"cat", "dog"})) << "Cat/ and Dog/ are cat and dog";
   EXPECT_EQ(index.samples.size(), 13u) << "Exif, PNG and late-JFIF files are fine here";
   EXPECT_EQ(index.skipped.size(), 4u) << "empty, HTML, GIF, and Thumbs.db as not an image";
 }
@@ -262,6 +264,71 @@ TEST(Dataset, SharedDevSetMatchesItsManifest) {
   EXPECT_EQ(split.train.size(), 2400u);
   EXPECT_EQ(split.validation.size(), 300u);
   EXPECT_EQ(split.test.size(), 300u);
+}
+
+TEST(Dataset, ClassesAreTheFolderNamesInByteOrder) {
+  TempDir dir;
+  // Written in another order than the classes': byte order puts capitals and '_' first, as Keras and torchvision.
+  testing::write_class_folders(dir.path(), {"tulip", "rose", "Daisy", "_other"}, 10);
+  const auto index = scan_dataset(dir.path());
+  EXPECT_EQ(index.class_names, (std::vector<std::string>{"Daisy", "_other", "rose", "tulip"}));
+  ASSERT_EQ(index.samples.size(), 40u);
+  for (const auto& sample : index.samples)
+    EXPECT_EQ(sample.path.substr(0, sample.path.find('/')), index.class_names[static_cast<size_t>(sample.label)]);
+
+  // cat/ dog/ and a third class: three classes by their names (bird/ is no longer dropped).
+  TempDir three;
+  testing::write_class_folders(three.path(), {"cats", "dogs", "birds"}, 10);
+  EXPECT_EQ(scan_dataset(three.path()).class_names, (std::vector<std::string>{"birds", "cats", "dogs"}));
+  // Two folders meaning cat and dog are cats_vs_dogs, whatever their spelling.
+  TempDir two;
+  testing::write_class_folders(two.path(), {"DOGS", "Cats"}, 10);
+  EXPECT_EQ(scan_dataset(two.path()).class_names, (std::vector<std::string>{"cat", "dog"}));
+}
+
+TEST(Dataset, OnlyClassesKeepsASubsetAndNamesTheClassesForAnUnknownOne) {
+  TempDir dir;
+  testing::write_class_folders(dir.path(), {"apple", "pear", "plum"}, 10);
+  const auto index = scan_dataset(dir.path(), false, 0, {}, {"plum", "apple"});
+  EXPECT_EQ(index.class_names, (std::vector<std::string>{"apple", "plum"})) << "labels follow byte order, not the asked order";
+  EXPECT_EQ(index.samples.size(), 20u);
+  for (const auto& sample : index.samples) EXPECT_EQ(sample.path.find("pear"), std::string::npos);
+  EXPECT_EQ(testing::error_of([&] { scan_dataset(dir.path(), false, 0, {}, {"apple", "fig"}); }),
+            "no class 'fig' in " + dir.path().string() + ": its classes are apple, pear, plum");
+  EXPECT_NE(testing::error_of([&] { scan_dataset(dir.path(), false, 0, {}, {"apple"}); }).find("two or more classes"),
+            std::string::npos);
+}
+
+TEST(Dataset, EmptyFoldersAndTinyClassesAreNamedInWarnings) {
+  TempDir dir;
+  testing::write_class_folders(dir.path(), {"daisy", "rose"}, 12);
+  testing::write_class_folders(dir.path(), {"tulip"}, 3);
+  fs::create_directories(dir / "weights");
+  testing::write_bytes(dir / "weights" / "model.h5", {'H', 'D', 'F'});
+  testing::LogCapture log;
+  const auto index = scan_dataset(dir.path());
+  EXPECT_EQ(index.class_names, (std::vector<std::string>{"daisy", "rose", "tulip"}));
+  EXPECT_TRUE(index.skipped.empty()) << "a folder left out reports no files";
+  const auto text = log.text();
+  EXPECT_NE(text.find("[warning] " + (dir / "weights").string() + ": no images, left out of the classes"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("[warning] class tulip has 3 usable image(s)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("class rose has"), std::string::npos) << text;
+  // A split part without a class says so.
+  const auto split = split_dataset(index, kDefaultSplitSeed);
+  EXPECT_NE(log.text().find("the test split of " + dir.path().string() + " has no image of class tulip"),
+            std::string::npos) << log.text();
+  EXPECT_EQ(log.text().find("of class rose"), std::string::npos);
+}
+
+TEST(Dataset, ModelClassesOtherThanTheDatasetsAreAnErrorNamingBoth) {
+  TempDir dir;
+  testing::write_class_folders(dir.path(), {"a", "b", "c"}, 10);
+  const auto index = scan_dataset(dir.path());
+  EXPECT_NO_THROW(require_classes({"a", "b", "c"}, index));
+  EXPECT_EQ(testing::error_of([&] { require_classes({"cat", "dog"}, index); }),
+            "the model was trained on classes [cat, dog] but dataset " + dir.path().string() +
+                " has [a, b, c]: use a dataset with the model's classes");
 }
 
 }  // namespace

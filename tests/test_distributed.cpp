@@ -187,25 +187,25 @@ struct Inputs {
   torch::Tensor features, labels;
 };
 
-Inputs make_inputs(ModelKind kind) {
+Inputs make_inputs(ModelKind kind, int64_t classes = 2) {
   torch::manual_seed(3);
   Inputs inputs;
   inputs.features = kind == ModelKind::Scratch ? torch::rand({int64_t(kSamples), 3, 160, 160}) * 2 - 1
                                                : torch::randn({int64_t(kSamples), 1280}).relu();
-  inputs.labels = torch::randint(2, {int64_t(kSamples)}, torch::kInt64);
+  inputs.labels = torch::randint(classes, {int64_t(kSamples)}, torch::kInt64);
   return inputs;
 }
 
-Classifier make_model(ModelKind kind) {
+Classifier make_model(ModelKind kind, int64_t classes = 2) {
   torch::manual_seed(1);
-  return Classifier(kind);
+  return Classifier(kind, classes);
 }
 
 // The trainer's loop in miniature: per-epoch shuffle, this rank's share,
 // per-rank batches, gradients averaged over the group when there is one.
-std::vector<torch::Tensor> train_steps(ModelKind kind, int batch_size, ProcessGroup* group) {
-  const auto inputs = make_inputs(kind);
-  auto model = make_model(kind);
+std::vector<torch::Tensor> train_steps(ModelKind kind, int batch_size, ProcessGroup* group, int64_t classes = 2) {
+  const auto inputs = make_inputs(kind, classes);
+  auto model = make_model(kind, classes);
   const auto parameters = model->trainable_parameters();
   const int rank = group ? group->rank() : 0, ranks = group ? group->world_size() : 1;
   std::optional<GradientAverager> averager;
@@ -302,6 +302,8 @@ int run_scenario(const std::string& scenario, const fs::path& out) {
     } else if (scenario == "scratch" || scenario == "head") {
       save(out / (scenario + rank_suffix),
            train_steps(scenario == "scratch" ? ModelKind::Scratch : ModelKind::MobileNetV2, 16, &group));
+    } else if (scenario == "head7") {
+      save(out / (scenario + rank_suffix), train_steps(ModelKind::MobileNetV2, 16, &group, 7));
     } else if (scenario == "evaluate") {
       const auto inputs = make_inputs(ModelKind::Scratch);
       auto model = make_model(ModelKind::Scratch);
@@ -370,13 +372,13 @@ void expect_same_weights(const std::vector<torch::Tensor>& distributed, const st
   }
 }
 
-void expect_equivalent_training(const std::string& scenario, ModelKind kind) {
+void expect_equivalent_training(const std::string& scenario, ModelKind kind, int64_t classes = 2) {
   TempDir out;
   ASSERT_EQ(launch_scenario(scenario, out.path()), 0);
   torch::set_num_threads(1);
-  const auto single = train_steps(kind, 32, nullptr);
+  const auto single = train_steps(kind, 32, nullptr, classes);
   std::vector<torch::Tensor> initial;
-  for (const auto& parameter : make_model(kind)->trainable_parameters()) initial.push_back(parameter.detach());
+  for (const auto& parameter : make_model(kind, classes)->trainable_parameters()) initial.push_back(parameter.detach());
   const auto rank0 = load(out / (scenario + "-rank0.pt")), rank1 = load(out / (scenario + "-rank1.pt"));
   expect_same_weights(rank0, single, initial);
   for (size_t i = 0; i < rank0.size(); ++i) EXPECT_TRUE(torch::equal(rank0[i], rank1[i])) << "ranks differ";
@@ -388,6 +390,10 @@ TEST(DataParallel, TwoRanksOfBatch16TrainScratchLikeOneProcessOfBatch32) {
 
 TEST(DataParallel, TwoRanksOfBatch16TrainAFrozenBackboneHeadLikeOneProcessOfBatch32) {
   expect_equivalent_training("head", ModelKind::MobileNetV2);
+}
+
+TEST(DataParallel, TwoRanksOfBatch16TrainASevenClassHeadLikeOneProcessOfBatch32) {
+  expect_equivalent_training("head7", ModelKind::MobileNetV2, 7);
 }
 
 TEST(DataParallel, EvaluationSplitOverTwoRanksGivesTheSingleProcessResults) {

@@ -35,9 +35,9 @@ TEST(Environment, DatasetFolderPrefersFlagThenEnvironmentThenDataFolder) {
   unsetenv("CATDOG_DATA");
   EXPECT_EQ(dataset_folder(""), fs::path("data"));
   fs::remove_all(dir / "cwd" / "data");
-  EXPECT_THAT(testing::error_of([] { dataset_folder(""); }), HasSubstr("no cats_vs_dogs dataset in data/"));
+  EXPECT_THAT(testing::error_of([] { dataset_folder(""); }), HasSubstr("no dataset in data/"));
   EXPECT_THAT(testing::error_of([&] { dataset_folder((dir / "nothing").string()); }),
-              HasSubstr("no cats_vs_dogs dataset in " + (dir / "nothing" / "").string()));
+              HasSubstr("no dataset in " + (dir / "nothing" / "").string()));
 
   fs::current_path(previous_cwd);
 }
@@ -48,7 +48,7 @@ TEST(Environment, AFolderWithoutADatasetSaysHowToGetOne) {
     dataset_folder(dir.path().string());
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("no cats_vs_dogs dataset in " + (dir.path() / "").string()));
+    EXPECT_THAT(e.what(), HasSubstr("no dataset in " + (dir.path() / "").string()));
     EXPECT_THAT(e.what(), HasSubstr("scripts/download_cats_vs_dogs.sh"));
     EXPECT_THAT(e.what(), HasSubstr("--data (or CATDOG_DATA)"));
   }

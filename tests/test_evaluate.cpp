@@ -171,8 +171,10 @@ TEST_F(Evaluate, TestTimeAugmentationIsReported) {
   EXPECT_EQ(tta.images, plain.images);
   EXPECT_NEAR(tta.loss, plain.loss, 1e-6);
   EXPECT_EQ(tta.confusion.count(kCatLabel, kDogLabel), plain.confusion.count(kCatLabel, kDogLabel));
-  for (size_t i = 0; i < plain.dog_probability.size(); ++i)
-    EXPECT_NEAR(tta.dog_probability[i], plain.dog_probability[i], 1e-6) << i;
+  for (size_t i = 0; i < plain.confidence.size(); ++i) {
+    EXPECT_EQ(tta.predicted[i], plain.predicted[i]) << i;
+    EXPECT_NEAR(tta.confidence[i], plain.confidence[i], 1e-6) << i;
+  }
   EXPECT_EQ(app::eval_report_to_json(plain)["tta"], false);
   EXPECT_EQ(app::eval_report_to_json(tta)["tta"], true);
   EXPECT_EQ(app::format_eval_report(plain).find("tta:"), std::string::npos);

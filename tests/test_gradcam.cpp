@@ -27,7 +27,7 @@ void expect_valid_map(const catdog::Explanation& explanation, cv::Size size) {
   cv::minMaxLoc(explanation.heat, &low, &high);
   EXPECT_GE(low, 0.0);
   EXPECT_LE(high, 1.0 + 1e-6);
-  EXPECT_NEAR(explanation.cat + explanation.dog, 1.0, 1e-6);
+  EXPECT_NEAR(explanation.probabilities[0] + explanation.probabilities[1], 1.0, 1e-6);
 }
 
 bool is_uniform(const cv::Mat& heat) {
@@ -62,8 +62,8 @@ TEST(GradCam, GivesAMapOfTheImageSizeInZeroToOneForEveryModel) {
     expect_valid_map(small, {40, 30});
     torch::NoGradGuard no_grad;
     const auto expected = torch::softmax(model->forward(catdog::to_input_tensor(catdog::resize_to_input(wide)).unsqueeze(0)), 1);
-    EXPECT_NEAR(small.dog, expected[0][catdog::kDogLabel].item<double>(), 1e-5);
-    EXPECT_EQ(small.explained_label, small.dog > small.cat ? 1 : 0);
+    EXPECT_NEAR(small.probabilities[catdog::kDogLabel], expected[0][catdog::kDogLabel].item<double>(), 1e-5);
+    EXPECT_EQ(small.explained_label, small.probabilities[1] > small.probabilities[0] ? 1 : 0);
   }
 }
 
@@ -83,7 +83,7 @@ TEST(GradCam, PointsAtTheRegionThatHoldsTheEvidence) {
     cv::Rect square;
     const auto photo = square_or_not(true, test_seed, &square);
     const auto explanation = catdog::explain(model, photo, catdog::kDogLabel);
-    EXPECT_GT(explanation.dog, 0.9) << "the model did not learn the squares";
+    EXPECT_GT(explanation.probabilities[catdog::kDogLabel], 0.9) << "the model did not learn the squares";
     ASSERT_FALSE(is_uniform(explanation.heat));
     cv::Mat outside_mask(photo.size(), CV_8U, cv::Scalar(255));
     outside_mask(square).setTo(0);

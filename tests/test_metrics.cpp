@@ -41,6 +41,26 @@ TEST(ConfusionMatrix, PrecisionRecallF1MatchTheirDefinitions) {
   EXPECT_EQ(dog.support, 4);
 }
 
+// sklearn's classification_report on y_true = [0]*6 + [1]*3 + [2], y_pred =
+// [0,0,0,0,1,2, 1,1,0, 2]: macro avg 0.6556 / 0.7778 / 0.6869, weighted avg
+// 0.7300 / 0.7000 / 0.7030 (precision / recall / f1).
+TEST(ConfusionMatrix, MacroAndWeightedAveragesMatchSklearn) {
+  ConfusionMatrix matrix(3);
+  for (const auto& [truth, predicted] :
+       std::vector<std::pair<int, int>>{{0, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 1}, {0, 2}, {1, 1}, {1, 1}, {1, 0}, {2, 2}})
+    matrix.add(truth, predicted);
+  const auto macro = matrix.macro_average();
+  EXPECT_NEAR(macro.precision, 0.6556, 1e-4);
+  EXPECT_NEAR(macro.recall, 0.7778, 1e-4);
+  EXPECT_NEAR(macro.f1, 0.6869, 1e-4);
+  EXPECT_EQ(macro.support, 10);
+  const auto weighted = matrix.weighted_average();
+  EXPECT_NEAR(weighted.precision, 0.7300, 1e-4);
+  EXPECT_NEAR(weighted.recall, 0.7000, 1e-4);
+  EXPECT_NEAR(weighted.f1, 0.7030, 1e-4);
+  EXPECT_EQ(weighted.support, 10);
+}
+
 TEST(ConfusionMatrix, UndefinedMetricsAreZeroAsInSklearn) {
   ConfusionMatrix always_cat(2);
   always_cat.add(0, 0);

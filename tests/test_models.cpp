@@ -49,6 +49,19 @@ TEST(Models, ScratchHasKerasParameterCountAllTrainable) {
   EXPECT_FALSE(model->has_frozen_backbone());
 }
 
+// One output per class: only the last Dense layer grows, and summary shows it.
+TEST(Models, TheHeadHasOneOutputPerClass) {
+  for (const int classes : {3, 37}) {
+    Classifier model(ModelKind::Scratch, classes);
+    EXPECT_EQ(model->num_classes(), classes);
+    EXPECT_EQ(count(model).total, 13132322 + (classes - 2) * 513);  // 512 weights and a bias per output
+    torch::NoGradGuard no_grad;
+    EXPECT_EQ(model->forward(torch::zeros({2, 3, 160, 160})).sizes(), (std::vector<int64_t>{2, classes}));
+    EXPECT_THAT(catdog::app::format_summary(model), HasSubstr("(None, " + std::to_string(classes) + ")"));
+  }
+  EXPECT_THROW(Classifier(ModelKind::Scratch, 1), catdog::Error);
+}
+
 TEST(Models, Vgg16HasFrozenBaseAndSmallHead) {
   Classifier model(ModelKind::Vgg16);
   const auto counts = count(model);

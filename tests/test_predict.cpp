@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "catdog/data/dataset.h"
 #include "catdog/infer/classify.h"
 #include "catdog/data/preprocess.h"
 #include "test_support.h"
@@ -44,6 +45,23 @@ TEST(Verdict, RoundsToTheNearestPercentAndAlwaysAddsUpTo100) {
     const auto [dog_percent, cat_percent] = percentages(verdict_sentence(i / 10000.0));
     ASSERT_EQ(dog_percent + cat_percent, 100) << i;
   }
+}
+
+TEST(Verdict, TwoClassesOfAnyNameTakeTheCatDogShape) {
+  EXPECT_EQ(verdict_sentence({0.27, 0.73}, {"cat", "dog"}), verdict_sentence(0.73));
+  EXPECT_EQ(verdict_sentence({0.9, 0.1}, {"apple", "pear"}), "This image seems 10% pear, and 90% apple.");
+}
+
+TEST(Verdict, MoreClassesNameTheTopKMostProbableFirst) {
+  const std::vector<std::string> flowers = {"daisy", "dandelion", "rose", "sunflower", "tulip"};
+  const std::vector<double> p = {0.81, 0.02, 0.04, 0.01, 0.12};
+  EXPECT_EQ(verdict_sentence(p, flowers), "This image seems 81% daisy, 12% tulip and 4% rose.");
+  EXPECT_EQ(verdict_sentence(p, flowers, 1), "This image seems 81% daisy.");
+  EXPECT_EQ(verdict_sentence(p, flowers, 2), "This image seems 81% daisy and 12% tulip.");
+  EXPECT_EQ(verdict_sentence(p, flowers, 9),
+            "This image seems 81% daisy, 12% tulip, 4% rose, 2% dandelion and 1% sunflower.");
+  EXPECT_EQ(verdict_sentence({0.2, 0.4, 0.4}, {"a", "b", "c"}), "This image seems 40% b, 40% c and 20% a.")
+      << "ties keep the classes' order";
 }
 
 TEST(Verdict, OutOfRangeProbabilitiesAreClamped) {
@@ -90,12 +108,12 @@ TEST(PredictImages, EveryInputGetsAResultInOrderFailuresIncluded) {
   EXPECT_NE(results[2].error.find("missing.jpg"), std::string::npos) << results[2].error;
   for (size_t i : {size_t{0}, size_t{3}, size_t{4}, size_t{5}}) {
     EXPECT_EQ(results[i].error, "") << i;
-    EXPECT_NEAR(results[i].cat + results[i].dog, 1.0, 1e-6) << i;
+    EXPECT_NEAR(results[i].probabilities[kCatLabel] + results[i].probabilities[kDogLabel], 1.0, 1e-6) << i;
     EXPECT_EQ(results[i].input.file.string(), seen[i]);
   }
   // The same image alone gives the same probabilities as in a batch.
   const auto alone = predict_images(model, expand_inputs({names[0]}), options, Runtime{});
-  EXPECT_NEAR(alone[0].dog, results[0].dog, 1e-6);
+  EXPECT_NEAR(alone[0].probabilities[kDogLabel], results[0].probabilities[kDogLabel], 1e-6);
 }
 
 // With TTA an image's probabilities are the mean of its own and its mirror
@@ -117,12 +135,12 @@ TEST(PredictImages, TestTimeAugmentationAveragesTheImageAndItsMirrorImage) {
   options.tta = true;
   const auto tta = predict_images(model, inputs, options, Runtime{});
   ASSERT_EQ(tta.size(), 2u);
-  const double mean_dog = (plain[0].dog + plain[1].dog) / 2;
+  const double mean_dog = (plain[0].probabilities[kDogLabel] + plain[1].probabilities[kDogLabel]) / 2;
   for (const auto& result : tta) {
-    EXPECT_NEAR(result.dog, mean_dog, 1e-5) << result.input.file;
-    EXPECT_NEAR(result.cat, 1 - mean_dog, 1e-5) << result.input.file;
+    EXPECT_NEAR(result.probabilities[kDogLabel], mean_dog, 1e-5) << result.input.file;
+    EXPECT_NEAR(result.probabilities[kCatLabel], 1 - mean_dog, 1e-5) << result.input.file;
   }
-  EXPECT_GT(std::abs(plain[0].dog - plain[1].dog), 1e-4) << "the model must tell the two apart for this to mean anything";
+  EXPECT_GT(std::abs(plain[0].probabilities[kDogLabel] - plain[1].probabilities[kDogLabel]), 1e-4) << "the model must tell the two apart for this to mean anything";
 }
 
 }  // namespace

@@ -85,5 +85,63 @@ TEST(Split, PartByName) {
   EXPECT_EQ(testing::error_of([&] { split_part(split, "val"); }), "unknown split 'val': use train, validation or test");
 }
 
+// Labels 0..classes-1 in the given counts, paths numbered.
+DatasetIndex dataset_of(const std::vector<std::string>& class_names, const std::vector<size_t>& counts) {
+  DatasetIndex data;
+  data.class_names = class_names;
+  for (size_t label = 0; label < counts.size(); ++label)
+    for (size_t i = 0; i < counts[label]; ++i)
+      data.samples.push_back({class_names[label] + "/" + std::to_string(i) + ".jpg", static_cast<int64_t>(label)});
+  return data;
+}
+
+std::vector<size_t> per_class(const std::vector<Sample>& part, size_t classes) {
+  std::vector<size_t> counts(classes, 0);
+  for (const auto& sample : part) ++counts[static_cast<size_t>(sample.label)];
+  return counts;
+}
+
+TEST(Split, StratifiedCutsEveryClassEightyTenTen) {
+  const auto data = dataset_of({"daisy", "rose", "tulip"}, {100, 37, 9});
+  const auto split = split_dataset(data, 11);
+  // round(0.8 n) and round(0.9 n) of each class: 80/10/10, 30/3/4, 7/1/1.
+  EXPECT_EQ(per_class(split.train, 3), (std::vector<size_t>{80, 30, 7}));
+  EXPECT_EQ(per_class(split.validation, 3), (std::vector<size_t>{10, 3, 1}));
+  EXPECT_EQ(per_class(split.test, 3), (std::vector<size_t>{10, 4, 1}));
+  // Deterministic, and another seed draws other members.
+  EXPECT_EQ(paths(split_dataset(data, 11).test), paths(split.test));
+  EXPECT_NE(paths(split_dataset(data, 12).test), paths(split.test));
+  std::set<std::string> all;
+  for (const auto* part : {&split.train, &split.validation, &split.test})
+    for (const auto& sample : *part) EXPECT_TRUE(all.insert(sample.path).second) << sample.path;
+  EXPECT_EQ(all.size(), data.samples.size());
+}
+
+// cat/dog keeps the split it always had: the cuts of the whole shuffled list.
+TEST(Split, CatsVsDogsKeepsThePooledSplit) {
+  const auto data = dataset_of({"cat", "dog"}, {700, 300});
+  EXPECT_EQ(split_kind(data.class_names), SplitKind::Pooled);
+  EXPECT_EQ(split_kind({"apple", "pear"}), SplitKind::Stratified);
+  const auto order = shuffled_indices(data.samples.size(), kDefaultSplitSeed);
+  std::vector<std::string> expected_test;
+  for (size_t k = 900; k < 1000; ++k) expected_test.push_back(data.samples[order[k]].path);
+  const auto split = split_dataset(data, kDefaultSplitSeed);
+  EXPECT_EQ(paths(split.test), expected_test);
+  EXPECT_EQ(split.train.size(), 800u);
+  EXPECT_NE(per_class(split.test, 2), (std::vector<size_t>{70, 30})) << "not stratified: these draws differ from 70/30";
+}
+
+TEST(Split, TheDatasetFingerprintCoversTheClassList) {
+  auto data = dataset_of({"cat", "dog"}, {5, 5});
+  EXPECT_EQ(dataset_fingerprint(data), samples_fingerprint(data.samples)) << "cat/dog fingerprints stay as they were";
+  auto renamed = data;
+  renamed.class_names = {"cat", "fox"};
+  auto other = data;
+  other.class_names = {"cat", "wolf"};
+  EXPECT_NE(dataset_fingerprint(renamed), dataset_fingerprint(data));
+  EXPECT_NE(dataset_fingerprint(renamed), dataset_fingerprint(other));
+  EXPECT_EQ(dataset_fingerprint(renamed), dataset_fingerprint(renamed));
+}
+
 }  // namespace
 }  // namespace catdog

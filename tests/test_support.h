@@ -11,13 +11,17 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "catdog/base/error.h"
 #include "catdog/models/registry.h"
@@ -74,6 +78,48 @@ inline void write_synthetic_dataset(const fs::path& root, int per_class, const s
     cv::imwrite((root / dog_dir / ("dog." + std::to_string(i) + ".jpg")).string(), synthetic_pet_bgr(true, i));
   }
 }
+
+// An image of class `label` of `classes` a small network tells apart: a hue
+// of its own behind a bright disc at a varied place, with noise.
+inline cv::Mat synthetic_class_bgr(int label, int classes, int index, int size = 64) {
+  std::mt19937 random(static_cast<unsigned>(index * 131 + label));
+  std::uniform_int_distribution<int> jitter(-size / 6, size / 6);
+  const cv::Mat hsv(size, size, CV_8UC3, cv::Scalar(180.0 * label / classes, 220, 200));
+  cv::Mat image, noise(size, size, CV_8UC3);
+  cv::cvtColor(hsv, image, cv::COLOR_HSV2BGR);
+  cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(30));
+  image += noise;
+  cv::circle(image, {size / 2 + jitter(random), size / 2 + jitter(random)}, size / 6, cv::Scalar::all(245), cv::FILLED);
+  return image;
+}
+
+// root/<name>/<name>.<i>.png for every name of `classes` (label = its place there), `per_class` each.
+inline void write_class_folders(const fs::path& root, const std::vector<std::string>& classes, int per_class) {
+  for (size_t label = 0; label < classes.size(); ++label) {
+    fs::create_directories(root / classes[label]);
+    for (int i = 0; i < per_class; ++i)
+      cv::imwrite((root / classes[label] / (classes[label] + "." + std::to_string(i) + ".png")).string(),
+                  synthetic_class_bgr(static_cast<int>(label), static_cast<int>(classes.size()), i));
+  }
+}
+
+// What spdlog logs while it lives, as text ("[warning] ..." lines).
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(text_));
+    logger->set_level(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  std::string text() const { return text_.str(); }
+
+ private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
 
 // Pixels of a BGR picture that are not its white background.
 inline int inked_pixels(const cv::Mat& bgr) {

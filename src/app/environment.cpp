@@ -30,8 +30,8 @@ fs::path dataset_folder(const std::string& data_flag) {
                                                    : fs::path("data");
   if (!has_dataset(dir))
     throw Error(no_dataset_message(dir) +
-                ": run scripts/download_cats_vs_dogs.sh, or point --data (or CATDOG_DATA) at a folder with cat/ "
-                "and dog/ subfolders");
+                ": run scripts/download_cats_vs_dogs.sh, or point --data (or CATDOG_DATA) at a folder with one "
+                "subfolder per class");
   return dir;
 }
 

@@ -25,10 +25,18 @@ constexpr size_t kTopLosses = 10;
 void warn_if_other_dataset(const CheckpointMeta& meta, const DatasetIndex& data, const std::string& split) {
   const std::string trained_on = meta.settings.value("dataset_fingerprint", "");
   if (trained_on.empty()) return;  // a checkpoint from before fingerprints
-  if (trained_on == samples_fingerprint(data.samples)) return;
+  if (trained_on == dataset_fingerprint(data)) return;
   spdlog::warn("{} is not the dataset this checkpoint was trained on ({} images then, {} now): its {} split may "
                "hold photos the model was trained on",
                data.root.string(), meta.settings.value("dataset_images", 0), data.samples.size(), split);
+}
+
+// The run's --classes subset: its own dataset is evaluated on the classes it trained on.
+std::vector<std::string> trained_subset(const CheckpointMeta& meta) {
+  if (!meta.settings.is_object()) return {};
+  const auto classes = meta.settings.find("classes");
+  return classes != meta.settings.end() && classes->is_array() ? classes->get<std::vector<std::string>>()
+                                                               : std::vector<std::string>();
 }
 
 }  // namespace
@@ -36,7 +44,9 @@ void warn_if_other_dataset(const CheckpointMeta& meta, const DatasetIndex& data,
 int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& out) {
   const fs::path checkpoint_file = resolve_checkpoint(command.checkpoint);
   Checkpoint checkpoint = load_run_checkpoint(checkpoint_file, runtime.device);
-  const DatasetIndex data = scan_dataset(dataset_folder(command.data), /*decode_all=*/false, runtime.threads, runtime.decode_limits);
+  const DatasetIndex data = scan_dataset(dataset_folder(command.data), /*decode_all=*/false, runtime.threads,
+                                         runtime.decode_limits, trained_subset(checkpoint.meta));
+  require_classes(checkpoint.meta.class_names, data);  // before the warning: other classes are the whole story
   warn_if_other_dataset(checkpoint.meta, data, command.split);
 
   EvalOptions options;

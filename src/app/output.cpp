@@ -7,6 +7,7 @@
 
 #include "catdog/base/text.h"
 #include "catdog/data/dataset.h"
+#include "catdog/data/split.h"
 
 namespace catdog::app {
 
@@ -14,8 +15,10 @@ namespace {
 
 constexpr const char* kPartNames[] = {"train", "validation", "test"};
 
-int64_t count_dogs(const std::vector<Sample>& samples) {
-  return std::count_if(samples.begin(), samples.end(), [](const Sample& s) { return s.label == kDogLabel; });
+std::vector<int64_t> per_class(const std::vector<Sample>& samples, size_t classes) {
+  std::vector<int64_t> counts(classes, 0);
+  for (const auto& sample : samples) ++counts[static_cast<size_t>(sample.label)];
+  return counts;
 }
 
 std::string with_thousands_separators(int64_t value) {
@@ -84,14 +87,18 @@ std::string format_dataset_report(const DatasetReport& report) {
   if (!report.undecodable.empty())
     out << "  (undecodable files keep their place in the split; training skips them)\n";
 
-  out << "split (seed " << report.split_seed << ")\n"
-      << std::left << std::setw(12) << "" << std::right << std::setw(8) << "cat" << std::setw(8) << "dog"
-      << std::setw(8) << "total" << "\n";
-  for (const char* name : kPartNames) {
-    const auto& part = split_part(report.split, name);
-    const auto dogs = count_dogs(part);
-    out << std::left << std::setw(12) << name << std::right << std::setw(8) << static_cast<int64_t>(part.size()) - dogs
-        << std::setw(8) << dogs << std::setw(8) << part.size() << "\n";
+  const auto& names = index.class_names;
+  const auto column = [](const std::string& name) { return static_cast<int>(std::max<size_t>(8, name.size() + 2)); };
+  out << "split (seed " << report.split_seed << (split_kind(names) == SplitKind::Stratified ? ", stratified" : "")
+      << ")\n" << std::left << std::setw(12) << "" << std::right;
+  for (const auto& name : names) out << std::setw(column(name)) << name;
+  out << std::setw(8) << "total" << "\n";
+  for (const char* part_name : kPartNames) {
+    const auto& part = split_part(report.split, part_name);
+    const auto counts = per_class(part, names.size());
+    out << std::left << std::setw(12) << part_name << std::right;
+    for (size_t label = 0; label < names.size(); ++label) out << std::setw(column(names[label])) << counts[label];
+    out << std::setw(8) << part.size() << "\n";
   }
   return out.str();
 }
@@ -105,17 +112,22 @@ nlohmann::json dataset_report_to_json(const DatasetReport& report) {
   nlohmann::json split = nlohmann::json::object();
   for (const char* name : kPartNames) {
     const auto& part = split_part(report.split, name);
-    const auto dogs = count_dogs(part);
-    split[name] = {{"cat", static_cast<int64_t>(part.size()) - dogs}, {"dog", dogs}, {"total", part.size()}};
+    const auto counts = per_class(part, index.class_names.size());
+    nlohmann::json row = nlohmann::json::object();
+    for (size_t label = 0; label < counts.size(); ++label) row[index.class_names[label]] = counts[label];
+    row["total"] = part.size();
+    split[name] = row;
   }
   return {{"dataset", escape_text(index.root.string())},
           {"petimages_layout", index.petimages_layout},
+          {"class_names", index.class_names},
+          {"stratified", split_kind(index.class_names) == SplitKind::Stratified},
           {"images_found", index.samples.size() + index.skipped.size()},
           {"usable", index.samples.size() - report.undecodable.size()},
           {"skipped", skipped},
           {"split_seed", report.split_seed},
           {"split", split},
-          {"fingerprint", samples_fingerprint(index.samples)}};
+          {"fingerprint", dataset_fingerprint(index)}};
 }
 
 std::string format_eval_report(const EvalReport& report) {
@@ -128,27 +140,39 @@ std::string format_eval_report(const EvalReport& report) {
        << (report.skipped ? ", " + std::to_string(report.skipped) + " unreadable skipped" : "") << ")\n"
        << (report.tta ? "tta:        horizontal flip (mean of both softmaxes)\n" : "")
        << "loss:       " << fixed(report.loss, 4) << "\n"
-       << "accuracy:   " << fixed(matrix.accuracy(), 4) << " (" << correct << "/" << report.images << ")\n\n";
+       << "accuracy:   " << fixed(matrix.accuracy(), 4) << " (" << correct << "/" << report.images << ")\n"
+       << (matrix.num_classes() > 5 ? "top-5:      " + fixed(report.top5_accuracy(), 4) + " (" +
+                                          std::to_string(report.top5_correct) + "/" + std::to_string(report.images) +
+                                          ")\n"
+                                    : "")
+       << "\n";
 
-  size_t name_width = 5;
+  size_t name_width = matrix.num_classes() > 2 ? 12 : 5;  // "weighted avg" only below more than two
   for (int i = 0; i < matrix.num_classes(); ++i) name_width = std::max(name_width, report.class_name(i).size());
   const auto pad = [](const std::string& s, size_t width) {
     return std::string(width > s.size() ? width - s.size() : 0, ' ') + s;
   };
   text << pad("class", name_width) << pad("precision", 11) << pad("recall", 9) << pad("f1", 9) << pad("support", 9)
        << "\n";
-  for (int i = 0; i < matrix.num_classes(); ++i) {
-    const ClassMetrics m = matrix.class_metrics(i);
-    text << pad(report.class_name(i), name_width) << pad(fixed(m.precision, 4), 11) << pad(fixed(m.recall, 4), 9)
+  const auto metrics_row = [&](const std::string& name, const ClassMetrics& m) {
+    text << pad(name, name_width) << pad(fixed(m.precision, 4), 11) << pad(fixed(m.recall, 4), 9)
          << pad(fixed(m.f1, 4), 9) << pad(std::to_string(m.support), 9) << "\n";
+  };
+  for (int i = 0; i < matrix.num_classes(); ++i) metrics_row(report.class_name(i), matrix.class_metrics(i));
+  // Two classes keep the table they always had; more get sklearn's averages.
+  if (matrix.num_classes() > 2) {
+    metrics_row("macro avg", matrix.macro_average());
+    metrics_row("weighted avg", matrix.weighted_average());
   }
 
+  size_t cell_width = 9;
+  for (int p = 0; p < matrix.num_classes(); ++p) cell_width = std::max(cell_width, report.class_name(p).size() + 1);
   text << "\nconfusion matrix (rows: true, columns: predicted)\n" << pad("", name_width);
-  for (int p = 0; p < matrix.num_classes(); ++p) text << pad(report.class_name(p), 9);
+  for (int p = 0; p < matrix.num_classes(); ++p) text << pad(report.class_name(p), cell_width);
   text << "\n";
   for (int t = 0; t < matrix.num_classes(); ++t) {
     text << pad(report.class_name(t), name_width);
-    for (int p = 0; p < matrix.num_classes(); ++p) text << pad(std::to_string(matrix.count(t, p)), 9);
+    for (int p = 0; p < matrix.num_classes(); ++p) text << pad(std::to_string(matrix.count(t, p)), cell_width);
     text << "\n";
   }
   text << "\nspeed:      " << fixed(report.images_per_second, 0) << " images/s\n";
@@ -159,10 +183,12 @@ nlohmann::json eval_report_to_json(const EvalReport& report) {
   const auto& matrix = report.confusion;
   nlohmann::json classes = nlohmann::json::object(), confusion = nlohmann::json::array(),
                  mistakes = nlohmann::json::array();
+  const auto metrics_json = [](const ClassMetrics& m) {
+    return nlohmann::json{{"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}, {"support", m.support}};
+  };
   for (int t = 0; t < matrix.num_classes(); ++t) {
     const ClassMetrics m = matrix.class_metrics(t);
-    classes[report.class_name(t)] = {
-        {"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}, {"support", m.support}};
+    classes[report.class_name(t)] = metrics_json(m);
     nlohmann::json row = nlohmann::json::array();
     for (int p = 0; p < matrix.num_classes(); ++p) row.push_back(matrix.count(t, p));
     confusion.push_back(row);
@@ -182,6 +208,9 @@ nlohmann::json eval_report_to_json(const EvalReport& report) {
           {"class_names", report.class_names},
           {"classes", classes},
           {"confusion", confusion},
+          {"macro_avg", metrics_json(matrix.macro_average())},
+          {"weighted_avg", metrics_json(matrix.weighted_average())},
+          {"top5_accuracy", matrix.num_classes() > 5 ? nlohmann::json(report.top5_accuracy()) : nlohmann::json(nullptr)},
           {"images_per_second", report.images_per_second},
           {"mistakes", mistakes}};
 }
@@ -203,10 +232,17 @@ nlohmann::json prediction_json(const PredictionResult& result, const std::vector
     line["error"] = escape_text(result.error);
     return line;
   }
-  const size_t label = result.dog > result.cat ? kDogLabel : kCatLabel;
-  line["cat"] = result.cat;
-  line["dog"] = result.dog;
-  line["label"] = class_name(class_names, static_cast<int64_t>(label));
+  // cat/dog checkpoints keep their top-level "cat" and "dog" fields; every class is in "probabilities".
+  const auto& p = result.probabilities;
+  const auto label = std::max_element(p.begin(), p.end()) - p.begin();
+  nlohmann::json probabilities = nlohmann::json::object();
+  for (size_t i = 0; i < p.size(); ++i) probabilities[class_name(class_names, static_cast<int64_t>(i))] = p[i];
+  if (is_cats_vs_dogs(class_names)) {
+    line["cat"] = p[kCatLabel];
+    line["dog"] = p[kDogLabel];
+  }
+  line["label"] = class_name(class_names, label);
+  line["probabilities"] = probabilities;
   if (result.face) {
     line["face"] = {{"found", result.face->found}};
     if (result.face->found) {

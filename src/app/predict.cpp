@@ -92,7 +92,7 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
       out.flush();
       return;
     }
-    const std::string sentence = verdict_sentence(result.dog);
+    const std::string sentence = verdict_sentence(result.probabilities, class_names, command.top_k);
     if (result.face && !result.face->found)
       err << "catdog: " << escape_text(result.input.file.string()) << ": no face found, classifying the whole image\n";
     if (result.face && result.face->found)

@@ -376,16 +376,15 @@ class ImageServer::Impl {
     // predict --json's fields (the face always searched), then the page's.
     PredictionResult result;
     result.input.file = upload.file_name;
-    result.cat = explanation.cat;
-    result.dog = explanation.dog;
+    result.probabilities = explanation.probabilities;
     result.face = FaceResult{face.has_value(), face.value_or(cv::Rect())};
     const auto& names = checkpoint_.meta.class_names;
     nlohmann::json answer = prediction_json(result, names);
     const auto explained = static_cast<size_t>(explanation.explained_label);
-    answer["sentence"] = verdict_sentence(explanation.dog);
+    answer["sentence"] = verdict_sentence(explanation.probabilities, names);
     answer["image"] = {{"width", rgb.cols}, {"height", rgb.rows}};
     answer["classified"] = crop_to_face ? "face" : "whole";
-    answer["explained"] = explained < names.size() ? names[explained] : kClassNames[explained];
+    answer["explained"] = class_name(names, static_cast<int64_t>(explained));
     answer["heatmap"] = png_base64(gradcam_rgba(explanation.heat));
     answer["heatmap_box"] = {region.x, region.y, region.width, region.height};
     return answer;

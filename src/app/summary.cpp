@@ -9,7 +9,7 @@ namespace catdog::app {
 
 int run_summary(const SummaryCommand& command, std::ostream& out) {
   const ModelSpec& spec = model_spec(command.model);
-  Classifier model(spec.kind);
+  Classifier model(spec.kind, command.num_classes);
   if (command.fine_tune)
     model->unfreeze_backbone_from(command.unfreeze_from.empty() ? spec.unfreeze_from.keras_layer : command.unfreeze_from);
   if (!command.json) {

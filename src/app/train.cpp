@@ -71,11 +71,14 @@ void adopt_run_settings(const CheckpointMeta& meta, const TrainCommand& command,
 }
 
 nlohmann::json settings_json(const TrainCommand& command, const TrainOptions& options, const Runtime& runtime,
-                             const fs::path& folder, const DatasetIndex& data, int world_size) {
+                             const fs::path& folder, const DatasetIndex& data, const std::vector<std::string>& classes,
+                             int world_size) {
   return {{"model", model_name(options.model)},
           {"data_dir", escape_text(data.root.string())},
-          {"dataset_fingerprint", samples_fingerprint(data.samples)},
+          {"dataset_fingerprint", dataset_fingerprint(data)},
           {"dataset_images", data.samples.size()},
+          {"class_names", data.class_names},
+          {"classes", classes},  // the subset asked for; empty: all
           {"epochs", options.epochs},
           {"batch_size", options.batch_size},  // per rank
           {"world_size", world_size},
@@ -171,11 +174,15 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
     options.group = group.get();
 
     std::optional<TrainState> resume;
+    nlohmann::json settings_before;
+    std::vector<std::string> class_names_before;
     if (command.resume) {
       if (command.out.empty()) throw Error("--resume needs --out RUN_FOLDER: the run to continue");
       Checkpoint last = load_checkpoint(fs::path(command.out) / kLastCheckpoint, runtime.device);
       if (folder) folder->repair(last);
       adopt_run_settings(last.meta, command, options, runtime);
+      settings_before = last.meta.settings;
+      class_names_before = last.meta.class_names;
       resume = TrainState{last.model, last.optimizer_state, last.meta.history};
     } else {
       apply_recipe(command, model_spec(options.model), options);
@@ -190,9 +197,14 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
       options.cache = CacheMode::Auto;  // no disk cache outside the run folder: memory when it fits
     }
 
-    const DatasetIndex data = scan_dataset(data_dir, /*decode_all=*/false, runtime.threads, runtime.decode_limits);
+    // A resumed run keeps its classes (and its --classes subset).
+    const std::vector<std::string> classes =
+        resume ? settings_before.value("classes", std::vector<std::string>()) : command.classes;
+    const DatasetIndex data =
+        scan_dataset(data_dir, /*decode_all=*/false, runtime.threads, runtime.decode_limits, classes);
+    if (resume) require_classes(class_names_before, data);
     const fs::path run_path = folder ? folder->path() : fs::path(command.out);
-    const auto settings = settings_json(command, options, runtime, run_path, data, group ? group->world_size() : 1);
+    const auto settings = settings_json(command, options, runtime, run_path, data, classes, group ? group->world_size() : 1);
     if (folder) folder->write_settings(settings);
 
     CheckpointMeta meta;
@@ -201,6 +213,7 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
     meta.split_seed = options.split_seed;
     meta.seed = runtime.seed;
     meta.settings = settings;
+    meta.class_names = data.class_names;
     const TrainResult result =
         train(data, options, runtime,
               [&](const EpochEnd& end) {

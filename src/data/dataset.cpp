@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <numeric>
 #include <optional>
 #include <regex>
 #include <string_view>
@@ -32,8 +33,9 @@ constexpr size_t kHeadBytes = 4096;
 // TFDS only looks at PetImages/(Cat|Dog)/<digits>.jpg (so not Thumbs.db).
 const std::regex kPetImagesName(R"(\d+\.jpg)");
 
+// The folders a dataset's classes may come from, in the order found.
 struct ClassFolders {
-  fs::path cat, dog;  // relative to the dataset root
+  std::vector<fs::path> folders;  // relative to the dataset root
   bool petimages = false;
 };
 
@@ -47,30 +49,56 @@ bool is_dir(const fs::path& path) {
   return fs::is_directory(path, ignored);
 }
 
+bool means_cat(const fs::path& folder) {
+  const auto name = lowercase(folder.filename().string());
+  return name == "cat" || name == "cats";
+}
+
+bool means_dog(const fs::path& folder) {
+  const auto name = lowercase(folder.filename().string());
+  return name == "dog" || name == "dogs";
+}
+
 // The PetImages layout is Microsoft's archive as unpacked: DIR/PetImages/{Cat,Dog},
 // or DIR itself named PetImages. Literally these names, since only there does
-// TFDS's JFIF rule belong; a user's own Cat/ and Dog/ elsewhere are a generic pair.
+// TFDS's JFIF rule belong; a user's own Cat/ and Dog/ elsewhere are generic folders.
 std::optional<ClassFolders> find_class_folders(const fs::path& dir) {
   for (const fs::path& base : {fs::path("PetImages"), fs::path()}) {
     if (base.empty() && dir.filename() != "PetImages") continue;
-    if (is_dir(dir / base / "Cat") && is_dir(dir / base / "Dog")) return ClassFolders{base / "Cat", base / "Dog", true};
+    if (is_dir(dir / base / "Cat") && is_dir(dir / base / "Dog")) return ClassFolders{{base / "Cat", base / "Dog"}, true};
   }
-  std::vector<fs::path> cats, dogs;
+  ClassFolders found;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(dir, error)) {
     std::error_code type_error;  // a looping link is no class folder, and no reason to stop
-    if (!entry.is_directory(type_error)) continue;
-    const auto name = lowercase(entry.path().filename().string());
-    if (name == "cat" || name == "cats") cats.push_back(entry.path().filename());
-    if (name == "dog" || name == "dogs") dogs.push_back(entry.path().filename());
+    if (!entry.is_directory(type_error) || entry.path().filename().string().front() == '.') continue;
+    found.folders.push_back(entry.path().filename());
   }
-  if (cats.empty() || dogs.empty()) return std::nullopt;
-  if (cats.size() > 1 || dogs.size() > 1)
-    throw Error(dir.string() + " has more than one cat or dog folder (" + std::to_string(cats.size() + dogs.size()) +
+  if (found.folders.size() < 2) return std::nullopt;
+  std::sort(found.folders.begin(), found.folders.end());
+  const auto cats = std::count_if(found.folders.begin(), found.folders.end(), means_cat);
+  const auto dogs = std::count_if(found.folders.begin(), found.folders.end(), means_dog);
+  if (cats > 1 || dogs > 1)
+    throw Error(dir.string() + " has more than one cat or dog folder (" + std::to_string(cats + dogs) +
                 " of cat/cats/dog/dogs in any case); keep one of each");
-  return ClassFolders{cats[0], dogs[0], false};
+  return found;
 }
 
+// The classes' names: cat and dog for the cats_vs_dogs pair, else the folders' own.
+std::vector<std::string> class_names_of(const std::vector<fs::path>& folders, bool petimages) {
+  const bool cats_vs_dogs = petimages || (folders.size() == 2 && std::any_of(folders.begin(), folders.end(), means_cat) &&
+                                          std::any_of(folders.begin(), folders.end(), means_dog));
+  std::vector<std::string> names;
+  for (const auto& folder : folders)
+    names.push_back(!cats_vs_dogs ? folder.filename().string() : means_cat(folder) ? "cat" : "dog");
+  return names;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
 
 struct Skip {
   SkipReason reason;
@@ -134,6 +162,36 @@ FolderListing list_folder(const fs::path& root, const fs::path& folder, std::vec
   return listing;
 }
 
+// One class folder's files: the images kept, and the rest with why.
+struct FolderScan {
+  fs::path folder;  // relative to the dataset root
+  std::vector<std::string> images;
+  std::vector<SkippedFile> skipped;
+};
+
+FolderScan scan_folder(const fs::path& dir, const fs::path& folder, bool petimages, const DecodeLimits& limits) {
+  FolderScan scan{folder, {}, {}};
+  const auto listing = list_folder(dir, folder, scan.skipped);
+  const auto ignored = [&](const fs::path& path) {
+    const auto in_class = path.lexically_relative(folder);
+    const auto name = in_class.filename().string();
+    const bool skip = petimages ? in_class.has_parent_path() || !std::regex_match(name, kPetImagesName)
+                                : name.front() == '.';  // .DS_Store and the like
+    if (skip) spdlog::debug("ignored {}: not a dataset file name", path.generic_string());
+    return skip;
+  };
+  for (const auto& path : listing.not_regular)
+    if (!ignored(path)) scan.skipped.push_back({path.generic_string(), SkipReason::NotRegular});
+  for (const auto& path : listing.files) {
+    if (ignored(path)) continue;
+    if (auto skip = cheap_check(dir / path, petimages, limits))
+      scan.skipped.push_back({path.generic_string(), skip->reason, std::move(skip->detail)});
+    else
+      scan.images.push_back(path.generic_string());
+  }
+  return scan;
+}
+
 void log_skipped(const DatasetIndex& index) {
   for (const auto& [reason, count] : index.skipped_by_reason())
     spdlog::info("skipped {} file(s): {} (-v lists them)", count, to_string(reason));
@@ -146,16 +204,27 @@ void log_skipped(const DatasetIndex& index) {
 
 }  // namespace
 
+bool is_cats_vs_dogs(const std::vector<std::string>& class_names) {
+  return class_names == std::vector<std::string>(kClassNames.begin(), kClassNames.end());
+}
+
 std::string class_name(const std::vector<std::string>& class_names, int64_t label) {
   return label >= 0 && label < static_cast<int64_t>(class_names.size()) ? class_names[static_cast<size_t>(label)]
                                                                         : std::to_string(label);
 }
 
+void require_classes(const std::vector<std::string>& model_classes, const DatasetIndex& data) {
+  if (model_classes == data.class_names) return;
+  throw Error("the model was trained on classes [" + joined(model_classes) + "] but dataset " + data.root.string() +
+              " has [" + joined(data.class_names) + "]: use a dataset with the model's classes");
+}
+
 bool has_dataset(const fs::path& dir) { return find_class_folders(dir).has_value(); }
 
 std::string no_dataset_message(const fs::path& dir) {
-  return "no cats_vs_dogs dataset in " + (dir / "").string() +
-         " (expected PetImages/Cat and PetImages/Dog, or a cat/ and a dog/ folder: cat, cats, Cat, ...)";
+  return "no dataset in " + (dir / "").string() +
+         " (expected one folder per class, two or more: cat/ and dog/, or PetImages/Cat and PetImages/Dog, or "
+         "daisy/, rose/, tulip/, ...)";
 }
 
 std::vector<std::optional<SkippedFile>> find_undecodable(const fs::path& root, const std::vector<Sample>& samples,
@@ -196,34 +265,51 @@ std::map<SkipReason, int> DatasetIndex::skipped_by_reason() const {
   return counts;
 }
 
-DatasetIndex scan_dataset(const fs::path& dir, bool decode_all, int threads, const DecodeLimits& limits) {
-  const auto folders = find_class_folders(dir);
-  if (!folders) throw Error(no_dataset_message(dir));
+DatasetIndex scan_dataset(const fs::path& dir, bool decode_all, int threads, const DecodeLimits& limits,
+                          const std::vector<std::string>& only_classes) {
+  const auto found = find_class_folders(dir);
+  if (!found) throw Error(no_dataset_message(dir));
   DatasetIndex index;
   index.root = dir;
-  index.petimages_layout = folders->petimages;
+  index.petimages_layout = found->petimages;
 
-  const std::pair<fs::path, int64_t> classes[] = {{folders->cat, kCatLabel}, {folders->dog, kDogLabel}};
-  for (const auto& [folder, label] : classes) {
-    const auto listing = list_folder(dir, folder, index.skipped);
-    const auto ignored = [&](const fs::path& path) {
-      const auto in_class = path.lexically_relative(folder);
-      const auto name = in_class.filename().string();
-      const bool skip = index.petimages_layout ? in_class.has_parent_path() || !std::regex_match(name, kPetImagesName)
-                                               : name.front() == '.';  // .DS_Store and the like
-      if (skip) spdlog::debug("ignored {}: not a dataset file name", path.generic_string());
-      return skip;
-    };
-    for (const auto& path : listing.not_regular)
-      if (!ignored(path)) index.skipped.push_back({path.generic_string(), SkipReason::NotRegular});
-    for (const auto& path : listing.files) {
-      if (ignored(path)) continue;
-      if (auto skip = cheap_check(dir / path, index.petimages_layout, limits))
-        index.skipped.push_back({path.generic_string(), skip->reason, std::move(skip->detail)});
-      else
-        index.samples.push_back({path.generic_string(), label});
+  std::vector<FolderScan> scans;
+  std::vector<std::string> without_images;
+  for (const auto& folder : found->folders) {
+    auto scan = scan_folder(dir, folder, index.petimages_layout, limits);
+    // Beside two or more classes, a folder without images (weights/, notes/) is no class of its own.
+    if (scan.images.empty() && found->folders.size() > 2) {
+      spdlog::warn("{}: no images, left out of the classes", (dir / folder).string());
+      without_images.push_back(folder.generic_string());
+      continue;
     }
+    scans.push_back(std::move(scan));
   }
+  std::vector<fs::path> folders;
+  for (const auto& scan : scans) folders.push_back(scan.folder);
+  const auto names = class_names_of(folders, index.petimages_layout);
+  if (scans.size() < 2)
+    throw Error(dir.string() + " has images in " + std::to_string(scans.size()) + " folder(s) (" + joined(names) +
+                "), none in " + joined(without_images) + ": a classifier needs two or more classes, one folder each");
+
+  std::vector<size_t> order(scans.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return names[a] < names[b]; });
+  std::vector<std::string> all_names;
+  for (size_t i : order) all_names.push_back(names[i]);
+  for (const auto& asked : only_classes)
+    if (std::find(all_names.begin(), all_names.end(), asked) == all_names.end())
+      throw Error("no class '" + asked + "' in " + dir.string() + ": its classes are " + joined(all_names));
+  for (size_t i : order) {
+    if (!only_classes.empty() && std::find(only_classes.begin(), only_classes.end(), names[i]) == only_classes.end())
+      continue;
+    const auto label = static_cast<int64_t>(index.class_names.size());
+    index.class_names.push_back(names[i]);
+    for (auto& path : scans[i].images) index.samples.push_back({std::move(path), label});
+    for (auto& skipped : scans[i].skipped) index.skipped.push_back(std::move(skipped));
+  }
+  if (index.class_names.size() < 2)
+    throw Error("a classifier needs two or more classes; " + dir.string() + " has " + joined(all_names));
   const auto by_path = [](const auto& a, const auto& b) { return a.path < b.path; };
   std::sort(index.samples.begin(), index.samples.end(), by_path);
 
@@ -239,9 +325,16 @@ DatasetIndex scan_dataset(const fs::path& dir, bool decode_all, int threads, con
     index.samples = std::move(decodable);
   }
   std::sort(index.skipped.begin(), index.skipped.end(), by_path);
-  spdlog::info("{}: {} images{}", dir.string(), index.samples.size(),
-               index.petimages_layout ? " (PetImages layout: TFDS's JFIF rule applied)" : "");
+  spdlog::info("{}: {} images of {} classes ({}){}", dir.string(), index.samples.size(), index.class_names.size(),
+               joined(index.class_names), index.petimages_layout ? " (PetImages layout: TFDS's JFIF rule applied)" : "");
   log_skipped(index);
+  std::vector<int> per_class(index.class_names.size(), 0);
+  for (const auto& sample : index.samples) ++per_class[static_cast<size_t>(sample.label)];
+  for (size_t label = 0; label < per_class.size(); ++label)
+    if (per_class[label] < kFewImagesPerClass)
+      spdlog::warn("class {} has {} usable image(s): too few to learn it from and judge it by (add images, or leave "
+                   "the class out)",
+                   index.class_names[label], per_class[label]);
   return index;
 }
 

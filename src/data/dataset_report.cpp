@@ -19,7 +19,7 @@ DatasetReport report_dataset(const std::filesystem::path& dir, uint64_t split_se
   for (size_t i = 0; i < undecodable.size(); ++i)
     if (undecodable[i]) report.undecodable.push_back(report.index.samples[i]);
   report.split_seed = split_seed;
-  report.split = split_dataset(report.index.samples, split_seed);
+  report.split = split_dataset(report.index, split_seed);
   return report;
 }
 

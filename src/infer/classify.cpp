@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <future>
+#include <numeric>
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -17,10 +18,30 @@
 
 namespace catdog {
 
+std::string verdict_sentence(const std::vector<double>& probabilities, const std::vector<std::string>& class_names,
+                             int top_k) {
+  const auto percent = [](double p) {
+    return std::clamp(std::lround(100 * (std::isnan(p) ? 0.5 : std::clamp(p, 0.0, 1.0))), 0L, 100L);
+  };
+  const auto name = [&](size_t label) { return class_name(class_names, static_cast<int64_t>(label)); };
+  if (probabilities.size() == 2) {
+    const long second = percent(probabilities[1]);
+    return "This image seems " + std::to_string(second) + "% " + name(1) + ", and " + std::to_string(100 - second) +
+           "% " + name(0) + ".";
+  }
+  std::vector<size_t> order(probabilities.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  const size_t shown = std::min(order.size(), static_cast<size_t>(std::max(1, top_k)));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return probabilities[a] > probabilities[b]; });
+  std::string sentence = "This image seems";
+  for (size_t i = 0; i < shown; ++i)
+    sentence += std::string(i == 0 ? " " : i + 1 == shown ? " and " : ", ") + std::to_string(percent(probabilities[order[i]])) +
+                "% " + name(order[i]);
+  return sentence + ".";
+}
+
 std::string verdict_sentence(double dog_probability) {
-  const double clamped = std::isnan(dog_probability) ? 0.5 : std::clamp(dog_probability, 0.0, 1.0);
-  const long dog = std::clamp(std::lround(100 * clamped), 0L, 100L);
-  return "This image seems " + std::to_string(dog) + "% dog, and " + std::to_string(100 - dog) + "% cat.";
+  return verdict_sentence({1 - dog_probability, dog_probability}, {kClassNames.begin(), kClassNames.end()});
 }
 
 namespace {
@@ -162,8 +183,8 @@ std::vector<PredictionResult> predict_images(Classifier& model, const std::vecto
     int64_t row = 0;
     for (auto& [result, tensor] : decoded) {
       if (tensor.defined()) {
-        result.cat = probabilities[row][kCatLabel].item<double>();
-        result.dog = probabilities[row][kDogLabel].item<double>();
+        const auto p = probabilities[row];
+        result.probabilities.assign(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
         ++row;
       }
       if (on_result) on_result(result);

@@ -27,7 +27,8 @@ namespace fs = std::filesystem;
 
 EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const EvalOptions& options,
                     const Runtime& runtime) {
-  const Split split = split_dataset(data.samples, checkpoint.meta.split_seed);
+  require_classes(checkpoint.meta.class_names, data);
+  const Split split = split_dataset(data, checkpoint.meta.split_seed);
   const std::vector<Sample>& samples = split_part(split, options.split);
   if (samples.empty())
     throw Error("the " + options.split + " split of " + data.root.string() +
@@ -37,10 +38,12 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
   report.split = options.split;
   report.tta = options.tta;
   report.class_names = checkpoint.meta.class_names;
+  report.confusion = ConfusionMatrix(static_cast<int>(report.class_names.size()));
   report.data_root = data.root;
   report.samples = samples;
-  // NaN until predicted: files that fail to decode keep it.
-  report.dog_probability.assign(samples.size(), std::numeric_limits<float>::quiet_NaN());
+  // -1 until predicted: files that fail to decode keep it.
+  report.predicted.assign(samples.size(), -1);
+  report.confidence.assign(samples.size(), std::numeric_limits<float>::quiet_NaN());
 
   LoaderOptions loader_options;
   loader_options.decode_limits = runtime.decode_limits;
@@ -72,13 +75,20 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
           const size_t sample = indices[row];
           const int64_t truth = samples[sample].label;
           const auto r = static_cast<int64_t>(row);
-          const int64_t predicted = p[r][kDogLabel] > p[r][kCatLabel] ? kDogLabel : kCatLabel;
-          report.dog_probability[sample] = static_cast<float>(p[r][kDogLabel]);
+          std::vector<double> of_classes(static_cast<size_t>(p.size(1)));
+          for (size_t c = 0; c < of_classes.size(); ++c) of_classes[c] = p[r][static_cast<int64_t>(c)];
+          // The first of equal probabilities wins, as argmax.
+          const int64_t predicted = std::max_element(of_classes.begin(), of_classes.end()) - of_classes.begin();
+          const double truth_probability = of_classes[static_cast<size_t>(truth)];
+          const auto above_truth =
+              std::count_if(of_classes.begin(), of_classes.end(), [&](double q) { return q > truth_probability; });
+          report.top5_correct += above_truth < 5;
+          report.predicted[sample] = predicted;
+          report.confidence[sample] = static_cast<float>(of_classes[static_cast<size_t>(predicted)]);
           report.confusion.add(truth, predicted);
           if (predicted != truth) {
-            std::vector<double> row(static_cast<size_t>(p.size(1)));
-            for (size_t c = 0; c < row.size(); ++c) row[c] = p[r][static_cast<int64_t>(c)];
-            report.mistakes.push_back({samples[sample].path, truth, predicted, p[r][predicted], std::move(row)});
+            const double confidence = of_classes[static_cast<size_t>(predicted)];
+            report.mistakes.push_back({samples[sample].path, truth, predicted, confidence, std::move(of_classes)});
           }
         }
         progress.advance(indices.size(), fmt::format("acc {:.4f}", report.confusion.accuracy()));
@@ -110,6 +120,10 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
 
 std::string EvalReport::class_name(int64_t label) const {
   return catdog::class_name(class_names, label);
+}
+
+double EvalReport::top5_accuracy() const {
+  return images > 0 ? static_cast<double>(top5_correct) / static_cast<double>(images) : 0;
 }
 
 }  // namespace catdog

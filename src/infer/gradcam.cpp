@@ -13,7 +13,8 @@ std::string gradcam_layer(ModelKind kind) { return model_spec(kind).gradcam_laye
 
 Explanation explain(Classifier& model, const cv::Mat& rgb, int label, cv::Size heat_size) {
   if (rgb.empty() || rgb.type() != CV_8UC3) throw Error("Grad-CAM needs an 8-bit RGB image");
-  if (label > static_cast<int>(kDogLabel)) throw Error("Grad-CAM explains class 0 (cat) or 1 (dog)");
+  if (label >= model->num_classes())
+    throw Error("Grad-CAM explains one of the model's classes, 0 to " + std::to_string(model->num_classes() - 1));
   const auto device = model->parameters().front().device();
   const auto input = to_input_tensor(resize_to_input(rgb)).unsqueeze(0).to(device);
 
@@ -27,11 +28,11 @@ Explanation explain(Classifier& model, const cv::Mat& rgb, int label, cv::Size h
   });
 
   Explanation explanation;
-  const auto probabilities = torch::softmax(logits.detach(), 1).to(torch::kCPU, torch::kFloat64);
-  explanation.cat = probabilities[0][kCatLabel].item<double>();
-  explanation.dog = probabilities[0][kDogLabel].item<double>();
+  const auto probabilities = torch::softmax(logits.detach(), 1).to(torch::kCPU, torch::kFloat64).contiguous();
+  explanation.probabilities.assign(probabilities.data_ptr<double>(),
+                                   probabilities.data_ptr<double>() + probabilities.numel());
   explanation.explained_label =
-      label >= 0 ? label : static_cast<int>(explanation.dog > explanation.cat ? kDogLabel : kCatLabel);
+      label >= 0 ? label : static_cast<int>(probabilities[0].argmax().item<int64_t>());
 
   // autograd::grad, not backward(): no .grad accumulates on shared weights.
   const auto gradient = torch::autograd::grad({logits[0][explanation.explained_label]}, {activations})[0];

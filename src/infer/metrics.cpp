@@ -56,6 +56,33 @@ ClassMetrics ConfusionMatrix::class_metrics(int64_t label) const {
   return metrics;
 }
 
+namespace {
+
+ClassMetrics average(const ConfusionMatrix& matrix, bool by_support) {
+  ClassMetrics mean;
+  double weights = 0;
+  for (int label = 0; label < matrix.num_classes(); ++label) {
+    const ClassMetrics m = matrix.class_metrics(label);
+    const double weight = by_support ? static_cast<double>(m.support) : 1.0;
+    mean.precision += weight * m.precision;
+    mean.recall += weight * m.recall;
+    mean.f1 += weight * m.f1;
+    mean.support += m.support;
+    weights += weight;
+  }
+  if (weights > 0) {
+    mean.precision /= weights;
+    mean.recall /= weights;
+    mean.f1 /= weights;
+  }
+  return mean;
+}
+
+}  // namespace
+
+ClassMetrics ConfusionMatrix::macro_average() const { return average(*this, false); }
+ClassMetrics ConfusionMatrix::weighted_average() const { return average(*this, true); }
+
 std::vector<size_t> top_losses(const std::vector<std::vector<double>>& probabilities,
                                const std::vector<int64_t>& truths, size_t count) {
   if (probabilities.size() != truths.size()) throw Error("top losses: one class per row of probabilities needed");

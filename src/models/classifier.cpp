@@ -15,7 +15,7 @@ namespace {
 namespace nn = torch::nn;
 
 // The recipe's small CNN; layer names as Keras' Sequential gives them.
-LayerStack scratch_network(int64_t input_size) {
+LayerStack scratch_network(int64_t input_size, int64_t classes) {
   LayerStack network;
   network->add("conv2d", "Conv2D", same_conv3x3(3, 16), Activation::Relu);
   network->add("max_pooling2d", "MaxPooling2D", nn::MaxPool2d(2));
@@ -26,14 +26,14 @@ LayerStack scratch_network(int64_t input_size) {
   network->add("flatten", "Flatten", nn::Flatten());
   const int64_t flattened = 64 * (input_size / 8) * (input_size / 8);
   network->add("dense", "Dense", nn::Linear(flattened, 512), Activation::Relu);
-  network->add("dense_1", "Dense", nn::Linear(512, 2));
+  network->add("dense_1", "Dense", nn::Linear(512, classes));
   return network;
 }
 
-LayerStack transfer_head(int64_t features) {
+LayerStack transfer_head(int64_t features, int64_t classes) {
   LayerStack head;
   head->add("dense", "Dense", nn::Linear(features, 512), Activation::Relu);
-  head->add("dense_1", "Dense", nn::Linear(512, 2));
+  head->add("dense_1", "Dense", nn::Linear(512, classes));
   return head;
 }
 
@@ -50,15 +50,17 @@ void keras_initialise(nn::Module& module) {
 
 }  // namespace
 
-ClassifierImpl::ClassifierImpl(ModelKind kind, bool keras_init) : kind_(kind) {
+ClassifierImpl::ClassifierImpl(ModelKind kind, int64_t num_classes, bool keras_init)
+    : kind_(kind), num_classes_(num_classes) {
+  if (num_classes < 2) throw Error("a classifier needs two or more classes, not " + std::to_string(num_classes));
   if (const auto make_backbone = model_spec(kind).make_backbone) backbone_ = make_backbone();
   if (backbone_) {
     register_module("backbone", backbone_);
     for (auto& parameter : backbone_->parameters()) parameter.set_requires_grad(false);
     backbone_->eval();
   }
-  head_ = register_module("head", backbone_ ? transfer_head(backbone_->feature_size())
-                                            : scratch_network(kImageSize));
+  head_ = register_module("head", backbone_ ? transfer_head(backbone_->feature_size(), num_classes)
+                                            : scratch_network(kImageSize, num_classes));
   if (keras_init) keras_initialise(*head_);
 }
 

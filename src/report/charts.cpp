@@ -232,56 +232,69 @@ void plot_training_curves(const History& history, const std::filesystem::path& p
 void plot_confusion_matrix(const ConfusionMatrix& matrix, const std::vector<std::string>& class_names,
                            const std::filesystem::path& png) {
   const int n = matrix.num_classes();
-  constexpr double kCell = 130, kLeft = 120, kTop = 60, kRight = 120, kBottom = 80;
-  Painter painter(static_cast<int>(kLeft + n * kCell + kRight), static_cast<int>(kTop + n * kCell + kBottom));
   const auto name = [&](int i) { return class_name(class_names, i); };
-  int64_t largest = 1;
-  for (int t = 0; t < n; ++t)
-    for (int p = 0; p < n; ++p) largest = std::max(largest, matrix.count(t, p));
+  constexpr double kLabelSize = 12, kTop = 60, kRight = 120;
+  // Up to 8 classes, 130 px cells; more share about 1,040 px (37 classes: 28 px cells).
+  const double cell = n <= 8 ? 130 : std::max(24.0, 1040.0 / n);
+  double widest = 0;
+  for (int i = 0; i < n; ++i) widest = std::max(widest, text_width(name(i), kLabelSize));
+  // Column labels turn a quarter when they would not fit under their cells.
+  const bool rotated = widest > cell - 10;
+  const double left = std::max(120.0, widest + 60), bottom = rotated ? widest + 60 : 80;
+  Painter painter(static_cast<int>(left + n * cell + kRight), static_cast<int>(kTop + n * cell + bottom));
+  const bool room_for_share = cell >= 60;
+  const double count_size = room_for_share ? 18 : std::max(6.0, cell * 0.32);
 
+  // Colours are each true class's share (rows sum to 1): a rare class reads as clearly as a common one.
   for (int truth = 0; truth < n; ++truth) {
     int64_t row_total = 0;
     for (int p = 0; p < n; ++p) row_total += matrix.count(truth, p);
     for (int predicted = 0; predicted < n; ++predicted) {
       const int64_t count = matrix.count(truth, predicted);
-      const double shade = static_cast<double>(count) / static_cast<double>(largest);
-      const cv::Rect2d cell(kLeft + predicted * kCell, kTop + truth * kCell, kCell, kCell);
-      painter.fill(cell, blues(shade));
+      const double shade = row_total > 0 ? static_cast<double>(count) / static_cast<double>(row_total) : 0;
+      const cv::Rect2d area(left + predicted * cell, kTop + truth * cell, cell, cell);
+      painter.fill(area, blues(shade));
       const cv::Scalar ink = shade > 0.5 ? kWhite : kInk;
-      const cv::Point2d center(cell.x + kCell / 2, cell.y + kCell / 2);
-      painter.text(std::to_string(count), {center.x, center.y - 4}, 18, ink, Align::Center, Align::End, true);
+      const cv::Point2d center(area.x + cell / 2, area.y + cell / 2);
+      if (!room_for_share) {
+        if (count > 0) painter.text(std::to_string(count), center, count_size, ink, Align::Center, Align::Center);
+        continue;
+      }
+      painter.text(std::to_string(count), {center.x, center.y - 4}, count_size, ink, Align::Center, Align::End, true);
       if (row_total > 0) {
         char share[32];
-        std::snprintf(share, sizeof share, "%.1f%%", 100.0 * static_cast<double>(count) / static_cast<double>(row_total));
+        std::snprintf(share, sizeof share, "%.1f%%", 100.0 * shade);
         painter.text(share, {center.x, center.y + 10}, 11, ink, Align::Center, Align::Start);
       }
     }
   }
-  const cv::Rect2d area(kLeft, kTop, n * kCell, n * kCell);
+  const cv::Rect2d area(left, kTop, n * cell, n * cell);
   painter.frame(area, kSpine);
   for (int i = 0; i < n; ++i) {
-    const double middle = kCell * (i + 0.5);
-    painter.text(name(i), {kLeft + middle, kTop + n * kCell + 10}, 12, kInk, Align::Center, Align::Start);
-    painter.text(name(i), {kLeft - 10, kTop + middle}, 12, kInk, Align::End, Align::Center);
+    const double middle = cell * (i + 0.5);
+    if (rotated)
+      painter.vertical_text(name(i), {left + middle, kTop + n * cell + 10 + text_width(name(i), kLabelSize) / 2},
+                            kLabelSize, kInk);
+    else
+      painter.text(name(i), {left + middle, kTop + n * cell + 10}, kLabelSize, kInk, Align::Center, Align::Start);
+    painter.text(name(i), {left - 10, kTop + middle}, kLabelSize, kInk, Align::End, Align::Center);
   }
-  painter.text("predicted", {kLeft + n * kCell / 2, kTop + n * kCell + 55}, 12, kInk, Align::Center, Align::End);
-  painter.vertical_text("true", {kLeft - 75, kTop + n * kCell / 2}, 12, kInk);
-  painter.text("Confusion matrix", {kLeft + n * kCell / 2, kTop - 22}, 14, kInk, Align::Center, Align::End, true);
+  painter.text("predicted", {left + n * cell / 2, kTop + n * cell + bottom - 25}, 12, kInk, Align::Center, Align::End);
+  painter.vertical_text("true", {left - std::max(widest, 40.0) - 35, kTop + n * cell / 2}, 12, kInk);
+  painter.text("Confusion matrix", {left + n * cell / 2, kTop - 22}, 14, kInk, Align::Center, Align::End, true);
 
-  // Colour bar: 0 at the bottom, the largest count at the top.
-  const cv::Rect2d bar(kLeft + n * kCell + 25, kTop, 18, n * kCell);
+  // Colour bar: share of the true class, 0 at the bottom, 100% at the top.
+  const cv::Rect2d bar(left + n * cell + 25, kTop, 18, n * cell);
   constexpr int kSteps = 100;
   for (int i = 0; i < kSteps; ++i) {
     const double top = bar.y + bar.height * i / kSteps;
     painter.fill({bar.x, top, bar.width, bar.height / kSteps + 0.5}, blues(1.0 - (i + 0.5) / kSteps));
   }
   painter.frame(bar, kSpine);
-  Axis scale = auto_axis(0, static_cast<double>(largest), true, 6);
-  for (double tick : scale.ticks) {
-    if (tick < 0 || tick > static_cast<double>(largest)) continue;
-    const double y = bar.y + bar.height * (1 - tick / static_cast<double>(largest));
+  for (int percent = 0; percent <= 100; percent += 20) {
+    const double y = bar.y + bar.height * (1 - percent / 100.0);
     painter.line({bar.x + bar.width, y}, {bar.x + bar.width + 4, y}, kSpine);
-    painter.text(scale.label(tick), {bar.x + bar.width + 8, y}, 10, kInk, Align::Start, Align::Center);
+    painter.text(std::to_string(percent) + "%", {bar.x + bar.width + 8, y}, 10, kInk, Align::Start, Align::Center);
   }
   write_rgb_image(painter.result(), png);
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -17,15 +18,17 @@ constexpr int kGridRows = 4, kGridCols = 8;
 }  // namespace
 
 void write_sample_grid(const DatasetReport& report, const std::filesystem::path& png) {
-  const cv::Scalar class_colors[] = {cv::Scalar(30, 90, 200), cv::Scalar(200, 90, 20)};  // RGB: cat blue, dog orange
+  // RGB: cat blue, dog orange; further classes cycle through matplotlib's tab10.
+  const cv::Scalar class_colors[] = {{30, 90, 200},  {200, 90, 20},  {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
+                                     {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
   std::vector<GridCell> cells;
   for (const auto& sample : report.split.train) {
     if (cells.size() == 10) break;
     const bool broken = std::any_of(report.undecodable.begin(), report.undecodable.end(),
                                     [&](const Sample& bad) { return bad.path == sample.path; });
     if (broken) continue;
-    cells.push_back({decode_rgb(report.index.root / sample.path), kClassNames[sample.label],
-                     class_colors[sample.label]});
+    cells.push_back({decode_rgb(report.index.root / sample.path), class_name(report.index.class_names, sample.label),
+                     class_colors[static_cast<size_t>(sample.label) % std::size(class_colors)]});
   }
   plot_image_grid(cells, 2, 5, png);
 }
@@ -35,11 +38,10 @@ void write_prediction_grid(const EvalReport& report, const fs::path& png) {
   const cv::Scalar kRight(31, 119, 180), kWrong(214, 39, 40);  // matplotlib's blue and red (RGB)
   std::vector<GridCell> cells;
   for (size_t i = 0; i < report.samples.size() && cells.size() < kGridRows * kGridCols; ++i) {
-    const float dog = report.dog_probability[i];
-    if (std::isnan(dog)) continue;  // failed to decode
+    const int64_t predicted = report.predicted[i];
+    if (predicted < 0) continue;  // failed to decode
     const Sample& sample = report.samples[i];
-    const int64_t predicted = dog > 0.5f ? kDogLabel : kCatLabel;
-    const double confidence = predicted == kDogLabel ? dog : 1.0 - dog;
+    const double confidence = report.confidence[i];
     const std::string title = "real: " + report.class_name(sample.label) + " / pred: " +
                               report.class_name(predicted) + " (" + std::to_string(std::lround(100 * confidence)) + "%)";
     cells.push_back({resize_to_input(decode_rgb(report.data_root / sample.path)), title,

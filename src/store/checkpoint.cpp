@@ -202,7 +202,11 @@ Checkpoint read_checkpoint(const fs::path& file, torch::Device device) {
   if (checkpoint.meta.image_size != kImageSize)
     throw Error("checkpoint " + file.string() + " was trained on " + std::to_string(checkpoint.meta.image_size) +
                 " px images; this catdog runs models at " + std::to_string(kImageSize) + " px");
-  checkpoint.model = Classifier(checkpoint.meta.kind, /*keras_init=*/false);
+  if (checkpoint.meta.class_names.size() < 2)
+    throw not_a_checkpoint(file, "it names " + std::to_string(checkpoint.meta.class_names.size()) +
+                                     " class(es); a classifier has two or more");
+  checkpoint.model = Classifier(checkpoint.meta.kind, static_cast<int64_t>(checkpoint.meta.class_names.size()),
+                                /*keras_init=*/false);
   const auto mismatch = [&](const std::string& why) {
     return Error("checkpoint " + file.string() + " does not match model " + model_name(checkpoint.meta.kind) + " (" +
                  why + "): pass a checkpoint written by this catdog version");

@@ -217,15 +217,15 @@ torch::Tensor labels_of(const std::vector<Sample>& samples) {
   return torch::tensor(labels, torch::kInt64);
 }
 
-// Both classes need images: with one empty, validation accuracy is 1.0 from
-// the first epoch and the model learns nothing.
+// Every class needs images: with one empty, a two-class model's validation
+// accuracy is 1.0 from the first epoch and it learns nothing.
 void require_every_class(const DatasetIndex& data) {
-  std::vector<size_t> counts(kClassNames.size(), 0);
+  std::vector<size_t> counts(data.class_names.size(), 0);
   for (const auto& sample : data.samples) ++counts[static_cast<size_t>(sample.label)];
   for (size_t label = 0; label < counts.size(); ++label)
     if (counts[label] == 0)
-      throw Error("dataset " + data.root.string() + " has no usable " + kClassNames[label] +
-                  " images: a classifier needs images of both classes");
+      throw Error("dataset " + data.root.string() + " has no usable " + data.class_names[label] +
+                  " images: a classifier needs images of every class");
 }
 
 // One stage of the recipe: epochs first..last (1-based, inclusive).
@@ -321,7 +321,7 @@ void prepare_batches(StageBatches& batches, Classifier& model, const DatasetInde
 TrainResult train(const DatasetIndex& data, const TrainOptions& options, const Runtime& runtime,
                   const EpochCallback& on_epoch_end, TrainState* resume) {
   require_every_class(data);
-  const auto split = split_dataset(data.samples, options.split_seed);
+  const auto split = split_dataset(data, options.split_seed);
   spdlog::info("data {}: {} images ({} skipped): train {}, validation {}, test {}", data.root.string(),
                data.samples.size(), data.skipped.size(), split.train.size(), split.validation.size(),
                split.test.size());
@@ -336,7 +336,7 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
     history = resume->history;
   } else {
     torch::manual_seed(runtime.seed);  // the initial weights depend on the seed alone
-    model = Classifier(options.model);
+    model = Classifier(options.model, static_cast<int64_t>(data.class_names.size()));
     if (model->has_frozen_backbone()) {
       spdlog::info("backbone weights: {}", options.weights.string());
       model->load_backbone_weights(options.weights);

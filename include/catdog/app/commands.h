@@ -43,6 +43,7 @@ struct SummaryCommand {
   bool json = false;
   bool fine_tune = false;     // show what fine-tuning's stage 2 trains
   std::string unfreeze_from;  // "" = the model's default point
+  int num_classes = 2;        // the head's outputs
 };
 int run_summary(const SummaryCommand& command, std::ostream& out);
 
@@ -73,6 +74,7 @@ struct TrainCommand {
   int initial_eval_batches = recipe::kInitialEvalBatches;
   bool feature_cache = true;
   std::string command_line;  // recorded in the run folder
+  std::vector<std::string> classes;  // train on these classes of the dataset alone (empty: all)
 };
 int run_train(const TrainCommand& command, const Runtime& runtime, std::ostream& out);
 // The recipe the flags ask for on top of the registry's defaults for `spec`:
@@ -105,6 +107,7 @@ struct PredictCommand {
   std::filesystem::path explain_dir;  // Grad-CAM overlays of what was classified
   bool tta = false;
   int batch_size = 32;
+  int top_k = 3;  // classes named in the sentence when there are more than two
 };
 // Exit code 1 when any input failed (each is reported, the rest predicted).
 int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostream& out, std::ostream& err);

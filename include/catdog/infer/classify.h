@@ -14,8 +14,14 @@
 
 namespace catdog {
 
-// "This image seems N% dog, and M% cat." with whole percentages that add up
-// to 100 (N = round(100 p_dog), M = 100 - N).
+// The verdict in one sentence, in whole percentages. Two classes, the second
+// first (the tutorial's cat/dog sentence word for word): "This image seems N%
+// dog, and M% cat." with N = round(100 p[1]), M = 100 - N. More classes: the
+// `top_k` most probable, most first, "This image seems 81% daisy, 12% tulip
+// and 4% rose." (each rounded on its own).
+std::string verdict_sentence(const std::vector<double>& probabilities, const std::vector<std::string>& class_names,
+                             int top_k = 3);
+// The cat/dog sentence of a dog probability.
 std::string verdict_sentence(double dog_probability);
 
 // One file to predict and where it came from.
@@ -49,7 +55,7 @@ struct FaceResult {
 struct PredictionResult {
   PredictInput input;
   std::string error;  // non-empty: not predicted (input.error, or a decode failure naming the file)
-  double cat = 0, dog = 0;
+  std::vector<double> probabilities;  // one per class, the model's order
   std::optional<FaceResult> face;  // face mode only
   cv::Mat image, crop;             // RGB, with keep_images only; released after the callback
 };

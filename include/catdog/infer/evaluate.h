@@ -35,21 +35,25 @@ struct EvalReport {
   double loss = 0;
   ConfusionMatrix confusion{2};
   std::vector<std::string> class_names;
+  int64_t top5_correct = 0;  // images whose class is among the 5 most probable (all of them up to 5 classes)
   std::vector<Misclassified> mistakes;  // largest loss first (metrics.h's top_losses)
   int skipped = 0;                      // files that failed to decode
   double images_per_second = 0;
-  // Per sample of the split, in split order: its dog probability (NaN when
-  // it failed to decode); for the pictures.
+  // Per sample of the split, in split order: the predicted class (-1 when it
+  // failed to decode) and its probability; for the pictures.
   std::filesystem::path data_root;
   std::vector<Sample> samples;
-  std::vector<float> dog_probability;
+  std::vector<int64_t> predicted;
+  std::vector<float> confidence;
 
   // The name of class `label`, or its number when the report has no name for it.
   std::string class_name(int64_t label) const;
+  double top5_accuracy() const;
 };
 
 // Batched inference of `checkpoint` over one split of `data` (cut with the
-// checkpoint's split seed) and its metrics.
+// checkpoint's split seed) and its metrics. Error naming both class lists when
+// the checkpoint's classes are not the dataset's.
 EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const EvalOptions& options,
                     const Runtime& runtime);
 

@@ -1,5 +1,6 @@
 #pragma once
 #include <string>
+#include <vector>
 
 #include <opencv2/core.hpp>
 #include <torch/types.h>
@@ -14,8 +15,8 @@ std::string gradcam_layer(ModelKind kind);
 
 // One image's class probabilities and the Grad-CAM map of a class.
 struct Explanation {
-  double cat = 0, dog = 0;
-  int explained_label = 0;  // the class the map is for (kCatLabel / kDogLabel)
+  std::vector<double> probabilities;  // one per class, the model's order
+  int explained_label = 0;            // the class the map is for
   // Where the evidence for that class lies: H x W CV_32F in [0, 1] (1 at the
   // strongest); all zeros when nothing in the
   // layer speaks for the class.

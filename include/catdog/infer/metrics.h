@@ -22,6 +22,10 @@ class ConfusionMatrix {
   double accuracy() const;
   // 0 where undefined (no predictions / no images of the class), as sklearn.
   ClassMetrics class_metrics(int64_t label) const;
+  // The classes' metrics averaged as sklearn's classification_report: macro
+  // (every class alike) and weighted (by support); support is every image.
+  ClassMetrics macro_average() const;
+  ClassMetrics weighted_average() const;
 
  private:
   std::vector<std::vector<int64_t>> counts_;

@@ -13,23 +13,26 @@ namespace catdog {
 
 // Every catdog model: an optional frozen backbone (its top may be unfrozen
 // for fine-tuning), then the trainable part.
-//  scratch:     (none) -> Conv16-Pool-Conv32-Pool-Conv64-Pool-Flatten-Dense512-Dense2
-//  vgg16:       VGG16 base (frozen) -> Dense512-Dense2
-//  mobilenetv2: MobileNetV2 base (frozen) -> Dense512-Dense2
-// forward() returns logits; softmax of them is the Keras model's output.
+//  scratch:     (none) -> Conv16-Pool-Conv32-Pool-Conv64-Pool-Flatten-Dense512-DenseN
+//  vgg16:       VGG16 base (frozen) -> Dense512-DenseN
+//  mobilenetv2: MobileNetV2 base (frozen) -> Dense512-DenseN
+// with N outputs, one per class (2 for cat/dog). forward() returns logits;
+// softmax of them is the Keras model's output.
 class ClassifierImpl : public torch::nn::Module {
  public:
   // keras_init = false leaves the trainable layers with LibTorch's default
   // initialisation: for weights about to be overwritten from a checkpoint
   // (13 M of them in scratch: ~60 ms of a 0.7 s predict).
-  explicit ClassifierImpl(ModelKind kind, bool keras_init = true);
+  // num_classes: the outputs (2: cat and dog).
+  explicit ClassifierImpl(ModelKind kind, int64_t num_classes = 2, bool keras_init = true);
 
   ModelKind kind() const { return kind_; }
+  int64_t num_classes() const { return num_classes_; }
   bool has_frozen_backbone() const { return backbone_ != nullptr; }
 
   // Frozen part: images -> features (for scratch the images themselves).
   torch::Tensor features(const torch::Tensor& images);
-  // Trainable part: features -> logits N x 2.
+  // Trainable part: features -> logits batch x num_classes().
   torch::Tensor classify(const torch::Tensor& features);
   torch::Tensor forward(const torch::Tensor& images) { return classify(features(images)); }
   // forward() with `tap` on the output of the layer called `layer` (a
@@ -60,6 +63,7 @@ class ClassifierImpl : public torch::nn::Module {
 
  private:
   ModelKind kind_;
+  int64_t num_classes_;
   std::shared_ptr<BackboneImpl> backbone_;
   bool backbone_trains_ = false;
   LayerStack head_{nullptr};  // scratch: the whole network

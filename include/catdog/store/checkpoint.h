@@ -18,7 +18,7 @@ struct CheckpointMeta {
   ModelKind kind = ModelKind::Scratch;
   int image_size = kImageSize;  // the input side the model was trained at (checked on load) and
   std::string preprocessing;    // the pixels it takes (registry.h), recorded for other tools
-  std::vector<std::string> class_names = {"cat", "dog"};
+  std::vector<std::string> class_names = {"cat", "dog"};  // the model's outputs, in order
   std::string catdog_version = CATDOG_VERSION;
   uint64_t split_seed = 0;
   uint64_t seed = 0;
