@@ -13,10 +13,10 @@
 
 #include <torch/torch.h>
 
-#include "catdog/models/mobilenet_v2.h"
-#include "catdog/models/classifier.h"
 #include "catdog/base/precision.h"
 #include "catdog/base/runtime.h"
+#include "catdog/models/classifier.h"
+#include "catdog/models/mobilenet_v2.h"
 
 namespace {
 

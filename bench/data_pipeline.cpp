@@ -10,9 +10,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "catdog/base/runtime.h"
 #include "catdog/data/dataset.h"
 #include "catdog/data/loader.h"
-#include "catdog/base/runtime.h"
 
 namespace {
 

@@ -14,14 +14,14 @@
 #include <torch/torch.h>
 
 #include "catdog/app/launch.h"
-#include "catdog/data/dataset.h"
-#include "catdog/train/data_parallel.h"
 #include "catdog/base/error.h"
-#include "catdog/data/loader.h"
-#include "catdog/models/classifier.h"
-#include "catdog/train/optimizer.h"
 #include "catdog/base/runtime.h"
+#include "catdog/data/dataset.h"
+#include "catdog/data/loader.h"
 #include "catdog/data/split.h"
+#include "catdog/models/classifier.h"
+#include "catdog/train/data_parallel.h"
+#include "catdog/train/optimizer.h"
 
 using namespace catdog;
 using Clock = std::chrono::steady_clock;

@@ -15,8 +15,8 @@
 #include <sstream>
 
 #include "catdog/data/dataset.h"
-#include "catdog/infer/face.h"
 #include "catdog/data/preprocess.h"
+#include "catdog/infer/face.h"
 
 namespace fs = std::filesystem;
 

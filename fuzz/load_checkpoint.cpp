@@ -1,8 +1,8 @@
 // Bytes -> load_checkpoint, as eval, predict and --resume read a .ckpt.
 #include <cstdint>
 
-#include "catdog/store/checkpoint.h"
 #include "catdog/base/error.h"
+#include "catdog/store/checkpoint.h"
 #include "fuzz_input.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

@@ -11,7 +11,7 @@ extra=()
 if [ "${1:-}" = "--sanitize" ]; then
   shift
   build=build-sanitize
-  extra=(-DCATDOG_SANITIZE=ON -DCATDOG_ALLOCATOR=system -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+  extra=(-DCATDOG_SANITIZE=ON -DCATDOG_ALLOCATOR=system -DCMAKE_BUILD_TYPE=Debug)
 fi
 launcher=()
 # ccache, when installed, makes rebuilds in other checkouts of the tree cheap.

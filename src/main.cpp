@@ -15,8 +15,8 @@
 #include "catdog/app/environment.h"
 #include "catdog/app/serve.h"
 #include "catdog/base/error.h"
-#include "catdog/models/classifier.h"
 #include "catdog/base/runtime.h"
+#include "catdog/models/classifier.h"
 
 namespace {
 

@@ -9,8 +9,8 @@
 #include <torch/torch.h>
 
 #include "catdog/data/dataset.h"
-#include "catdog/models/classifier.h"
 #include "catdog/data/preprocess.h"
+#include "catdog/models/classifier.h"
 
 namespace catdog::testing {
 

@@ -6,8 +6,8 @@
 
 #include "catdog/app/commands.h"
 #include "catdog/app/run_folder.h"
-#include "catdog/store/checkpoint.h"
 #include "catdog/base/error.h"
+#include "catdog/store/checkpoint.h"
 #include "test_support.h"
 
 namespace catdog::app {

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
 
-#include "catdog/data/augment.h"
 #include "catdog/base/error.h"
+#include "catdog/data/augment.h"
 #include "catdog/data/preprocess.h"
 
 namespace catdog {

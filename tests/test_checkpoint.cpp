@@ -5,8 +5,8 @@
 
 #include <torch/torch.h>
 
-#include "catdog/store/checkpoint.h"
 #include "catdog/base/error.h"
+#include "catdog/store/checkpoint.h"
 #include "catdog/train/optimizer.h"
 #include "test_support.h"
 

@@ -12,10 +12,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "catdog/store/checkpoint.h"
 #include "catdog/data/dataset.h"
 #include "catdog/data/split.h"
 #include "catdog/models/registry.h"
+#include "catdog/store/checkpoint.h"
 #include "file_server.h"
 #include "test_support.h"
 

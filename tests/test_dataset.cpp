@@ -8,8 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "catdog/data/dataset.h"
 #include "catdog/base/error.h"
+#include "catdog/data/dataset.h"
 #include "catdog/data/split.h"
 #include "odd_images.h"
 #include "test_support.h"

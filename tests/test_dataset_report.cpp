@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "catdog/app/output.h"
-#include "catdog/report/pictures.h"
 #include "catdog/data/dataset_report.h"
 #include "catdog/report/image_grid.h"
+#include "catdog/report/pictures.h"
 #include "odd_images.h"
 #include "test_support.h"
 

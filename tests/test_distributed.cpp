@@ -19,10 +19,10 @@
 #include <torch/torch.h>
 
 #include "catdog/app/run_folder.h"
-#include "catdog/store/checkpoint.h"
 #include "catdog/base/error.h"
 #include "catdog/data/loader.h"
 #include "catdog/models/classifier.h"
+#include "catdog/store/checkpoint.h"
 #include "catdog/train/optimizer.h"
 #include "test_support.h"
 

@@ -5,13 +5,13 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "catdog/app/output.h"
-#include "catdog/report/pictures.h"
-#include "catdog/store/checkpoint.h"
 #include "catdog/base/error.h"
-#include "catdog/infer/evaluate.h"
-#include "catdog/report/image_grid.h"
 #include "catdog/data/preprocess.h"
 #include "catdog/data/split.h"
+#include "catdog/infer/evaluate.h"
+#include "catdog/report/image_grid.h"
+#include "catdog/report/pictures.h"
+#include "catdog/store/checkpoint.h"
 #include "test_support.h"
 
 namespace catdog {

@@ -7,9 +7,9 @@
 #include <opencv2/imgproc.hpp>
 
 #include "catdog/data/dataset.h"
+#include "catdog/data/preprocess.h"
 #include "catdog/infer/gradcam.h"
 #include "catdog/models/keras_h5.h"
-#include "catdog/data/preprocess.h"
 #include "square_model.h"
 #include "test_support.h"
 

@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "catdog/data/preprocess.h"
 #include "catdog/infer/inference.h"
 #include "catdog/models/classifier.h"
-#include "catdog/data/preprocess.h"
 
 namespace catdog {
 namespace {

@@ -8,9 +8,9 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
+#include "catdog/base/precision.h"
 #include "catdog/models/keras_h5.h"
 #include "catdog/models/mobilenet_v2.h"
-#include "catdog/base/precision.h"
 #include "test_support.h"
 
 namespace {

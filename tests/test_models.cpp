@@ -7,8 +7,8 @@
 
 #include "catdog/app/output.h"
 #include "catdog/base/error.h"
-#include "catdog/models/classifier.h"
 #include "catdog/data/preprocess.h"
+#include "catdog/models/classifier.h"
 #include "catdog/models/vgg16.h"
 #include "test_support.h"
 

@@ -8,8 +8,8 @@
 #include <torch/torch.h>
 
 #include "catdog/data/dataset.h"
-#include "catdog/infer/classify.h"
 #include "catdog/data/preprocess.h"
+#include "catdog/infer/classify.h"
 #include "test_support.h"
 
 namespace catdog {

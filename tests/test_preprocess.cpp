@@ -7,8 +7,8 @@
 #include <torch/torch.h>
 
 #include "catdog/base/error.h"
-#include "catdog/data/preprocess.h"
 #include "catdog/base/read_file.h"
+#include "catdog/data/preprocess.h"
 #include "odd_images.h"
 #include "test_support.h"
 

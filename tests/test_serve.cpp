@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <regex>
 #include <future>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -24,14 +24,14 @@
 #include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
 
+#include "browser.h"
 #include "catdog/app/commands.h"
 #include "catdog/app/serve.h"
 #include "catdog/app/serve_gate.h"
 #include "catdog/app/web_assets.h"
-#include "browser.h"
-#include "catdog/store/checkpoint.h"
 #include "catdog/base/precision.h"
 #include "catdog/infer/classify.h"
+#include "catdog/store/checkpoint.h"
 #include "square_model.h"
 #include "test_support.h"
 

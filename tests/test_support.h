@@ -2,9 +2,9 @@
 // datasets, the location of ../shared.
 #pragma once
 #include <fcntl.h>
-#include <termios.h>
 #include <signal.h>
 #include <sys/types.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>

@@ -7,8 +7,8 @@
 #include <torch/torch.h>
 
 #include "catdog/base/error.h"
-#include "catdog/train/trainer.h"
 #include "catdog/store/zip_check.h"
+#include "catdog/train/trainer.h"
 #include "test_support.h"
 
 namespace catdog {

@@ -1,12 +1,12 @@
 // `catdog data`
-#include "catdog/app/output.h"
-#include "catdog/report/pictures.h"
 #include "catdog/app/commands.h"
 #include "catdog/app/environment.h"
-#include "catdog/data/dataset.h"
-#include "catdog/data/dataset_report.h"
+#include "catdog/app/output.h"
 #include "catdog/base/error.h"
 #include "catdog/base/text.h"
+#include "catdog/data/dataset.h"
+#include "catdog/data/dataset_report.h"
+#include "catdog/report/pictures.h"
 
 namespace catdog::app {
 

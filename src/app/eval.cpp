@@ -1,15 +1,15 @@
 // `catdog eval`
 #include <spdlog/spdlog.h>
 
-#include "catdog/app/output.h"
-#include "catdog/report/pictures.h"
 #include "catdog/app/commands.h"
 #include "catdog/app/environment.h"
+#include "catdog/app/output.h"
 #include "catdog/app/run_folder.h"
 #include "catdog/base/atomic_file.h"
 #include "catdog/data/dataset.h"
 #include "catdog/infer/evaluate.h"
 #include "catdog/report/charts.h"
+#include "catdog/report/pictures.h"
 
 namespace catdog::app {
 

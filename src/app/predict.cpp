@@ -3,18 +3,18 @@
 
 #include <nlohmann/json.hpp>
 
-#include "catdog/app/output.h"
 #include "catdog/app/commands.h"
 #include "catdog/app/environment.h"
+#include "catdog/app/output.h"
 #include "catdog/app/run_folder.h"
-#include "catdog/store/checkpoint.h"
-#include "catdog/data/dataset.h"
 #include "catdog/base/error.h"
+#include "catdog/base/text.h"
+#include "catdog/data/dataset.h"
+#include "catdog/infer/classify.h"
 #include "catdog/infer/face.h"
 #include "catdog/infer/gradcam.h"
-#include "catdog/base/text.h"
 #include "catdog/report/image_grid.h"
-#include "catdog/infer/classify.h"
+#include "catdog/store/checkpoint.h"
 
 namespace catdog::app {
 

@@ -1,4 +1,3 @@
-#include "catdog/app/output.h"
 #include "catdog/app/serve.h"
 
 #include <pthread.h>
@@ -19,21 +18,22 @@
 
 #include "catdog/app/commands.h"
 #include "catdog/app/environment.h"
+#include "catdog/app/output.h"
 #include "catdog/app/run_folder.h"
 #include "catdog/app/serve_gate.h"
 #include "catdog/app/serve_upload.h"
 #include "catdog/app/web_assets.h"
 #include "catdog/base/atomic_file.h"
-#include "catdog/store/checkpoint.h"
-#include "catdog/data/dataset.h"
 #include "catdog/base/error.h"
+#include "catdog/base/image_format.h"
 #include "catdog/base/network.h"
+#include "catdog/base/read_file.h"
+#include "catdog/data/dataset.h"
+#include "catdog/data/preprocess.h"
+#include "catdog/infer/classify.h"
 #include "catdog/infer/face.h"
 #include "catdog/infer/gradcam.h"
-#include "catdog/base/image_format.h"
-#include "catdog/infer/classify.h"
-#include "catdog/data/preprocess.h"
-#include "catdog/base/read_file.h"
+#include "catdog/store/checkpoint.h"
 
 namespace catdog::app {
 
@@ -174,6 +174,7 @@ class ImageServer::Impl {
   Impl(const ServeOptions& options, const Runtime& runtime)
       : options_(options),
         decode_limits_(runtime.decode_limits),
+        runtime_(runtime),
         checkpoint_file_(resolve_checkpoint(options.checkpoint)),
         checkpoint_(load_run_checkpoint(checkpoint_file_, runtime.device)),
         faces_(face_cascade()),
@@ -363,25 +364,35 @@ class ImageServer::Impl {
     if (!options_.save_dir.empty()) save_upload(upload.bytes, extension(upload.format));
 
     const auto decoded = std::chrono::steady_clock::now();
-    const auto face = faces_.largest_face(rgb);
-    const bool crop_to_face = face_crop && face;
-    const cv::Rect region = crop_to_face ? add_margin(*face, rgb.size()) : cv::Rect(0, 0, rgb.cols, rgb.rows);
+    // predict's path: the face always searched (the page shows it), the model
+    // shown it when asked, probabilities from the run's forward pass and
+    // precision; the heat map (a pass with gradients) comes on top.
+    const auto shown =
+        region_to_classify(rgb, [this](const cv::Mat& image) { return faces_.largest_face(image); }, face_crop);
+    const cv::Rect region = shown.region;
+    const bool crop_to_face = face_crop && shown.face->found;
     const auto face_searched = std::chrono::steady_clock::now();
+    PredictionResult result;
+    result.input.file = upload.file_name;
+    result.face = shown.face;
+    const auto probabilities =
+        class_probabilities(checkpoint_.model, to_input_tensor(resize_to_input(rgb(region))).unsqueeze(0), false,
+                            runtime_)[0];
+    result.probabilities.assign(probabilities.data_ptr<double>(),
+                                probabilities.data_ptr<double>() + probabilities.numel());
+    const auto classified = std::chrono::steady_clock::now();
     const auto explanation = explain(checkpoint_.model, rgb(region), -1, heat_map_size(region.size()));
     const auto done = std::chrono::steady_clock::now();
     const auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
-    spdlog::debug("{}x{} image: decode {:.1f} ms, face {:.1f} ms, model and Grad-CAM {:.1f} ms", rgb.cols, rgb.rows,
-                  ms(received, decoded), ms(decoded, face_searched), ms(face_searched, done));
+    spdlog::debug("{}x{} image: decode {:.1f} ms, face {:.1f} ms, model {:.1f} ms, Grad-CAM {:.1f} ms", rgb.cols,
+                  rgb.rows, ms(received, decoded), ms(decoded, face_searched), ms(face_searched, classified),
+                  ms(classified, done));
 
-    // predict --json's fields (the face always searched), then the page's.
-    PredictionResult result;
-    result.input.file = upload.file_name;
-    result.probabilities = explanation.probabilities;
-    result.face = FaceResult{face.has_value(), face.value_or(cv::Rect())};
+    // predict --json's fields, then the page's.
     const auto& names = checkpoint_.meta.class_names;
     nlohmann::json answer = prediction_json(result, names);
     const auto explained = static_cast<size_t>(explanation.explained_label);
-    answer["sentence"] = verdict_sentence(explanation.probabilities, names);
+    answer["sentence"] = verdict_sentence(result.probabilities, names);
     answer["image"] = {{"width", rgb.cols}, {"height", rgb.rows}};
     answer["classified"] = crop_to_face ? "face" : "whole";
     answer["explained"] = class_name(names, static_cast<int64_t>(explained));
@@ -425,6 +436,7 @@ class ImageServer::Impl {
 
   ServeOptions options_;
   DecodeLimits decode_limits_;
+  Runtime runtime_;
   std::vector<std::string> allowed_hosts_;  // host_name()s
   fs::path checkpoint_file_;
   Checkpoint checkpoint_;

@@ -1,8 +1,8 @@
 // `catdog summary`
 #include <nlohmann/json.hpp>
 
-#include "catdog/app/output.h"
 #include "catdog/app/commands.h"
+#include "catdog/app/output.h"
 #include "catdog/models/classifier.h"
 
 namespace catdog::app {

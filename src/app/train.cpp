@@ -7,14 +7,14 @@
 
 #include "catdog/app/commands.h"
 #include "catdog/app/environment.h"
+#include "catdog/app/launch.h"
 #include "catdog/app/run_folder.h"
 #include "catdog/app/weights.h"
-#include "catdog/store/checkpoint.h"
-#include "catdog/data/dataset.h"
-#include "catdog/app/launch.h"
-#include "catdog/train/data_parallel.h"
 #include "catdog/base/error.h"
 #include "catdog/base/text.h"
+#include "catdog/data/dataset.h"
+#include "catdog/store/checkpoint.h"
+#include "catdog/train/data_parallel.h"
 #include "catdog/train/trainer.h"
 
 namespace catdog::app {

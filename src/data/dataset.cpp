@@ -10,10 +10,10 @@
 #include <spdlog/spdlog.h>
 
 #include "catdog/base/error.h"
-#include "catdog/data/preprocess.h"
 #include "catdog/base/read_file.h"
 #include "catdog/base/runtime.h"
 #include "catdog/base/thread_pool.h"
+#include "catdog/data/preprocess.h"
 
 namespace catdog {
 

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -19,8 +19,8 @@
 #include <torch/torch.h>
 
 #include "catdog/base/error.h"
-#include "catdog/data/preprocess.h"
 #include "catdog/base/runtime.h"
+#include "catdog/data/preprocess.h"
 #include "catdog/data/split.h"
 
 namespace catdog {

@@ -9,12 +9,12 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
-#include "catdog/data/dataset.h"
 #include "catdog/base/error.h"
+#include "catdog/base/thread_pool.h"
+#include "catdog/data/dataset.h"
+#include "catdog/data/preprocess.h"
 #include "catdog/infer/face.h"
 #include "catdog/infer/inference.h"
-#include "catdog/data/preprocess.h"
-#include "catdog/base/thread_pool.h"
 
 namespace catdog {
 
@@ -91,15 +91,11 @@ class Decoder {
     if (!result.error.empty()) return {result, torch::Tensor()};
     try {
       cv::Mat rgb = decode_rgb(input.file, limits_);
-      cv::Mat classified = rgb;
-      if (finder) {
-        FaceResult face;
-        if (const auto box = finder->largest_face(rgb)) {
-          face = {true, *box};
-          classified = rgb(add_margin(*box, rgb.size()));
-        }
-        result.face = face;
-      }
+      FaceSearchFunction search;
+      if (finder) search = [finder](const cv::Mat& image) { return finder->largest_face(image); };
+      const auto shown = region_to_classify(rgb, search, /*crop_to_face=*/true);
+      result.face = shown.face;
+      const cv::Mat classified = rgb(shown.region);
       torch::Tensor tensor = to_input_tensor(resize_to_input(classified));
       if (options_.keep_images) {
         result.image = rgb;
@@ -145,13 +141,31 @@ std::vector<PredictInput> expand_inputs(const std::vector<std::string>& inputs) 
   return expanded;
 }
 
+ClassifiedRegion region_to_classify(const cv::Mat& rgb, const FaceSearchFunction& largest_face, bool crop_to_face) {
+  ClassifiedRegion shown{cv::Rect(0, 0, rgb.cols, rgb.rows), std::nullopt};
+  if (!largest_face) return shown;
+  const auto box = largest_face(rgb);
+  shown.face = FaceResult{box.has_value(), box.value_or(cv::Rect())};
+  if (box && crop_to_face) shown.region = add_margin(*box, rgb.size());
+  return shown;
+}
+
+torch::Tensor class_probabilities(Classifier& model, const torch::Tensor& images, bool tta, const Runtime& runtime) {
+  torch::NoGradGuard no_grad;
+  const auto dtype = inference_dtype(runtime.precision, runtime.device);
+  const auto model_forward = [&](const torch::Tensor& batch) {
+    return forward_in(dtype, runtime.device, [&] { return model->forward(batch); });
+  };
+  return torch::exp(class_log_probabilities(model_forward, images.to(runtime.device), tta))
+      .to(torch::kCPU, torch::kFloat64)
+      .contiguous();
+}
+
 std::vector<PredictionResult> predict_images(Classifier& model, const std::vector<PredictInput>& inputs,
                                              const PredictOptions& options, const Runtime& runtime,
                                              const std::function<void(const PredictionResult&)>& on_result) {
   Decoder decoder(options, runtime);
   model->eval();
-  torch::NoGradGuard no_grad;
-  const auto dtype = inference_dtype(runtime.precision, runtime.device);
   const auto batch = static_cast<size_t>(std::max(1, options.batch_size));
   const auto decode_batch = [&](size_t start) {
     const std::vector<PredictInput> chunk(
@@ -171,15 +185,8 @@ std::vector<PredictionResult> predict_images(Classifier& model, const std::vecto
     std::vector<torch::Tensor> tensors;
     for (const auto& item : decoded)
       if (item.second.defined()) tensors.push_back(item.second);
-    torch::Tensor probabilities;
-    const auto model_forward = [&](const torch::Tensor& images) {
-      return forward_in(dtype, runtime.device, [&] { return model->forward(images); });
-    };
-    if (!tensors.empty())
-      probabilities =
-          torch::exp(class_log_probabilities(model_forward, torch::stack(tensors).to(runtime.device), options.tta))
-              .to(torch::kCPU, torch::kFloat64)
-              .contiguous();
+    const torch::Tensor probabilities =
+        tensors.empty() ? torch::Tensor() : class_probabilities(model, torch::stack(tensors), options.tta, runtime);
     int64_t row = 0;
     for (auto& [result, tensor] : decoded) {
       if (tensor.defined()) {

@@ -9,13 +9,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include "catdog/data/dataset.h"
 #include "catdog/base/error.h"
-#include "catdog/infer/inference.h"
-#include "catdog/base/text.h"
-#include "catdog/data/preprocess.h"
 #include "catdog/base/progress.h"
+#include "catdog/base/text.h"
+#include "catdog/data/dataset.h"
+#include "catdog/data/preprocess.h"
 #include "catdog/data/split.h"
+#include "catdog/infer/inference.h"
 
 namespace catdog {
 namespace {

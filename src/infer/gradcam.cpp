@@ -1,10 +1,10 @@
 #include "catdog/infer/gradcam.h"
 
-#include <torch/torch.h>
 #include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
 
-#include "catdog/data/dataset.h"
 #include "catdog/base/error.h"
+#include "catdog/data/dataset.h"
 #include "catdog/data/preprocess.h"
 
 namespace catdog {

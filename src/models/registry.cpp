@@ -1,10 +1,10 @@
 #include "catdog/models/registry.h"
 
-#include <algorithm>
 #include "catdog/base/error.h"
-#include "catdog/models/mobilenet_v2.h"
 #include "catdog/data/preprocess.h"
+#include "catdog/models/mobilenet_v2.h"
 #include "catdog/models/vgg16.h"
+#include <algorithm>
 
 namespace catdog {
 

@@ -3,10 +3,10 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <limits>
 #include <new>
 #include <optional>
 #include <set>
-#include <limits>
 #include <utility>
 
 #include "catdog/base/read_file.h"

@@ -1,5 +1,4 @@
 #include "catdog/train/trainer.h"
-#include "catdog/store/feature_cache.h"
 
 #include <chrono>
 #include <cmath>
@@ -10,12 +9,13 @@
 #include <torch/torch.h>
 
 #include "catdog/base/atomic_file.h"
-#include "catdog/train/data_parallel.h"
 #include "catdog/base/error.h"
-#include "catdog/infer/inference.h"
-#include "catdog/train/optimizer.h"
 #include "catdog/base/progress.h"
+#include "catdog/infer/inference.h"
+#include "catdog/store/feature_cache.h"
 #include "catdog/store/zip_check.h"
+#include "catdog/train/data_parallel.h"
+#include "catdog/train/optimizer.h"
 
 namespace catdog {
 

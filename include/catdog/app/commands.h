@@ -9,12 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "catdog/base/names.h"
+#include "catdog/base/runtime.h"
 #include "catdog/data/loader.h"
+#include "catdog/data/split.h"
+#include "catdog/infer/classify.h"
 #include "catdog/models/classifier.h"
 #include "catdog/train/optimizer.h"
-#include "catdog/infer/classify.h"
-#include "catdog/base/runtime.h"
-#include "catdog/data/split.h"
 #include "catdog/train/recipe.h"
 #include "catdog/train/trainer.h"
 

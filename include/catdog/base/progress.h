@@ -1,7 +1,7 @@
 #pragma once
-#include <cstdio>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <string>
 
 namespace catdog {

@@ -8,10 +8,10 @@
 
 #include <torch/types.h>
 
+#include "catdog/base/image_format.h"
 #include "catdog/base/names.h"
 #include "catdog/data/augment.h"
 #include "catdog/data/dataset.h"
-#include "catdog/base/image_format.h"
 
 namespace catdog {
 

@@ -9,8 +9,9 @@
 #include <opencv2/core.hpp>
 #include <torch/types.h>
 
-#include "catdog/models/classifier.h"
 #include "catdog/base/runtime.h"
+#include "catdog/infer/face.h"
+#include "catdog/models/classifier.h"
 
 namespace catdog {
 
@@ -59,6 +60,22 @@ struct PredictionResult {
   std::optional<FaceResult> face;  // face mode only
   cv::Mat image, crop;             // RGB, with keep_images only; released after the callback
 };
+
+// What the model is shown of a decoded photo, the one rule predict and serve
+// share: with a `largest_face` search (a FaceFinder's), the face is searched
+// and, when `crop_to_face`, the model sees it with its margin; otherwise, or
+// without a face, the whole photo.
+using FaceSearchFunction = std::function<std::optional<cv::Rect>(const cv::Mat& rgb)>;
+struct ClassifiedRegion {
+  cv::Rect region;                 // in the photo
+  std::optional<FaceResult> face;  // searched: whether one was found, and where
+};
+ClassifiedRegion region_to_classify(const cv::Mat& rgb, const FaceSearchFunction& largest_face, bool crop_to_face);
+
+// Class probabilities (N x classes, float64, CPU) of preprocessed images
+// (N x 3 x S x S, preprocess.h) in the run's precision, with test-time
+// augmentation when asked: the forward pass predict and serve both report.
+torch::Tensor class_probabilities(Classifier& model, const torch::Tensor& images, bool tta, const Runtime& runtime);
 
 // Predicts every input with `model` in input order, in batches, decoding the
 // next batch on runtime.threads threads while the model runs. Each result,

@@ -7,10 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
-#include "catdog/store/checkpoint.h"
+#include "catdog/base/runtime.h"
 #include "catdog/data/dataset.h"
 #include "catdog/infer/metrics.h"
-#include "catdog/base/runtime.h"
+#include "catdog/store/checkpoint.h"
 
 namespace catdog {
 

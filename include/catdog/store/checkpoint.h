@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
-#include "catdog/store/history.h"
 #include "catdog/data/preprocess.h"
 #include "catdog/models/classifier.h"
+#include "catdog/store/history.h"
 
 namespace catdog {
 

@@ -1,6 +1,6 @@
 #pragma once
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -8,15 +8,15 @@
 
 #include <torch/types.h>
 
+#include "catdog/base/runtime.h"
 #include "catdog/data/dataset.h"
-#include "catdog/train/data_parallel.h"
-#include "catdog/store/history.h"
 #include "catdog/data/loader.h"
+#include "catdog/data/split.h"
 #include "catdog/models/classifier.h"
+#include "catdog/store/history.h"
+#include "catdog/train/data_parallel.h"
 #include "catdog/train/optimizer.h"
 #include "catdog/train/recipe.h"
-#include "catdog/base/runtime.h"
-#include "catdog/data/split.h"
 
 namespace catdog {
 
