@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<uchar> bytes(data, data + size);
   try {
-    catdog::resize_to_input(catdog::decode_rgb(bytes, "fuzz input"));
+    catdog::resize_to_input(catdog::decode_rgb(bytes, "fuzz input"), catdog::kDefaultImageSize);
   } catch (const catdog::Error&) {
   }
   return 0;

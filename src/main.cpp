@@ -16,6 +16,7 @@
 #include "catdog/app/serve.h"
 #include "catdog/base/error.h"
 #include "catdog/base/runtime.h"
+#include "catdog/data/preprocess.h"
 #include "catdog/models/classifier.h"
 
 namespace {
@@ -100,6 +101,28 @@ void add_tta_flag(CLI::App& command, bool& tta) {
                    "test-time augmentation: average the model's probabilities for each image and its mirror image");
 }
 
+// --image-size: preprocess.h's rule, checked while parsing (a usage error).
+CLI::Option* add_image_size_flag(CLI::App& command, int& image_size, const std::string& purpose) {
+  std::string native;
+  for (const auto& spec : catdog::model_registry())
+    if (spec.native_image_size) native += (native.empty() ? "" : ", ") + spec.name + " " + std::to_string(*spec.native_image_size);
+  return command
+      .add_option("--image-size", image_size,
+                  "input side in px, " + catdog::image_size_rule() + " (default " +
+                      std::to_string(catdog::kDefaultImageSize) + ", the tutorial's; the weights' own: " + native +
+                      "); " + purpose)
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            int side = 0;
+            std::istringstream in(text);
+            in >> side;
+            if (in.fail() || !in.eof() || !catdog::is_valid_image_size(side))
+              return "must be " + catdog::image_size_rule() + ", not " + text;
+            return "";
+          },
+          "SIZE"));
+}
+
 // "--epochs"'s help, from the registry's recipes.
 std::string epochs_help() {
   std::string plain, augmented;
@@ -159,6 +182,7 @@ int main(int argc, char** argv) {
   summary->add_option("--num-classes", summary_command.num_classes, "outputs of the head: the dataset's classes")
       ->check(CLI::Range(2, 100000))
       ->capture_default_str();
+  add_image_size_flag(*summary, summary_command.image_size, "scratch's parameter count depends on it");
 
   app::TrainCommand train_command;
   int epochs = 0;
@@ -166,6 +190,9 @@ int main(int argc, char** argv) {
   auto* train = cli.add_subcommand("train", "train a model (RMSprop, per-epoch validation, checkpoints)");
   train->add_option("--model", train_command.model, model_names)->check(model_choice)->capture_default_str();
   add_data_flag(*train, train_command.data);
+  int image_size = catdog::kDefaultImageSize;
+  auto* image_size_option = add_image_size_flag(
+      *train, image_size, "recorded in the checkpoint, which eval, predict, serve and export follow; --resume keeps the run's");
   auto* epochs_option = train->add_option("--epochs", epochs, epochs_help())
                             ->check(CLI::Range(1, kMaxCount));
   add_batch_size_flag(*train, train_command.batch_size);
@@ -257,7 +284,7 @@ int main(int argc, char** argv) {
   auto* export_ = cli.add_subcommand("export", "write a checkpoint's model as ONNX, TorchScript or a web page that runs it");
   add_checkpoint_flag(*export_, export_command.checkpoint);
   export_->add_option("--format", export_format,
-                      "onnx (input [N,3,160,160] pixels scaled to [-1,1], output class probabilities), torchscript "
+                      "onnx (input [N,3,S,S] pixels scaled to [-1,1] at the checkpoint's input size S, output class probabilities), torchscript "
                       "(a .pt Python's torch.jit.load runs) or web (a folder: a page classifying in the browser)")
       ->check(CLI::IsMember(catdog::names_of(app::kExportFormatNames)))
       ->required();
@@ -325,6 +352,7 @@ int main(int argc, char** argv) {
     if (summary->parsed()) return app::run_summary(summary_command, std::cout);
     if (train->parsed()) {
       if (epochs_option->count() > 0) train_command.epochs = epochs;
+      if (image_size_option->count() > 0) train_command.image_size = image_size;
       if (fine_tune_epochs_option->count() > 0) train_command.fine_tune_epochs = fine_tune_epochs;
       if (augment != 0) train_command.augment = augment > 0;
       train_command.schedule = catdog::parse_schedule(schedule);

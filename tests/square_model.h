@@ -17,10 +17,10 @@ namespace catdog::testing {
 // 160 x 160 RGB; `square` receives where the dark square is.
 inline cv::Mat square_or_not(bool dog, unsigned seed, cv::Rect* square = nullptr) {
   std::mt19937 random(seed);
-  cv::Mat image(kImageSize, kImageSize, CV_8UC3);
+  cv::Mat image(kDefaultImageSize, kDefaultImageSize, CV_8UC3);
   cv::randu(image, cv::Scalar::all(110), cv::Scalar::all(150));
   if (dog) {
-    std::uniform_int_distribution<int> corner(8, kImageSize - 8 - 48);
+    std::uniform_int_distribution<int> corner(8, kDefaultImageSize - 8 - 48);
     const cv::Rect box(corner(random), corner(random), 48, 48);
     cv::rectangle(image, box, cv::Scalar::all(10), cv::FILLED);
     if (square) *square = box;

@@ -11,7 +11,7 @@
 namespace catdog {
 namespace {
 
-constexpr int kSide = kAugmentSourceSize;
+const int kSide = augment_source_size(kDefaultImageSize);
 
 Augmentation identity() {
   Augmentation ranges;
@@ -51,25 +51,38 @@ TEST(Augment, IdentityDrawMapsPixelsAsResizeDoes) {
   EXPECT_EQ(draw.saturation, 1);
 
   const cv::Mat source = smooth_source();
-  const cv::Mat warped = warp_to_input(source, draw), resized = resize_square(source, kImageSize);
-  ASSERT_EQ(warped.size(), cv::Size(kImageSize, kImageSize));
+  const cv::Mat warped = warp_to_input(source, draw, kDefaultImageSize), resized = resize_square(source, kDefaultImageSize);
+  ASSERT_EQ(warped.size(), cv::Size(kDefaultImageSize, kDefaultImageSize));
   ASSERT_EQ(warped.type(), CV_8UC3);
   // warpAffine rounds source positions to 1/32 pixel, resize does not.
   EXPECT_LE(max_difference(warped, resized), 1);
   // Colour jitter with factors of 1 keeps the values.
   cv::Mat expected;
   resized.convertTo(expected, CV_32F);
-  EXPECT_LE(max_difference(augment_image(source, draw), expected), 1 + 1e-3);
+  EXPECT_LE(max_difference(augment_image(source, draw, kDefaultImageSize), expected), 1 + 1e-3);
+}
+
+// Any input size: the warp's output has that side and maps pixels as resize does.
+TEST(Augment, TheWarpGivesTheInputSizeAsked) {
+  const cv::Mat source = smooth_source();
+  const AugmentDraw draw = draw_augmentation(identity(), kSide, 5, 2, 17);
+  for (const int side : {96, 224}) {
+    const cv::Mat warped = warp_to_input(source, draw, side);
+    ASSERT_EQ(warped.size(), cv::Size(side, side));
+    EXPECT_LE(max_difference(warped, resize_square(source, side)), 1) << side;
+    EXPECT_EQ(augment_image(source, draw, side).size(), cv::Size(side, side));
+  }
+  EXPECT_EQ(augment_source_size(kDefaultImageSize), 192) << "the recipe's 192 px sources for 160 px inputs";
 }
 
 TEST(Augment, FlipMirrorsAndCropsScaleAndMove) {
   const cv::Mat source = smooth_source();
   AugmentDraw draw = draw_augmentation(identity(), kSide, 1, 0, 0);
-  const cv::Mat plain = warp_to_input(source, draw);
+  const cv::Mat plain = warp_to_input(source, draw, kDefaultImageSize);
   draw.flip = true;
   cv::Mat mirrored;
   cv::flip(plain, mirrored, 1);
-  EXPECT_LE(max_difference(warp_to_input(source, draw), mirrored), 1);
+  EXPECT_LE(max_difference(warp_to_input(source, draw, kDefaultImageSize), mirrored), 1);
   EXPECT_GT(max_difference(plain, mirrored), 50) << "the source is not symmetric: the check above means something";
 
   // The top-left quarter, centred at (48, 48), is the quarter resized (but
@@ -78,15 +91,15 @@ TEST(Augment, FlipMirrorsAndCropsScaleAndMove) {
   draw.flip = false;
   draw.crop_width = draw.crop_height = kSide / 2.0;
   draw.centre_x = draw.centre_y = kSide / 4.0;
-  const cv::Rect inner(0, 0, kImageSize - 1, kImageSize - 1);
-  EXPECT_LE(max_difference(warp_to_input(source, draw)(inner),
-                           resize_square(source(cv::Rect(0, 0, kSide / 2, kSide / 2)), kImageSize)(inner)),
+  const cv::Rect inner(0, 0, kDefaultImageSize - 1, kDefaultImageSize - 1);
+  EXPECT_LE(max_difference(warp_to_input(source, draw, kDefaultImageSize)(inner),
+                           resize_square(source(cv::Rect(0, 0, kSide / 2, kSide / 2)), kDefaultImageSize)(inner)),
             1);
 
   // A quarter turn about the centre is cv::rotate (either way: the sign is a convention).
   draw = draw_augmentation(identity(), kSide, 1, 0, 0);
   draw.rotation_degrees = 90;
-  const cv::Mat turned = warp_to_input(source, draw);
+  const cv::Mat turned = warp_to_input(source, draw, kDefaultImageSize);
   cv::Mat clockwise, counter;
   cv::rotate(plain, clockwise, cv::ROTATE_90_CLOCKWISE);
   cv::rotate(plain, counter, cv::ROTATE_90_COUNTERCLOCKWISE);
@@ -97,16 +110,16 @@ TEST(Augment, RotationReflectsTheSourceAtItsBorders) {
   const cv::Mat source = smooth_source();
   AugmentDraw draw = draw_augmentation(identity(), kSide, 1, 0, 0);
   draw.rotation_degrees = 15;
-  const cv::Mat turned = warp_to_input(source, draw);
+  const cv::Mat turned = warp_to_input(source, draw, kDefaultImageSize);
   // The corners come from outside the source: reflected content, never black.
-  for (const cv::Point corner : {cv::Point(0, 0), cv::Point(kImageSize - 1, 0), cv::Point(0, kImageSize - 1),
-                                 cv::Point(kImageSize - 1, kImageSize - 1)}) {
+  for (const cv::Point corner : {cv::Point(0, 0), cv::Point(kDefaultImageSize - 1, 0), cv::Point(0, kDefaultImageSize - 1),
+                                 cv::Point(kDefaultImageSize - 1, kDefaultImageSize - 1)}) {
     const cv::Vec3b pixel = turned.at<cv::Vec3b>(corner);
     EXPECT_GT(pixel[0] + pixel[1] + pixel[2], 0) << corner;
   }
   // Reflection of a uniform image is that image: no border colour leaks in.
   const cv::Mat grey(kSide, kSide, CV_8UC3, cv::Scalar::all(77));
-  EXPECT_EQ(max_difference(warp_to_input(grey, draw), cv::Mat(kImageSize, kImageSize, CV_8UC3, cv::Scalar::all(77))),
+  EXPECT_EQ(max_difference(warp_to_input(grey, draw, kDefaultImageSize), cv::Mat(kDefaultImageSize, kDefaultImageSize, CV_8UC3, cv::Scalar::all(77))),
             0);
 }
 
@@ -233,9 +246,9 @@ TEST(Augment, AugmentedImagesStayInTheByteRange) {
   Augmentation strong;
   strong.brightness = strong.contrast = strong.saturation = 1;  // factors up to 2
   for (size_t sample = 0; sample < 20; ++sample) {
-    const cv::Mat image = augment_image(source, draw_augmentation(strong, kSide, 1, 0, sample));
+    const cv::Mat image = augment_image(source, draw_augmentation(strong, kSide, 1, 0, sample), kDefaultImageSize);
     ASSERT_EQ(image.type(), CV_32FC3);
-    ASSERT_EQ(image.size(), cv::Size(kImageSize, kImageSize));
+    ASSERT_EQ(image.size(), cv::Size(kDefaultImageSize, kDefaultImageSize));
     double low = 0, high = 0;
     cv::minMaxLoc(image.reshape(1), &low, &high);
     EXPECT_GE(low, 0);

@@ -358,15 +358,39 @@ TEST(Checkpoint, ForeignFilesAreErrors) {
   expect_not_a_checkpoint(dir / "empty.ckpt");
 }
 
-// The input size is one value, stored in the checkpoint and checked when it loads.
-TEST(Checkpoint, AnotherInputSizeIsAnErrorNamingBoth) {
+// The input size is one value, stored in the checkpoint: the model loads at
+// it (scratch's Dense layer depends on it). Saving refuses metadata that is
+// not the model's; a size off the rule is not a checkpoint.
+TEST(Checkpoint, TheInputSizeTravelsWithTheModel) {
   TempDir dir;
-  catdog::Classifier scratch(catdog::ModelKind::Scratch);
+  torch::manual_seed(3);
+  catdog::Classifier scratch(catdog::ModelKind::Scratch, 2, 224);
   auto meta = sample_meta();
   meta.image_size = 224;
   catdog::save_checkpoint(dir / "224.ckpt", scratch, {}, meta);
-  EXPECT_EQ(load_error(dir / "224.ckpt"), "checkpoint " + (dir / "224.ckpt").string() +
-                                              " was trained on 224 px images; this catdog runs models at 160 px");
+  auto loaded = catdog::load_checkpoint(dir / "224.ckpt", torch::kCPU);
+  EXPECT_EQ(loaded.meta.image_size, 224);
+  EXPECT_EQ(loaded.model->image_size(), 224);
+  const auto input = torch::rand({1, 3, 224, 224}) * 2 - 1;
+  torch::NoGradGuard no_grad;
+  scratch->eval();
+  EXPECT_TRUE(torch::equal(loaded.model->forward(input), scratch->forward(input)));
+
+  meta.image_size = 160;
+  EXPECT_NE(catdog::testing::error_of([&] { catdog::save_checkpoint(dir / "lying.ckpt", scratch, {}, meta); })
+                .find("its metadata says 160 px inputs, its model takes 224 px"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / "lying.ckpt"));
+
+  torch::serialize::OutputArchive archive;
+  archive.write("catdog/format", c10::IValue(std::string("catdog-checkpoint-1")));
+  archive.write("catdog/meta", c10::IValue(R"({"kind":"scratch","image_size":100,"preprocessing":"x",
+    "class_names":["cat","dog"],"catdog_version":"0.1.0","split_seed":1,"seed":2,"epochs_done":4,"history":[],
+    "settings":{}})"));
+  archive.save_to((dir / "odd.ckpt").string());
+  EXPECT_NE(load_error(dir / "odd.ckpt").find("its input size 100 px is not a multiple of 32 from 96 to 512"),
+            std::string::npos)
+      << load_error(dir / "odd.ckpt");
 }
 
 TEST(Checkpoint, WrongModelIsAnError) {

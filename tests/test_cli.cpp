@@ -126,7 +126,10 @@ TEST_F(Cli, UsageErrorsExitWithTwoAndOneLine) {
         "train --fine-tune-lr-factor nan", "train --fine-tune-lr-factor inf", "serve --max-upload nan",
         "serve --max-upload inf", "serve --max-upload 0", "serve --max-upload NaN",
         "--threads 1000 data", "data --threads 0", "eval --seed 3", "predict --precision fp16 x.jpg",
-        "export --format gif", "export"}) {
+        "export --format gif", "export",
+        // --image-size: a multiple of 32 from 96 to 512.
+        "train --image-size 100", "train --image-size 4096", "train --image-size 64", "train --image-size big",
+        "summary --image-size 100"}) {
     const CommandResult result = run(arguments);
     EXPECT_EQ(result.code, 2) << arguments << ": " << result.err;
     EXPECT_EQ(lines_of(result.err).size(), 1u) << arguments << ": " << result.err;
@@ -524,6 +527,79 @@ TEST_F(Cli, FoldersOfThreeAndSevenClassesTrainEvalAndPredict) {
     EXPECT_FALSE(line.contains("dog")) << "cat and dog fields are cat/dog checkpoints' alone";
     EXPECT_NE(std::find(classes.begin(), classes.end(), line["label"].get<std::string>()), classes.end());
   }
+}
+
+// A run trained at 96 px: eval, predict (with TTA and Grad-CAM) and export
+// read the size from its checkpoint, never from a flag; --resume keeps it
+// and refuses another. Scratch and MobileNetV2 (generated Keras weights).
+TEST_F(Cli, ARunAtAnotherImageSizeIsFollowedWithoutBeingToldTheSize) {
+  for (const std::string model : {"scratch", "mobilenetv2"}) {
+    SCOPED_TRACE(model);
+    TempDir work;
+    const fs::path run_folder = work / "run";
+    const std::string weights =
+        model == "scratch" ? "" : " --weights " + testing::quoted(testing::generated_keras_weights(ModelKind::MobileNetV2));
+    const std::string data_flag = " --data " + testing::quoted(data());
+    const CommandResult train = run("train -q --threads 2 --epochs 1 --batch-size 16 --image-size 96 --model " +
+                                    model + weights + data_flag + " --out " + testing::quoted(run_folder));
+    ASSERT_EQ(train.code, 0) << train.err;
+    EXPECT_EQ(nlohmann::json::parse(read_text(run_folder / "settings.json"))["image_size"], 96);
+    const fs::path best = run_folder / "best.ckpt";
+    const auto checkpoint = load_checkpoint(best, torch::kCPU);
+    EXPECT_EQ(checkpoint.meta.image_size, 96);
+    EXPECT_EQ(checkpoint.model->image_size(), 96);
+    EXPECT_EQ(checkpoint.meta.preprocessing, "RGB, bilinear resize to 96x96, x / 127.5 - 1");
+    const std::string with_checkpoint = " --checkpoint " + testing::quoted(best);
+
+    const CommandResult eval = run("eval -q --threads 2 --json --tta" + with_checkpoint + data_flag);
+    ASSERT_EQ(eval.code, 0) << eval.err;
+    EXPECT_EQ(nlohmann::json::parse(eval.out)["images"], 4);
+    const CommandResult grid = run("eval -q --threads 2" + with_checkpoint + data_flag + " --grid " +
+                                   testing::quoted(work / "pictures" / "grid.png"));
+    ASSERT_EQ(grid.code, 0) << grid.err;
+    EXPECT_TRUE(fs::exists(work / "pictures" / "grid.png"));
+
+    const CommandResult prediction = run("predict -q --threads 2 --tta --explain " + testing::quoted(work / "heat") +
+                                         with_checkpoint + " " + testing::quoted(cat_image(0)));
+    ASSERT_EQ(prediction.code, 0) << prediction.err;
+    EXPECT_TRUE(std::regex_match(prediction.out, kSentenceLine)) << prediction.out;
+    EXPECT_FALSE(fs::is_empty(work / "heat"));
+
+    const CommandResult onnx = run("export --format onnx" + with_checkpoint + " -o " + testing::quoted(work / "m.onnx"));
+    ASSERT_EQ(onnx.code, 0) << onnx.err;
+    EXPECT_NE(onnx.out.find("input [N, 3, 96, 96]"), std::string::npos) << onnx.out;
+    const CommandResult script = run("export --format torchscript" + with_checkpoint + " -o " + testing::quoted(work / "m.pt"));
+    ASSERT_EQ(script.code, 0) << script.err;
+    EXPECT_NE(script.out.find("input [N, 3, 96, 96]"), std::string::npos) << script.out;
+
+    const std::string resume = "train -q --threads 2 --epochs 2 --resume --out " + testing::quoted(run_folder) + data_flag;
+    const CommandResult other_size = run(resume + " --image-size 128");
+    EXPECT_EQ(other_size.code, 1);
+    EXPECT_NE(other_size.err.find("its 96 px input size"), std::string::npos) << other_size.err;
+    const CommandResult resumed = run(resume);
+    ASSERT_EQ(resumed.code, 0) << resumed.err;
+    EXPECT_EQ(load_checkpoint(run_folder / "last.ckpt", torch::kCPU).meta.image_size, 96);
+  }
+}
+
+// Scratch's Dense layer follows the input size; summary counts it at the size asked and says so.
+TEST_F(Cli, SummaryCountsScratchAtTheImageSizeAsked) {
+  const int64_t convolutions = (3 * 3 * 3 * 16 + 16) + (3 * 3 * 16 * 32 + 32) + (3 * 3 * 32 * 64 + 64);
+  const int64_t at_224 = convolutions + ((224 / 8) * (224 / 8) * 64 * 512 + 512) + (512 * 2 + 2);
+  const CommandResult json = run("summary --json --model scratch --image-size 224");
+  ASSERT_EQ(json.code, 0) << json.err;
+  const auto summary = nlohmann::json::parse(json.out);
+  EXPECT_EQ(summary["total_parameters"], at_224);
+  EXPECT_EQ(summary["image_size"], 224);
+  EXPECT_TRUE(summary["native_image_size"].is_null());
+  const CommandResult text = run("summary --model scratch --image-size 224");
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("Total params: 25,715,234"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("the parameter count depends on it"), std::string::npos) << text.out;
+  const CommandResult mobilenet = run("summary --json --model mobilenetv2");
+  ASSERT_EQ(mobilenet.code, 0) << mobilenet.err;
+  EXPECT_EQ(nlohmann::json::parse(mobilenet.out)["native_image_size"], 224);
+  EXPECT_EQ(nlohmann::json::parse(mobilenet.out)["image_size"], 160);
 }
 
 TEST_F(Cli, ACheckpointOnADatasetOfOtherClassesIsOneErrorNamingBoth) {

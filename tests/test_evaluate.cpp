@@ -38,7 +38,7 @@ fs::path always_dog_checkpoint(const fs::path& dir) {
   }
   CheckpointMeta meta;
   meta.split_seed = kSplitSeed;
-  meta.image_size = kImageSize;
+  meta.image_size = kDefaultImageSize;
   const fs::path file = dir / "always-dog.ckpt";
   save_checkpoint(file, model, {}, meta);
   return file;

@@ -121,15 +121,15 @@ class Export : public ::testing::TestWithParam<std::string> {
     model.checkpoint = folder / "best.ckpt";
     CheckpointMeta meta;
     meta.kind = model_spec(name).kind;
-    meta.image_size = kImageSize;
-    meta.preprocessing = model_spec(name).preprocessing;
+    meta.image_size = kDefaultImageSize;
+    meta.preprocessing = preprocessing_text(kDefaultImageSize);
     Classifier classifier = make_model(meta.kind);
     save_checkpoint(model.checkpoint, classifier, {}, meta);
 
     std::vector<torch::Tensor> images;
     std::string files;
     for (const auto& photo : dev_photos()) {
-      images.push_back(load_input(photo));
+      images.push_back(load_input(photo, kDefaultImageSize));
       files += " " + quoted(photo);
     }
     const auto batch = torch::stack(images).contiguous();
@@ -191,19 +191,19 @@ TEST_P(Export, OnnxPassesTheCheckerAndOpenCvDnnGivesPredictsProbabilities) {
   const auto& input = proto.graph().input(0).type().tensor_type().shape();
   ASSERT_EQ(input.dim_size(), 4);
   EXPECT_EQ(input.dim(0).dim_param(), "batch");  // any batch size
-  EXPECT_EQ(input.dim(2).dim_value(), kImageSize);
+  EXPECT_EQ(input.dim(2).dim_value(), kDefaultImageSize);
   std::map<std::string, std::string> metadata;
   for (const auto& property : proto.metadata_props()) metadata[property.key()] = property.value();
   EXPECT_EQ(json::parse(metadata["class_names"]), json({"cat", "dog"}));
-  EXPECT_EQ(metadata["input_size"], std::to_string(kImageSize));
+  EXPECT_EQ(metadata["input_size"], std::to_string(kDefaultImageSize));
   EXPECT_EQ(metadata["model"], GetParam());
   EXPECT_EQ(metadata["catdog_version"], CATDOG_VERSION);
   EXPECT_NE(metadata["pixel_scaling"].find("[-1, 1]"), std::string::npos) << metadata["pixel_scaling"];
 
   cv::dnn::Net net = cv::dnn::readNetFromONNX(file.string());
   const std::string bytes = testing::read_text(model(GetParam()).inputs);
-  const int count = static_cast<int>(bytes.size() / (3 * kImageSize * kImageSize * sizeof(float)));
-  const int sizes[] = {count, 3, kImageSize, kImageSize};
+  const int count = static_cast<int>(bytes.size() / (3 * kDefaultImageSize * kDefaultImageSize * sizeof(float)));
+  const int sizes[] = {count, 3, kDefaultImageSize, kDefaultImageSize};
   net.setInput(cv::Mat(4, sizes, CV_32F, const_cast<char*>(bytes.data())));
   const cv::Mat output = net.forward();
   std::vector<std::vector<double>> probabilities;
@@ -218,7 +218,7 @@ TEST_P(Export, OnnxRuntimeGivesPredictsProbabilities) {
   const auto& model = this->model(GetParam());
   const CommandResult run = testing::run_program(
       {kNode, runner("onnxruntime_node.js"), onnxruntime_package("onnxruntime-node"), file.string(), model.inputs.string(),
-       std::to_string(model.predicted.size()), std::to_string(kImageSize)});
+       std::to_string(model.predicted.size()), std::to_string(kDefaultImageSize)});
   ASSERT_EQ(run.code, 0) << run.err;
   const auto answer = json::parse(run.out);
   EXPECT_EQ(answer["input"], "images");
@@ -232,11 +232,11 @@ TEST_P(Export, PythonsTorchJitLoadRunsTheTorchScript) {
   const fs::path file = exported(GetParam(), "torchscript", "model.pt");
   const auto& model = this->model(GetParam());
   const CommandResult run = testing::run_program({kPython, runner("torchscript.py"), file.string(), model.inputs.string(),
-                                                   std::to_string(model.predicted.size()), std::to_string(kImageSize)});
+                                                   std::to_string(model.predicted.size()), std::to_string(kDefaultImageSize)});
   ASSERT_EQ(run.code, 0) << run.err;
   const auto answer = json::parse(run.out);
   EXPECT_EQ(answer["class_names"], json({"cat", "dog"}));
-  EXPECT_EQ(answer["input_size"], kImageSize);
+  EXPECT_EQ(answer["input_size"], kDefaultImageSize);
   EXPECT_EQ(answer["facts"]["model"], GetParam());
   expect_predicted(GetParam(), probabilities_from(answer["probabilities"]), "TorchScript (Python)");
 }
@@ -374,14 +374,40 @@ TEST(ExportLibrary, TheGraphComputesTheModelsProbabilities) {
     model->weights_changed();
   }
   model->eval();
-  const InferenceGraph graph = lower_classifier(model, kImageSize);
+  const InferenceGraph graph = lower_classifier(model, kDefaultImageSize);
   EXPECT_EQ(graph.classes, 2);
   int adds = 0;
   for (const auto& op : graph.ops) adds += op.kind == GraphOpKind::Add;
   EXPECT_EQ(adds, 10);  // MobileNetV2's blocks with a residual
-  const auto images = torch::rand({3, 3, kImageSize, kImageSize}) * 2 - 1;
+  const auto images = torch::rand({3, 3, kDefaultImageSize, kDefaultImageSize}) * 2 - 1;
   torch::NoGradGuard no_grad;
   EXPECT_LT((run_inference_graph(graph, images) - torch::softmax(model->forward(images), 1)).abs().max().item<double>(),
+            kTolerance);
+}
+
+// A model trained at 96 px exports at 96 px: the checkpoint's size, in the
+// graph, the ONNX input and the facts, and the graph computes its probabilities.
+TEST(ExportLibrary, ExportsAtTheCheckpointsImageSize) {
+  torch::manual_seed(6);
+  Checkpoint checkpoint;
+  checkpoint.meta.image_size = 96;
+  checkpoint.model = Classifier(ModelKind::Scratch, 2, 96);
+  checkpoint.model->eval();
+  const ExportedModel exported = prepare_export(checkpoint);
+  EXPECT_EQ(exported.graph.input_size, 96);
+  EXPECT_EQ(exported.preprocessing, "RGB, bilinear resize to 96x96, x / 127.5 - 1");
+  EXPECT_EQ(export_facts(exported)["input_size"], 96);
+  onnx::ModelProto model;
+  ASSERT_TRUE(model.ParseFromString(onnx_model_bytes(exported)));
+  const auto& input = model.graph().input(0).type().tensor_type().shape();
+  EXPECT_EQ(input.dim(2).dim_value(), 96);
+  EXPECT_EQ(input.dim(3).dim_value(), 96);
+  const auto images = torch::rand({2, 3, 96, 96}) * 2 - 1;
+  torch::NoGradGuard no_grad;
+  EXPECT_LT((run_inference_graph(exported.graph, images) - torch::softmax(checkpoint.model->forward(images), 1))
+                .abs()
+                .max()
+                .item<double>(),
             kTolerance);
 }
 

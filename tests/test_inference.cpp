@@ -10,7 +10,7 @@ namespace {
 
 torch::Tensor random_images(int64_t n) {
   torch::manual_seed(5);
-  return torch::rand({n, 3, kImageSize, kImageSize}) * 2 - 1;
+  return torch::rand({n, 3, kDefaultImageSize, kDefaultImageSize}) * 2 - 1;
 }
 
 // Logits from the left and the right half of the images: a mirror image swaps them.

@@ -75,13 +75,13 @@ TEST(Loader, BatchesInOrderWithShortLastBatch) {
   EXPECT_EQ(visit_order(batches), (std::vector<size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
   for (size_t i = 0; i < 3; ++i) {
     const int64_t n = i < 2 ? 4 : 2;
-    EXPECT_EQ(batches[i].images.sizes(), (std::vector<int64_t>{n, 3, kImageSize, kImageSize}));
+    EXPECT_EQ(batches[i].images.sizes(), (std::vector<int64_t>{n, 3, kDefaultImageSize, kDefaultImageSize}));
     EXPECT_EQ(batches[i].images.scalar_type(), torch::kFloat32);
     EXPECT_EQ(batches[i].labels.scalar_type(), torch::kInt64);
     for (int64_t k = 0; k < n; ++k) {
       const size_t sample = batches[i].indices[k];
       EXPECT_EQ(batches[i].labels[k].item<int64_t>(), samples[sample].label);
-      EXPECT_TRUE(torch::equal(batches[i].images[k], load_input(dir.path() / samples[sample].path)))
+      EXPECT_TRUE(torch::equal(batches[i].images[k], load_input(dir.path() / samples[sample].path, kDefaultImageSize)))
           << "the loader must give exactly load_input's tensor for " << samples[sample].path;
     }
   }
@@ -148,7 +148,7 @@ TEST(Loader, FailingFilesAreSkippedReportedOnceAndTheRestStillComes) {
       ASSERT_EQ(batches.size(), 3u);
       EXPECT_EQ(batches[0].indices, (std::vector<size_t>{0, 2}));
       EXPECT_EQ(batches[0].images.size(0), 2);
-      EXPECT_TRUE(torch::equal(batches[0].images[1], load_input(dir.path() / samples[2].path)));
+      EXPECT_TRUE(torch::equal(batches[0].images[1], load_input(dir.path() / samples[2].path, kDefaultImageSize)));
       EXPECT_EQ(batches[2].indices, (std::vector<size_t>{7}));
       EXPECT_TRUE(torch::equal(batches[2].labels, torch::tensor({kDogLabel})));
       EXPECT_EQ(visit_order(batches).size(), 6u);
@@ -343,12 +343,12 @@ TEST(Loader, AugmentingCachesTheLargerSource) {
   disk_options.cache_dir = dir / "cache";
   BatchLoader disk(dir.path(), samples, disk_options);
   const auto file = std::filesystem::directory_iterator(dir / "cache")->path();
-  EXPECT_EQ(std::filesystem::file_size(file), samples.size() * kAugmentSourceSize * kAugmentSourceSize * 3);
+  EXPECT_EQ(std::filesystem::file_size(file), samples.size() * augment_source_size(kDefaultImageSize) * augment_source_size(kDefaultImageSize) * 3);
 }
 
 // The 160 px input the identity augmentation gives: the 192 px source resized.
 torch::Tensor source_resized(const std::filesystem::path& file) {
-  return to_input_tensor(resize_to_input(resize_square(decode_rgb(file), kAugmentSourceSize)));
+  return to_input_tensor(resize_to_input(resize_square(decode_rgb(file), augment_source_size(kDefaultImageSize)), kDefaultImageSize));
 }
 
 TEST(Loader, IdentityAugmentationIsThePlainPathAndFlipOnlyItsMirrorImage) {
@@ -377,6 +377,44 @@ TEST(Loader, IdentityAugmentationIsThePlainPathAndFlipOnlyItsMirrorImage) {
     EXPECT_LE((mirrored.at(sample) - image.flip({2})).abs().max().item<float>(), kLevel + 1e-5f) << file;
     EXPECT_GT((mirrored.at(sample) - image).abs().max().item<float>(), 0.5f) << "the images are not symmetric";
   }
+}
+
+// Another input size: batches of load_input's tensors at that size, the
+// cache holds images of that size, and augmentation cuts from a source scaled
+// by the same 1.2 (115 px for 96) to that size.
+TEST(Loader, EverythingFollowsTheImageSize) {
+  TempDir dir;
+  const auto samples = synthetic_samples(dir.path(), 2);  // 4 images
+  auto options = options_with(4, false, CacheMode::Disk);
+  options.image_size = 96;
+  options.cache_dir = dir / "plain";
+  BatchLoader plain(dir.path(), samples, options);
+  for (const int epoch : {0, 1}) {  // decoded, then from the cache
+    const auto batches = one_epoch(plain, epoch);
+    ASSERT_EQ(batches.size(), 1u);
+    ASSERT_EQ(batches[0].images.sizes(), (std::vector<int64_t>{4, 3, 96, 96}));
+    for (int64_t k = 0; k < 4; ++k)
+      EXPECT_TRUE(torch::equal(batches[0].images[k], load_input(dir.path() / samples[batches[0].indices[k]].path, 96)));
+  }
+  EXPECT_EQ(std::filesystem::file_size(std::filesystem::directory_iterator(dir / "plain")->path()), 4u * 96 * 96 * 3);
+
+  EXPECT_EQ(augment_source_size(96), 115);
+  EXPECT_EQ(augment_source_size(224), 269);
+  auto augmented_options = augmenting(2, CacheMode::Disk, no_change());
+  augmented_options.image_size = 96;
+  augmented_options.cache_dir = dir / "augmented";
+  BatchLoader augmented(dir.path(), samples, augmented_options);
+  for (const auto& [sample, image] : images_by_sample(one_epoch(augmented, 0))) {
+    ASSERT_EQ(image.sizes(), (std::vector<int64_t>{3, 96, 96}));
+    const auto file = dir.path() / samples[sample].path;
+    const auto expected = to_input_tensor(resize_to_input(resize_square(decode_rgb(file), 115), 96));
+    EXPECT_LE((image - expected).abs().max().item<float>(), 6 / 127.5f) << file;  // the warp's resampling
+  }
+  EXPECT_EQ(std::filesystem::file_size(std::filesystem::directory_iterator(dir / "augmented")->path()),
+            4u * 115 * 115 * 3);
+
+  options.image_size = 100;
+  EXPECT_THROW(BatchLoader(dir.path(), samples, options), Error);
 }
 
 TEST(Loader, ImpossibleAugmentationIsRefused) {

@@ -49,6 +49,22 @@ TEST(Models, ScratchHasKerasParameterCountAllTrainable) {
   EXPECT_FALSE(model->has_frozen_backbone());
 }
 
+// Scratch's Dense layer takes (side / 8)^2 x 64 features: its count follows the
+// input size; a backbone's pooled features do not. Sizes off the rule are refused.
+TEST(Models, ScratchParameterCountFollowsTheInputSize) {
+  const int64_t convolutions = (3 * 3 * 3 * 16 + 16) + (3 * 3 * 16 * 32 + 32) + (3 * 3 * 32 * 64 + 64);
+  const int64_t dense_1 = 512 * 2 + 2;
+  Classifier at_224(ModelKind::Scratch, 2, 224);
+  EXPECT_EQ(at_224->image_size(), 224);
+  EXPECT_EQ(count(at_224).total, convolutions + ((224 / 8) * (224 / 8) * 64 * 512 + 512) + dense_1);
+  EXPECT_EQ(count(at_224).total, 25715234);
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(at_224->forward(torch::zeros({1, 3, 224, 224})).sizes(), (std::vector<int64_t>{1, 2}));
+  EXPECT_THAT(catdog::app::format_summary(at_224), HasSubstr("(None, 28, 28, 64)"));
+  EXPECT_EQ(count(Classifier(ModelKind::MobileNetV2, 2, 224)).total, count(Classifier(ModelKind::MobileNetV2)).total);
+  for (const int side : {0, 64, 100, 4096}) EXPECT_THROW(Classifier(ModelKind::Scratch, 2, side), catdog::Error) << side;
+}
+
 // One output per class: only the last Dense layer grows, and summary shows it.
 TEST(Models, TheHeadHasOneOutputPerClass) {
   for (const int classes : {3, 37}) {
@@ -203,7 +219,7 @@ TEST(Models, RegistryHoldsTheRecipeAndTheWeightFiles) {
   EXPECT_EQ(model_spec(ModelKind::MobileNetV2).unfreeze_from.keras_layer, "block_11_depthwise");
 
   for (const auto& spec : catdog::model_registry()) {
-    EXPECT_THAT(spec.preprocessing, HasSubstr("160x160")) << spec.name;
+    EXPECT_EQ(spec.native_image_size.has_value(), spec.make_backbone != nullptr) << spec.name;
     if (!spec.make_backbone) continue;
     EXPECT_GT(spec.weights_bytes, 0) << spec.name;
     EXPECT_THAT(spec.weights_url, testing::EndsWith("/" + spec.keras_weights_file)) << spec.name;

@@ -120,7 +120,7 @@ TEST(PredictImages, EveryInputGetsAResultInOrderFailuresIncluded) {
 // image's (160 px PNGs: no resampling, so the mirror image is exact).
 TEST(PredictImages, TestTimeAugmentationAveragesTheImageAndItsMirrorImage) {
   testing::TempDir dir;
-  cv::Mat image(kImageSize, kImageSize, CV_8UC3), mirrored;
+  cv::Mat image(kDefaultImageSize, kDefaultImageSize, CV_8UC3), mirrored;
   cv::theRNG().state = 4;
   cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(256));
   image(cv::Rect(10, 40, 50, 60)).setTo(cv::Scalar(20, 200, 240));  // on the left only

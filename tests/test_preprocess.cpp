@@ -21,14 +21,14 @@ cv::Vec3b rgb_at(const cv::Mat& rgb, int row, int col) { return rgb.at<cv::Vec3b
 
 TEST(Preprocess, InputTensorValuesAreExactAndInRgbOrder) {
   TempDir dir;
-  cv::Mat bgr(kImageSize, kImageSize, CV_8UC3, cv::Scalar(0, 0, 255));          // pure red
+  cv::Mat bgr(kDefaultImageSize, kDefaultImageSize, CV_8UC3, cv::Scalar(0, 0, 255));          // pure red
   bgr(cv::Rect(0, 80, 160, 40)).setTo(cv::Scalar(0, 0, 0));                      // rows 80..119 black
   bgr(cv::Rect(0, 120, 160, 20)).setTo(cv::Scalar(255, 255, 255));               // rows 120..139 white
   bgr(cv::Rect(0, 140, 160, 20)).setTo(cv::Scalar(127, 127, 127));               // rows 140..159 gray 127
   cv::imwrite((dir / "known.png").string(), bgr);  // lossless, and 160x160 so resizing is the identity
 
-  const auto input = load_input(dir / "known.png");
-  ASSERT_EQ(input.sizes(), (std::vector<int64_t>{3, kImageSize, kImageSize}));
+  const auto input = load_input(dir / "known.png", kDefaultImageSize);
+  ASSERT_EQ(input.sizes(), (std::vector<int64_t>{3, kDefaultImageSize, kDefaultImageSize}));
   EXPECT_EQ(input.scalar_type(), torch::kFloat32);
   EXPECT_TRUE(input.is_contiguous());
   const auto at = [&](int c, int row, int col) { return input[c][row][col].item<float>(); };
@@ -43,17 +43,17 @@ TEST(Preprocess, InputTensorValuesAreExactAndInRgbOrder) {
 }
 
 TEST(Preprocess, InputTensorIsTheFormulaForEveryPixel) {
-  cv::Mat rgb(kImageSize, kImageSize, CV_8UC3);
+  cv::Mat rgb(kDefaultImageSize, kDefaultImageSize, CV_8UC3);
   cv::randu(rgb, cv::Scalar::all(0), cv::Scalar::all(256));
   const auto input = to_input_tensor(rgb);
-  const auto hwc = torch::from_blob(rgb.data, {kImageSize, kImageSize, 3}, torch::kUInt8);
+  const auto hwc = torch::from_blob(rgb.data, {kDefaultImageSize, kDefaultImageSize, 3}, torch::kUInt8);
   const auto expected = hwc.permute({2, 0, 1}).to(torch::kFloat32) / 127.5f - 1.0f;
   EXPECT_TRUE(torch::equal(input, expected));
   EXPECT_EQ(input[2][7][9].item<float>(), rgb_at(rgb, 7, 9)[2] / 127.5f - 1.0f);
 
-  std::vector<float> planes(3 * kImageSize * kImageSize);
+  std::vector<float> planes(3 * kDefaultImageSize * kDefaultImageSize);
   write_input_planes(rgb, planes.data());
-  EXPECT_TRUE(torch::equal(torch::from_blob(planes.data(), {3, kImageSize, kImageSize}), input));
+  EXPECT_TRUE(torch::equal(torch::from_blob(planes.data(), {3, kDefaultImageSize, kDefaultImageSize}), input));
 }
 
 TEST(Preprocess, ResizeIsOpenCvBilinear) {
@@ -65,13 +65,37 @@ TEST(Preprocess, ResizeIsOpenCvBilinear) {
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   cv::resize(rgb, expected, cv::Size(160, 160), 0, 0, cv::INTER_LINEAR);
 
-  const auto resized = resize_to_input(decode_rgb(dir / "noise.png"));
+  const auto resized = resize_to_input(decode_rgb(dir / "noise.png"), kDefaultImageSize);
   ASSERT_EQ(resized.size(), cv::Size(160, 160));
   EXPECT_EQ(cv::norm(resized, expected, cv::NORM_INF), 0.0);
-  EXPECT_EQ(cv::norm(load_input_rgb(dir / "noise.png"), expected, cv::NORM_INF), 0.0)
+  EXPECT_EQ(cv::norm(load_input_rgb(dir / "noise.png", kDefaultImageSize), expected, cv::NORM_INF), 0.0)
       << "resizing before the channel swap must not change a byte";
-  const auto tensor = load_input(dir / "noise.png");
+  const auto tensor = load_input(dir / "noise.png", kDefaultImageSize);
   EXPECT_EQ(tensor[1][33][44].item<float>(), rgb_at(expected, 33, 44)[1] / 127.5f - 1.0f);
+}
+
+// Every input size of the rule resizes and converts the same way; others are refused.
+TEST(Preprocess, TheInputSizeIsAParameterWithinItsRule) {
+  TempDir dir;
+  cv::Mat bgr(233, 311, CV_8UC3);
+  cv::randu(bgr, cv::Scalar::all(0), cv::Scalar::all(256));
+  cv::imwrite((dir / "noise.png").string(), bgr);
+  cv::Mat rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  for (const int side : {96, 224, 512}) {
+    cv::Mat expected;
+    cv::resize(rgb, expected, cv::Size(side, side), 0, 0, cv::INTER_LINEAR);
+    const auto tensor = load_input(dir / "noise.png", side);
+    ASSERT_EQ(tensor.sizes(), (std::vector<int64_t>{3, side, side}));
+    EXPECT_EQ(tensor[2][side - 1][7].item<float>(), rgb_at(expected, side - 1, 7)[2] / 127.5f - 1.0f) << side;
+  }
+  for (const int side : {0, 64, 100, 160 + 16, 544, 4096}) {
+    EXPECT_FALSE(is_valid_image_size(side)) << side;
+    EXPECT_NE(testing::error_of([&] { load_input(dir / "noise.png", side); }).find("a multiple of 32 from 96 to 512"),
+              std::string::npos)
+        << side;
+  }
+  EXPECT_THROW(to_input_tensor(cv::Mat(96, 128, CV_8UC3)), Error) << "not square";
 }
 
 // decode_rgb's own libjpeg path must give exactly what OpenCV gives.
@@ -188,8 +212,8 @@ TEST(Preprocess, PixelLimitIsAParameter) {
   }
   TempDir dir;
   testing::write_bytes(dir / "photo.png", testing::encode(photo, ".png"));
-  EXPECT_THROW(load_input(dir / "photo.png", one_less), InputTooLarge);
-  EXPECT_EQ(load_input(dir / "photo.png", exact).size(0), 3);
+  EXPECT_THROW(load_input(dir / "photo.png", kDefaultImageSize, one_less), InputTooLarge);
+  EXPECT_EQ(load_input(dir / "photo.png", kDefaultImageSize, exact).size(0), 3);
 }
 
 TEST(Preprocess, FilesLargerThanAnyImageWithinTheLimitAreNotRead) {

@@ -249,6 +249,32 @@ TEST_F(Serve, BadRequestsGetTheRight4xxAndTheServerLivesOn) {
   EXPECT_EQ(status_of(photo), 200) << "the server still predicts after the bad requests";
 }
 
+// A model trained at 96 px is served at 96 px, read from its checkpoint:
+// the library's prediction, a heat map, and the size in /api/model.
+TEST_F(Serve, AModelAtAnotherImageSizeIsServedAtIt) {
+  torch::manual_seed(8);
+  Classifier model(ModelKind::Scratch, 2, 96);
+  model->eval();
+  CheckpointMeta meta;
+  meta.image_size = 96;
+  const auto file = temp_->path() / "model-96.ckpt";
+  save_checkpoint(file, model, {}, meta);
+  auto served = options();
+  served.checkpoint = file.string();
+  RunningServer server(served);
+  auto client = server.client();
+  const auto photo = pet_photo(*temp_);
+  const auto result = client.Post("/api/predict", read_bytes(photo), "application/octet-stream");
+  ASSERT_TRUE(result);
+  ASSERT_EQ(result->status, 200) << result->body;
+  const auto answer = json::parse(result->body);
+  expect_same_prediction(answer, library_prediction(file, photo));
+  EXPECT_FALSE(answer["heatmap"].get<std::string>().empty());
+  const auto info = client.Get("/api/model");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(json::parse(info->body)["image_size"], 96);
+}
+
 TEST_F(Serve, ServesThePageAndDescribesTheModel) {
   RunningServer server(options());
   auto client = server.client();

@@ -359,5 +359,48 @@ TEST_F(Trainer, FeatureCacheIsKeyedByPrecision) {
   EXPECT_GT(torch::cosine_similarity(fp32.flatten(), bf16.flatten(), 0).item<double>(), 0.97);
 }
 
+// A 160 px cache is never read for 96 px: the second run recomputes the
+// features (other values, the cache records its size); a third run at 96 reuses them.
+TEST_F(Trainer, FeatureCacheIsKeyedByImageSize) {
+  TempDir cache;
+  auto o = mobilenet_with_feature_files(cache);
+  const auto stored = [&] {
+    torch::serialize::InputArchive archive;
+    archive.load_from((cache / "train.pt").string());
+    torch::Tensor features;
+    c10::IValue image_size;
+    archive.read("features", features, /*is_buffer=*/true);
+    archive.read("image_size", image_size);
+    return std::make_pair(features, image_size.toInt());
+  };
+  train(small(), o, runtime_, kIgnoreEpochs);
+  const auto [at_160, size_160] = stored();
+  EXPECT_EQ(size_160, 160);
+  o.image_size = 96;
+  const auto result = train(small(), o, runtime_, kIgnoreEpochs);
+  EXPECT_EQ(result.model->image_size(), 96);
+  const auto [at_96, size_96] = stored();
+  EXPECT_EQ(size_96, 96);
+  ASSERT_EQ(at_160.sizes(), at_96.sizes());
+  EXPECT_FALSE(at_160.equal(at_96)) << "the 160 px features were reused for 96 px";
+  const auto modified = fs::last_write_time(cache / "train.pt");
+  train(small(), o, runtime_, kIgnoreEpochs);
+  EXPECT_EQ(fs::last_write_time(cache / "train.pt"), modified) << "the 96 px cache was not reused at 96 px";
+}
+
+// The scratch CNN at another input size: its Dense layer takes (96 / 8)^2 x 64 features.
+TEST_F(Trainer, ScratchTrainsAtAnotherInputSize) {
+  auto o = options(1);
+  o.image_size = 96;
+  const auto result = train(small(), o, runtime_, kIgnoreEpochs);
+  EXPECT_EQ(result.model->image_size(), 96);
+  int64_t parameters = 0;
+  for (const auto& parameter : result.model->parameters()) parameters += parameter.numel();
+  // The three convolutions, Dense(512) on 12 x 12 x 64, Dense(2).
+  EXPECT_EQ(parameters, 448 + 4640 + 18496 + (12 * 12 * 64 * 512 + 512) + (512 * 2 + 2));
+  ASSERT_EQ(result.history.size(), 1u);
+  EXPECT_TRUE(std::isfinite(result.history[0].val_loss));
+}
+
 }  // namespace
 }  // namespace catdog

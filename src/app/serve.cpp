@@ -188,7 +188,8 @@ class ImageServer::Impl {
     model_info_ = model_info();
     // The first forward pass sets up lazily built state (folded weights,
     // oneDNN primitives): do it before requests race for it.
-    explain(checkpoint_.model, cv::Mat(kImageSize, kImageSize, CV_8UC3, cv::Scalar::all(128)));
+    const int side = checkpoint_.model->image_size();
+    explain(checkpoint_.model, cv::Mat(side, side, CV_8UC3, cv::Scalar::all(128)));
     configure_http();
     port_ = options.port == 0 ? http_.bind_to_any_port(options.host)
                               : (http_.bind_to_port(options.host, options.port) ? options.port : -1);
@@ -376,7 +377,7 @@ class ImageServer::Impl {
     result.input.file = upload.file_name;
     result.face = shown.face;
     const auto probabilities =
-        class_probabilities(checkpoint_.model, to_input_tensor(resize_to_input(rgb(region))).unsqueeze(0), false,
+        class_probabilities(checkpoint_.model, to_input_tensor(resize_to_input(rgb(region), checkpoint_.model->image_size())).unsqueeze(0), false,
                             runtime_)[0];
     result.probabilities.assign(probabilities.data_ptr<double>(),
                                 probabilities.data_ptr<double>() + probabilities.numel());
@@ -416,6 +417,7 @@ class ImageServer::Impl {
                            {"trained", utc_time(fs::last_write_time(checkpoint_file_))},
                            {"epochs", meta.epochs_done},
                            {"classes", meta.class_names},
+                           {"image_size", meta.image_size},
                            {"catdog_version", meta.catdog_version},
                            {"validation_accuracy", nullptr},
                            {"test_accuracy", nullptr}};

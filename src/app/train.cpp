@@ -42,7 +42,11 @@ void adopt_run_settings(const CheckpointMeta& meta, const TrainCommand& command,
   const TrainOptions asked = options;
   const uint64_t asked_seed = runtime.seed;
   const Precision asked_precision = runtime.precision;
+  if (command.image_size && *command.image_size != meta.image_size)
+    throw Error("--resume continues the run at its " + std::to_string(meta.image_size) + " px input size, not " +
+                std::to_string(*command.image_size) + ": drop --image-size, or start a new run");
   options.model = meta.kind;
+  options.image_size = meta.image_size;
   runtime.seed = meta.seed;
   runtime.precision = parse_precision(settings.value("precision", std::string(to_string(runtime.precision))));
   options.split_seed = meta.split_seed;
@@ -89,6 +93,7 @@ nlohmann::json settings_json(const TrainCommand& command, const TrainOptions& op
           {"schedule", to_string(options.schedule)},
           {"label_smoothing", options.label_smoothing},
           {"augment", options.augment},
+          {"image_size", options.image_size},
           {"patience", options.patience},
           {"weights", escape_text(options.weights.string())},
           {"out_dir", escape_text(folder.string())},
@@ -170,6 +175,7 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
     options.cache = command.cache;
     options.initial_eval_batches = command.initial_eval_batches;
     options.feature_cache = command.feature_cache;
+    options.image_size = command.image_size.value_or(kDefaultImageSize);
     options.progress = command.progress && writes_run ? stderr : nullptr;
     options.group = group.get();
 
@@ -209,7 +215,8 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
 
     CheckpointMeta meta;
     meta.kind = options.model;
-    meta.preprocessing = spec.preprocessing;
+    meta.image_size = options.image_size;
+    meta.preprocessing = preprocessing_text(options.image_size);
     meta.split_seed = options.split_seed;
     meta.seed = runtime.seed;
     meta.settings = settings;

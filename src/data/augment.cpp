@@ -82,19 +82,21 @@ AugmentDraw draw_augmentation(const Augmentation& ranges, int source_side, uint6
   return draw;
 }
 
-cv::Mat warp_to_input(const cv::Mat& source, const AugmentDraw& draw) {
+int augment_source_size(int image_side) { return static_cast<int>(std::lround(image_side * 1.2)); }
+
+cv::Mat warp_to_input(const cv::Mat& source, const AugmentDraw& draw, int output_side) {
   // Output pixel (u, v) -> offset from the output's centre in output widths,
   // d = (u + 0.5) / N - 0.5 (pixel centres, as cv::resize); scaled to the
   // crop, mirrored, rotated, moved to the crop's centre and back to pixel
   // indices (- 0.5). This is the output-to-source map (WARP_INVERSE_MAP).
-  const double n = kImageSize, step = 1 / n, start = 0.5 / n - 0.5;
+  const double n = output_side, step = 1 / n, start = 0.5 / n - 0.5;
   const double angle = draw.rotation_degrees * kPi / 180, c = std::cos(angle), s = std::sin(angle);
   const double scale_x = (draw.flip ? -1 : 1) * draw.crop_width, scale_y = draw.crop_height;
   const cv::Matx23d output_to_source(
       c * scale_x * step, -s * scale_y * step, draw.centre_x - 0.5 + (c * scale_x - s * scale_y) * start,
       s * scale_x * step, c * scale_y * step, draw.centre_y - 0.5 + (s * scale_x + c * scale_y) * start);
   cv::Mat warped;
-  cv::warpAffine(source, warped, output_to_source, cv::Size(kImageSize, kImageSize),
+  cv::warpAffine(source, warped, output_to_source, cv::Size(output_side, output_side),
                  cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REFLECT_101);
   return warped;
 }
@@ -118,9 +120,9 @@ void jitter_colours(cv::Mat& rgb, double brightness, double contrast, double sat
   rgb = saturated;
 }
 
-cv::Mat augment_image(const cv::Mat& source, const AugmentDraw& draw) {
+cv::Mat augment_image(const cv::Mat& source, const AugmentDraw& draw, int output_side) {
   cv::Mat image;
-  warp_to_input(source, draw).convertTo(image, CV_32F);
+  warp_to_input(source, draw, output_side).convertTo(image, CV_32F);
   jitter_colours(image, draw.brightness, draw.contrast, draw.saturation);
   return image;
 }

@@ -36,10 +36,10 @@ LoaderOptions checked(LoaderOptions options) {
     throw Error("loader shard " + std::to_string(options.shard_index) + " of " + std::to_string(options.shard_count) +
                 " does not exist: the index must be in 0..count-1");
   if (options.augment) check_augmentation(*options.augment);
+  check_image_size(options.image_size);
   return options;
 }
 
-constexpr size_t kInputFloats = 3 * size_t{kImageSize} * kImageSize;        // one image's input tensor
 constexpr size_t kMinPrefetchBatches = 4;
 
 enum class ImageState : uint8_t { NotCached, Cached, Failed };
@@ -122,8 +122,8 @@ class ImageCache {
 
 // The input tensors of one batch as the workers fill them in.
 struct PendingBatch {
-  explicit PendingBatch(size_t size)
-      : images(torch::empty({static_cast<int64_t>(size), 3, kImageSize, kImageSize}, torch::kFloat32)),
+  PendingBatch(size_t size, int side)
+      : images(torch::empty({static_cast<int64_t>(size), 3, side, side}, torch::kFloat32)),
         ok(size, false),
         remaining(size) {}
   torch::Tensor images;
@@ -156,7 +156,8 @@ struct BatchLoader::State {
         options(std::move(loader_options)),
         batch_size(static_cast<size_t>(std::max(options.batch_size, 1))),
         num_batches(ceil_div(samples.size(), batch_size * static_cast<size_t>(std::max(options.shard_count, 1)))),
-        source_side(options.augment ? kAugmentSourceSize : kImageSize),
+        input_floats(size_t{3} * options.image_size * options.image_size),
+        source_side(options.augment ? augment_source_size(options.image_size) : options.image_size),
         source_bytes(size_t{3} * source_side * source_side),
         cache(options.cache, samples.size(), source_bytes, options.cache_dir),
         image_states(samples.size()) {
@@ -183,13 +184,13 @@ struct BatchLoader::State {
       if (stopping) return;
       const size_t position = claimed++;
       auto& batch = pending[position / batch_size];
-      if (!batch) batch = std::make_shared<PendingBatch>(std::min(batch_size, order.size() - position));
+      if (!batch) batch = std::make_shared<PendingBatch>(std::min(batch_size, order.size() - position), options.image_size);
       const auto target = batch;
       const size_t sample = order[position], slot = position % batch_size;
       const int image_epoch = epoch;
       ++in_flight;
       lock.unlock();
-      const bool ok = load_image(sample, image_epoch, target->images.data_ptr<float>() + slot * kInputFloats);
+      const bool ok = load_image(sample, image_epoch, target->images.data_ptr<float>() + slot * input_floats);
       lock.lock();
       --in_flight;
       target->ok[slot] = ok;
@@ -227,7 +228,8 @@ struct BatchLoader::State {
   void write_input(const cv::Mat& source, size_t sample, int image_epoch, float* out) const {
     if (options.augment)
       write_input_planes(
-          augment_image(source, draw_augmentation(*options.augment, source_side, options.seed, image_epoch, sample)),
+          augment_image(source, draw_augmentation(*options.augment, source_side, options.seed, image_epoch, sample),
+                        options.image_size),
           out);
     else
       write_input_planes(source, out);
@@ -260,6 +262,7 @@ struct BatchLoader::State {
   const std::vector<Sample> samples;
   const LoaderOptions options;
   const size_t batch_size, num_batches;
+  const size_t input_floats;  // of one image's input tensor
   const int source_side;      // of the images decoded, cached and augmented or not
   const size_t source_bytes;  // of one of them
   size_t prefetch_batches = kMinPrefetchBatches;
@@ -316,7 +319,8 @@ std::optional<Batch> BatchLoader::next() {
     batch_index = s.consumed;
     if (batch_index * s.batch_size >= s.order.size()) {  // past the end of a short shard
       ++s.consumed;
-      return Batch{torch::empty({0, 3, kImageSize, kImageSize}), torch::empty({0}, torch::kInt64), {}};
+      const int side = s.options.image_size;
+      return Batch{torch::empty({0, 3, side, side}), torch::empty({0}, torch::kInt64), {}};
     }
     s.progress.wait(lock, [&] { return s.pending[batch_index] && s.pending[batch_index]->remaining == 0; });
     ready = std::move(s.pending[batch_index]);

@@ -132,46 +132,65 @@ cv::Mat resize_square(const cv::Mat& rgb, int side) {
   return resized;
 }
 
-cv::Mat resize_to_input(const cv::Mat& rgb) { return resize_square(rgb, kImageSize); }
+bool is_valid_image_size(int side) {
+  return side >= kMinImageSize && side <= kMaxImageSize && side % kImageSizeStep == 0;
+}
+
+std::string image_size_rule() {
+  return "a multiple of " + std::to_string(kImageSizeStep) + " from " + std::to_string(kMinImageSize) + " to " +
+         std::to_string(kMaxImageSize);
+}
+
+void check_image_size(int side) {
+  if (!is_valid_image_size(side))
+    throw Error("input size " + std::to_string(side) + " px: choose " + image_size_rule());
+}
+
+cv::Mat resize_to_input(const cv::Mat& rgb, int side) {
+  check_image_size(side);
+  return resize_square(rgb, side);
+}
 
 void write_input_planes(const cv::Mat& input_rgb, float* chw) {
   const bool bytes = input_rgb.type() == CV_8UC3;
-  if (input_rgb.rows != kImageSize || input_rgb.cols != kImageSize || !(bytes || input_rgb.type() == CV_32FC3))
-    throw Error("expected a 160x160 RGB image, 8-bit or float in [0, 255]; pass it through resize_to_input first");
+  if (input_rgb.rows != input_rgb.cols || !is_valid_image_size(input_rgb.rows) ||
+      !(bytes || input_rgb.type() == CV_32FC3))
+    throw Error("expected a square RGB image of an input size (" + image_size_rule() +
+                "), 8-bit or float in [0, 255]; pass it through resize_to_input first");
   // x / 127.5 - 1 for every byte value, computed once: the lookup is exact and SIMD.
   static const cv::Mat scale = [] {
     cv::Mat table(1, 256, CV_32F);
     for (int x = 0; x < 256; ++x) table.at<float>(x) = static_cast<float>(x) / 127.5f - 1.0f;
     return table;
   }();
-  constexpr int kPixels = kImageSize * kImageSize;
+  const int side = input_rgb.rows, plane_size = side * side;
   if (!bytes) {  // the table's arithmetic: whole values give the table's floats, 255 exactly 1
     const cv::Mat continuous = input_rgb.isContinuous() ? input_rgb : input_rgb.clone();
     const auto* pixels = continuous.ptr<cv::Vec3f>();
     for (int c = 0; c < 3; ++c)
-      for (int i = 0; i < kPixels; ++i) chw[c * kPixels + i] = pixels[i][c] / 127.5f - 1.0f;
+      for (int i = 0; i < plane_size; ++i) chw[c * plane_size + i] = pixels[i][c] / 127.5f - 1.0f;
     return;
   }
   cv::Mat channels[3];
   cv::split(input_rgb, channels);
   for (int c = 0; c < 3; ++c) {
-    cv::Mat plane(kImageSize, kImageSize, CV_32F, chw + c * kPixels);
+    cv::Mat plane(side, side, CV_32F, chw + c * plane_size);
     cv::LUT(channels[c], scale, plane);  // writes in place: `plane` has the right size and type
   }
 }
 
 torch::Tensor to_input_tensor(const cv::Mat& input_rgb) {
-  auto tensor = torch::empty({3, kImageSize, kImageSize}, torch::kFloat32);
+  auto tensor = torch::empty({3, input_rgb.rows, input_rgb.cols}, torch::kFloat32);
   write_input_planes(input_rgb, tensor.data_ptr<float>());
   return tensor;
 }
 
-cv::Mat load_input_rgb(const std::filesystem::path& file, const DecodeLimits& limits) {
-  return resize_to_input(decode_rgb(file, limits));
+cv::Mat load_input_rgb(const std::filesystem::path& file, int side, const DecodeLimits& limits) {
+  return resize_to_input(decode_rgb(file, limits), side);
 }
 
-torch::Tensor load_input(const std::filesystem::path& file, const DecodeLimits& limits) {
-  return to_input_tensor(load_input_rgb(file, limits));
+torch::Tensor load_input(const std::filesystem::path& file, int side, const DecodeLimits& limits) {
+  return to_input_tensor(load_input_rgb(file, side, limits));
 }
 
 void write_rgb_image(const cv::Mat& rgb, const std::filesystem::path& file) {

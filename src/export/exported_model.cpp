@@ -8,7 +8,7 @@ namespace catdog {
 ExportedModel prepare_export(Checkpoint& checkpoint) {
   const auto& meta = checkpoint.meta;
   ExportedModel exported{lower_classifier(checkpoint.model, meta.image_size), model_name(meta.kind), meta.class_names,
-                         meta.preprocessing.empty() ? model_spec(meta.kind).preprocessing : meta.preprocessing,
+                         meta.preprocessing.empty() ? preprocessing_text(meta.image_size) : meta.preprocessing,
                          CATDOG_VERSION};
   if (exported.graph.classes != static_cast<int64_t>(exported.class_names.size()))
     throw Error("the checkpoint names " + std::to_string(exported.class_names.size()) + " classes but its model has " +

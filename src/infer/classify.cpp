@@ -65,8 +65,8 @@ PredictInput bad_input(const std::string& input, const std::string& why) {
 // share), made once and reused across batches.
 class Decoder {
  public:
-  Decoder(const PredictOptions& options, const Runtime& runtime)
-      : options_(options), limits_(runtime.decode_limits) {
+  Decoder(const PredictOptions& options, const Runtime& runtime, int image_size)
+      : options_(options), limits_(runtime.decode_limits), image_size_(image_size) {
     const int threads = runtime.threads;
     if (!options.face) return;
     if (options.face_cascade.empty()) throw Error("face mode needs the path of a face cascade");
@@ -96,7 +96,7 @@ class Decoder {
       const auto shown = region_to_classify(rgb, search, /*crop_to_face=*/true);
       result.face = shown.face;
       const cv::Mat classified = rgb(shown.region);
-      torch::Tensor tensor = to_input_tensor(resize_to_input(classified));
+      torch::Tensor tensor = to_input_tensor(resize_to_input(classified, image_size_));
       if (options_.keep_images) {
         result.image = rgb;
         result.crop = classified;
@@ -112,6 +112,7 @@ class Decoder {
 
   const PredictOptions& options_;
   const DecodeLimits limits_;
+  const int image_size_;  // the model's input side
   std::vector<FaceFinder> finders_;
 };
 
@@ -164,7 +165,7 @@ torch::Tensor class_probabilities(Classifier& model, const torch::Tensor& images
 std::vector<PredictionResult> predict_images(Classifier& model, const std::vector<PredictInput>& inputs,
                                              const PredictOptions& options, const Runtime& runtime,
                                              const std::function<void(const PredictionResult&)>& on_result) {
-  Decoder decoder(options, runtime);
+  Decoder decoder(options, runtime, model->image_size());
   model->eval();
   const auto batch = static_cast<size_t>(std::max(1, options.batch_size));
   const auto decode_batch = [&](size_t start) {

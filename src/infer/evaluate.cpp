@@ -45,7 +45,9 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
   report.predicted.assign(samples.size(), -1);
   report.confidence.assign(samples.size(), std::numeric_limits<float>::quiet_NaN());
 
+  report.image_size = checkpoint.model->image_size();
   LoaderOptions loader_options;
+  loader_options.image_size = report.image_size;
   loader_options.decode_limits = runtime.decode_limits;
   loader_options.batch_size = options.batch_size;
   loader_options.cache = CacheMode::Off;  // every image is read once

@@ -16,7 +16,7 @@ Explanation explain(Classifier& model, const cv::Mat& rgb, int label, cv::Size h
   if (label >= model->num_classes())
     throw Error("Grad-CAM explains one of the model's classes, 0 to " + std::to_string(model->num_classes() - 1));
   const auto device = model->parameters().front().device();
-  const auto input = to_input_tensor(resize_to_input(rgb)).unsqueeze(0).to(device);
+  const auto input = to_input_tensor(resize_to_input(rgb, model->image_size())).unsqueeze(0).to(device);
 
   // A leaf copy of the layer's output: the gradient stops there, and the
   // frozen backbone before it (whose weights need none) records nothing.

@@ -6,7 +6,6 @@
 #include <torch/torch.h>
 
 #include "catdog/base/error.h"
-#include "catdog/data/preprocess.h"
 
 namespace catdog {
 
@@ -50,9 +49,10 @@ void keras_initialise(nn::Module& module) {
 
 }  // namespace
 
-ClassifierImpl::ClassifierImpl(ModelKind kind, int64_t num_classes, bool keras_init)
-    : kind_(kind), num_classes_(num_classes) {
+ClassifierImpl::ClassifierImpl(ModelKind kind, int64_t num_classes, int image_size, bool keras_init)
+    : kind_(kind), num_classes_(num_classes), image_size_(image_size) {
   if (num_classes < 2) throw Error("a classifier needs two or more classes, not " + std::to_string(num_classes));
+  check_image_size(image_size);
   if (const auto make_backbone = model_spec(kind).make_backbone) backbone_ = make_backbone();
   if (backbone_) {
     register_module("backbone", backbone_);
@@ -60,7 +60,7 @@ ClassifierImpl::ClassifierImpl(ModelKind kind, int64_t num_classes, bool keras_i
     backbone_->eval();
   }
   head_ = register_module("head", backbone_ ? transfer_head(backbone_->feature_size(), num_classes)
-                                            : scratch_network(kImageSize, num_classes));
+                                            : scratch_network(image_size, num_classes));
   if (keras_init) keras_initialise(*head_);
 }
 
@@ -135,7 +135,7 @@ void ClassifierImpl::train(bool on) {
 std::vector<LayerSummary> ClassifierImpl::summary() {
   torch::NoGradGuard no_grad;
   const auto device = parameters().front().device();
-  auto x = torch::zeros({1, 3, kImageSize, kImageSize}, torch::TensorOptions().device(device));
+  auto x = torch::zeros({1, 3, image_size_, image_size_}, torch::TensorOptions().device(device));
   std::vector<LayerSummary> rows;
   if (backbone_) rows = backbone_->summarize(x);
   for (auto& row : head_->summarize(x)) rows.push_back(std::move(row));

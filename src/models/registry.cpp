@@ -1,10 +1,10 @@
 #include "catdog/models/registry.h"
 
+#include <algorithm>
+
 #include "catdog/base/error.h"
-#include "catdog/data/preprocess.h"
 #include "catdog/models/mobilenet_v2.h"
 #include "catdog/models/vgg16.h"
-#include <algorithm>
 
 namespace catdog {
 
@@ -12,12 +12,12 @@ namespace {
 
 const std::string kWeightsBase = "https://storage.googleapis.com/tensorflow/keras-applications/";
 
-std::string preprocessing_text() {
-  const std::string side = std::to_string(kImageSize);
+}  // namespace
+
+std::string preprocessing_text(int image_size) {
+  const std::string side = std::to_string(image_size);
   return "RGB, bilinear resize to " + side + "x" + side + ", x / 127.5 - 1";
 }
-
-}  // namespace
 
 const std::vector<ModelSpec>& model_registry() {
   // Keras' official weight files, their sizes and hashes.
@@ -26,13 +26,13 @@ const std::vector<ModelSpec>& model_registry() {
   // weights after it are block_11_depthwise's); VGG16's usual choice is its
   // last block.
   static const std::vector<ModelSpec> registry = {
-      {ModelKind::Scratch, "scratch", 10, 30, preprocessing_text(), "", "", "", 0, {}, "conv2d_2", nullptr},
-      {ModelKind::Vgg16, "vgg16", 5, 10, preprocessing_text(),
+      {ModelKind::Scratch, "scratch", 10, 30, std::nullopt, "", "", "", 0, {}, "conv2d_2", nullptr},
+      {ModelKind::Vgg16, "vgg16", 5, 10, 224,
        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
        kWeightsBase + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
        "6d6bbae143d832006294945121d1f1fc", 58889256, {"block5_conv1", 15}, "block5_conv3",
        &make_vgg16_backbone},
-      {ModelKind::MobileNetV2, "mobilenetv2", 5, 10, preprocessing_text(),
+      {ModelKind::MobileNetV2, "mobilenetv2", 5, 10, 224,
        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
        kWeightsBase + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", "",
        9406464, {"block_11_depthwise", 100}, "Conv_1",

@@ -44,7 +44,7 @@ void write_prediction_grid(const EvalReport& report, const fs::path& png) {
     const double confidence = report.confidence[i];
     const std::string title = "real: " + report.class_name(sample.label) + " / pred: " +
                               report.class_name(predicted) + " (" + std::to_string(std::lround(100 * confidence)) + "%)";
-    cells.push_back({resize_to_input(decode_rgb(report.data_root / sample.path)), title,
+    cells.push_back({resize_to_input(decode_rgb(report.data_root / sample.path), report.image_size), title,
                      predicted == sample.label ? kRight : kWrong});
   }
   plot_image_grid(cells, kGridRows, kGridCols, png);
@@ -55,7 +55,7 @@ size_t write_top_losses(const EvalReport& report, size_t count, const fs::path& 
   std::vector<ScoredImage> scored;
   for (const auto& mistake : report.mistakes) {
     if (scored.size() == count) break;
-    scored.push_back({resize_to_input(decode_rgb(report.data_root / mistake.file)),
+    scored.push_back({resize_to_input(decode_rgb(report.data_root / mistake.file), report.image_size),
                       fs::path(mistake.file).filename().string(), mistake.truth, mistake.probabilities});
   }
   return plot_top_losses(scored, report.class_names, count, png);

@@ -114,6 +114,10 @@ Error not_a_checkpoint(const fs::path& file, const std::string& why) {
 
 void save_checkpoint(const fs::path& file, Classifier& model, const std::vector<torch::Tensor>& optimizer_state,
                      const CheckpointMeta& meta) {
+  if (meta.image_size != model->image_size())
+    throw Error("checkpoint " + file.string() + ": its metadata says " + std::to_string(meta.image_size) +
+                " px inputs, its model takes " + std::to_string(model->image_size()) +
+                " px: record the model's input size");
   torch::serialize::OutputArchive archive;
   nlohmann::json checksums;
   const std::string meta_text = meta_to_json(meta).dump();
@@ -199,14 +203,14 @@ Checkpoint read_checkpoint(const fs::path& file, torch::Device device) {
     throw not_a_checkpoint(file, std::string("malformed metadata: ") + e.what());
   }
 
-  if (checkpoint.meta.image_size != kImageSize)
-    throw Error("checkpoint " + file.string() + " was trained on " + std::to_string(checkpoint.meta.image_size) +
-                " px images; this catdog runs models at " + std::to_string(kImageSize) + " px");
+  if (!is_valid_image_size(checkpoint.meta.image_size))
+    throw not_a_checkpoint(file, "its input size " + std::to_string(checkpoint.meta.image_size) + " px is not " +
+                                     image_size_rule());
   if (checkpoint.meta.class_names.size() < 2)
     throw not_a_checkpoint(file, "it names " + std::to_string(checkpoint.meta.class_names.size()) +
                                      " class(es); a classifier has two or more");
   checkpoint.model = Classifier(checkpoint.meta.kind, static_cast<int64_t>(checkpoint.meta.class_names.size()),
-                                /*keras_init=*/false);
+                                checkpoint.meta.image_size, /*keras_init=*/false);
   const auto mismatch = [&](const std::string& why) {
     return Error("checkpoint " + file.string() + " does not match model " + model_name(checkpoint.meta.kind) + " (" +
                  why + "): pass a checkpoint written by this catdog version");

@@ -158,9 +158,10 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
                                  const fs::path& cache_file, const TrainOptions& options, const Runtime& runtime) {
   // Features computed in bf16 differ from fp32's: the precision is part of the cache's identity.
   const auto dtype = inference_dtype(runtime.precision, runtime.device);
-  const auto fingerprint = samples_fingerprint(samples) + "-" + c10::toString(dtype);
+  const FeatureCacheKey key{samples_fingerprint(samples) + "-" + c10::toString(dtype), model->kind(),
+                            model->image_size()};
   ProcessGroup* group = options.group;
-  auto cached = read_feature_cache(cache_file, fingerprint, model->kind());
+  auto cached = read_feature_cache(cache_file, key);
   if (group ? share_rank0_cache(*group, cached) : cached.has_value()) {
     spdlog::info("features: reusing {}", cache_file.string());
     return *cached;
@@ -169,6 +170,7 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
   spdlog::info("features: one {} backbone pass over {} images in {}", model_name(model->kind()), samples.size(),
                c10::toString(dtype));
   LoaderOptions loader_options;
+  loader_options.image_size = model->image_size();
   loader_options.decode_limits = runtime.decode_limits;
   loader_options.batch_size = kInferenceBatchSize;
   loader_options.cache = CacheMode::Off;  // each image is decoded exactly once
@@ -206,7 +208,7 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
     if (width > 0) result = unpack(gather_shards(*group, pack(result), samples.size()));
   }
   if (!result.features.defined()) throw Error("no image of " + root.string() + " could be decoded: check the dataset");
-  if (!cache_file.empty()) write_feature_cache(cache_file, fingerprint, model->kind(), result);
+  if (!cache_file.empty()) write_feature_cache(cache_file, key, result);
   return result;
 }
 
@@ -277,6 +279,7 @@ void prepare_batches(StageBatches& batches, Classifier& model, const DatasetInde
   ProcessGroup* group = options.group;
   const int rank = group ? group->rank() : 0, ranks = group ? group->world_size() : 1;
   LoaderOptions loader_options;
+  loader_options.image_size = model->image_size();
   loader_options.decode_limits = runtime.decode_limits;
   loader_options.batch_size = options.batch_size;
   loader_options.shuffle = true;
@@ -336,7 +339,7 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
     history = resume->history;
   } else {
     torch::manual_seed(runtime.seed);  // the initial weights depend on the seed alone
-    model = Classifier(options.model, static_cast<int64_t>(data.class_names.size()));
+    model = Classifier(options.model, static_cast<int64_t>(data.class_names.size()), options.image_size);
     if (model->has_frozen_backbone()) {
       spdlog::info("backbone weights: {}", options.weights.string());
       model->load_backbone_weights(options.weights);

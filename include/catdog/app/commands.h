@@ -44,6 +44,7 @@ struct SummaryCommand {
   bool fine_tune = false;     // show what fine-tuning's stage 2 trains
   std::string unfreeze_from;  // "" = the model's default point
   int num_classes = 2;        // the head's outputs
+  int image_size = kDefaultImageSize;  // the input side: scratch's parameter count depends on it
 };
 int run_summary(const SummaryCommand& command, std::ostream& out);
 
@@ -60,6 +61,9 @@ struct TrainCommand {
   std::string unfreeze_from;
   double fine_tune_lr_factor = recipe::kFineTuneLearningRateFactor;
   std::optional<bool> augment;  // unset = on with fine_tune, else off
+  // The input side (preprocess.h); unset = kDefaultImageSize, or with --resume
+  // the run's (a different one is an Error).
+  std::optional<int> image_size;
   Schedule schedule = Schedule::Constant;
   int patience = 0;
   double label_smoothing = 0;

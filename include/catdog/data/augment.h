@@ -6,11 +6,11 @@
 
 namespace catdog {
 
-// The side of the square an augmented image is cut from: the whole decoded
-// image resized to it (bilinear, like the plain path), a little larger than
-// the input so that crops keep detail. The loader caches this size when it
-// augments.
-inline constexpr int kAugmentSourceSize = 192;
+// The side of the square an augmented image of input side `image_side` is cut
+// from: the whole decoded image resized to it (bilinear, like the plain path),
+// 1.2 times the input (192 for 160) so that crops keep detail. The loader
+// caches this size when it augments.
+int augment_source_size(int image_side);
 
 // Training-time augmentation: a random resized crop, a small rotation and a
 // horizontal flip as one affine warp to the input size, then colour jitter.
@@ -44,10 +44,10 @@ struct AugmentDraw {
 AugmentDraw draw_augmentation(const Augmentation& ranges, int source_side, uint64_t seed, int epoch, size_t sample);
 
 // The crop, rotation and flip of `draw` as one bilinear warp of `source`
-// (8-bit RGB, source_side square) to kImageSize x kImageSize; pixels from
+// (8-bit RGB, source_side square) to output_side x output_side; pixels from
 // outside the source are reflected (BORDER_REFLECT_101). The identity draw
 // maps pixel centres exactly as cv::resize does.
-cv::Mat warp_to_input(const cv::Mat& source, const AugmentDraw& draw);
+cv::Mat warp_to_input(const cv::Mat& source, const AugmentDraw& draw, int output_side);
 
 // In place on a CV_32FC3 RGB image with values in [0, 255], in this order,
 // each step clamped to [0, 255]: x *= brightness; x = m + contrast (x - m)
@@ -57,6 +57,6 @@ void jitter_colours(cv::Mat& rgb, double brightness, double contrast, double sat
 
 // warp_to_input, then jitter_colours: a CV_32FC3 RGB image in [0, 255] that
 // write_input_planes turns into the model's input.
-cv::Mat augment_image(const cv::Mat& source, const AugmentDraw& draw);
+cv::Mat augment_image(const cv::Mat& source, const AugmentDraw& draw, int output_side);
 
 }  // namespace catdog

@@ -12,11 +12,13 @@
 #include "catdog/base/names.h"
 #include "catdog/data/augment.h"
 #include "catdog/data/dataset.h"
+#include "catdog/data/preprocess.h"
 
 namespace catdog {
 
-// Where decoded images are kept after their first decode: 160x160, or the
-// kAugmentSourceSize squares augmentation cuts from.
+// Where decoded images are kept after their first decode: input-size squares,
+// or the larger ones augmentation cuts from (augment_source_size). A cache
+// belongs to one loader, so to one input size.
 enum class CacheMode {
   Auto,    // memory when it fits in half the free RAM, else disk
   Memory,
@@ -30,6 +32,7 @@ inline CacheMode parse_cache_mode(const std::string& name) { return parse_named(
 inline const char* to_string(CacheMode mode) { return name_of(kCacheModeNames, mode); }
 
 struct LoaderOptions {
+  int image_size = kDefaultImageSize;  // the input side (preprocess.h): the model's
   int batch_size = 32;
   bool shuffle = false;  // a fresh permutation every epoch, seeded by (seed, epoch)
   uint64_t seed = 0;
@@ -60,7 +63,7 @@ std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch);
 std::vector<size_t> shard(const std::vector<size_t>& order, int index, int count);
 
 struct Batch {
-  torch::Tensor images;         // N x 3 x 160 x 160 float32 in [-1, 1], augmented when asked
+  torch::Tensor images;         // N x 3 x S x S (S: the image size) float32 in [-1, 1], augmented when asked
   torch::Tensor labels;         // N int64
   std::vector<size_t> indices;  // positions of the batch's images in the loader's samples
 };
@@ -85,7 +88,7 @@ class BatchLoader {
 
   std::vector<SkippedFile> failures() const;
   // "memory, 1.8 GB", "disk, runs/x/cache/images.u8" or "off": for the log.
-  // Augmenting, it holds kAugmentSourceSize squares: 1.44 times the bytes.
+  // Augmenting, it holds augment_source_size squares: 1.44 times the bytes.
   std::string cache_description() const;
 
  private:

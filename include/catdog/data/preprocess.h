@@ -11,7 +11,18 @@
 
 namespace catdog {
 
-inline constexpr int kImageSize = 160;
+// The model's input: a square of `side` pixels. The seed's (the TF
+// tutorial's) 160 unless a run chose another; the side a model was trained at
+// travels with it (checkpoint.h) and every later step reads it from there.
+// Sides catdog takes: multiples of 32 (MobileNetV2's and VGG16's stride) from
+// 96 to 512.
+inline constexpr int kDefaultImageSize = 160;
+inline constexpr int kMinImageSize = 96, kMaxImageSize = 512, kImageSizeStep = 32;
+bool is_valid_image_size(int side);
+// "a multiple of 32 from 96 to 512": the rule, for messages.
+std::string image_size_rule();
+// Error naming the rule when `side` breaks it.
+void check_image_size(int side);
 
 // Decodes an image catdog reads (image_format.h: JPEG, PNG, BMP, TIFF, WebP,
 // recognised by their bytes) into 8-bit, 3-channel RGB, exactly as
@@ -34,24 +45,25 @@ void write_rgb_image(const cv::Mat& rgb, const std::filesystem::path& file);
 // RGB image -> side x side RGB, bilinear (cv::INTER_LINEAR).
 cv::Mat resize_square(const cv::Mat& rgb, int side);
 
-// resize_square to kImageSize.
-cv::Mat resize_to_input(const cv::Mat& rgb);
+// resize_square to the input side.
+cv::Mat resize_to_input(const cv::Mat& rgb, int side);
 
-// 160x160 RGB uint8 -> float CHW tensor, x / 127.5 - 1, so 0 -> -1, 255 -> 1.
+// Square RGB uint8 image (side x side, resize_to_input's) -> float CHW
+// tensor, x / 127.5 - 1, so 0 -> -1, 255 -> 1.
 torch::Tensor to_input_tensor(const cv::Mat& input_rgb);
 
-// The same values written straight into the 3 planes at `chw` (3 x 160 x 160
+// The same values written straight into the 3 planes at `chw` (3 x side x side
 // floats): how BatchLoader's worker threads fill their batches, off the
 // consumer's thread and without a torch op per batch (whose OpenMP threads spin
 // on the cores the decoders need). Also takes a CV_32FC3 image with values
 // in [0, 255] (augment_image's).
 void write_input_planes(const cv::Mat& input_rgb, float* chw);
 
-// decode_rgb + resize_to_input: the 160x160 RGB image that load_input converts.
-cv::Mat load_input_rgb(const std::filesystem::path& file, const DecodeLimits& limits = {});
+// decode_rgb + resize_to_input: the side x side RGB image that load_input converts.
+cv::Mat load_input_rgb(const std::filesystem::path& file, int side, const DecodeLimits& limits = {});
 
 // load_input_rgb + to_input_tensor: the one path that training, evaluation
 // and prediction all use (BatchLoader batches the same images).
-torch::Tensor load_input(const std::filesystem::path& file, const DecodeLimits& limits = {});
+torch::Tensor load_input(const std::filesystem::path& file, int side, const DecodeLimits& limits = {});
 
 }  // namespace catdog

@@ -42,6 +42,7 @@ struct EvalReport {
   // Per sample of the split, in split order: the predicted class (-1 when it
   // failed to decode) and its probability; for the pictures.
   std::filesystem::path data_root;
+  int image_size = kDefaultImageSize;  // the model's input side: what the pictures show
   std::vector<Sample> samples;
   std::vector<int64_t> predicted;
   std::vector<float> confidence;

@@ -6,6 +6,7 @@
 
 #include <torch/nn.h>
 
+#include "catdog/data/preprocess.h"
 #include "catdog/models/backbone.h"
 #include "catdog/models/registry.h"
 
@@ -23,11 +24,16 @@ class ClassifierImpl : public torch::nn::Module {
   // keras_init = false leaves the trainable layers with LibTorch's default
   // initialisation: for weights about to be overwritten from a checkpoint
   // (13 M of them in scratch: ~60 ms of a 0.7 s predict).
-  // num_classes: the outputs (2: cat and dog).
-  explicit ClassifierImpl(ModelKind kind, int64_t num_classes = 2, bool keras_init = true);
+  // num_classes: the outputs (2: cat and dog). image_size: the side of the
+  // square images it takes (preprocess.h; Error outside its rule): scratch's
+  // Dense layer has (image_size / 8)^2 x 64 inputs, so its parameter count
+  // depends on it; the backbones' pooled features do not.
+  explicit ClassifierImpl(ModelKind kind, int64_t num_classes = 2, int image_size = kDefaultImageSize,
+                          bool keras_init = true);
 
   ModelKind kind() const { return kind_; }
   int64_t num_classes() const { return num_classes_; }
+  int image_size() const { return image_size_; }
   bool has_frozen_backbone() const { return backbone_ != nullptr; }
 
   // Frozen part: images -> features (for scratch the images themselves).
@@ -64,6 +70,7 @@ class ClassifierImpl : public torch::nn::Module {
  private:
   ModelKind kind_;
   int64_t num_classes_;
+  int image_size_;
   std::shared_ptr<BackboneImpl> backbone_;
   bool backbone_trains_ = false;
   LayerStack head_{nullptr};  // scratch: the whole network

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,10 @@ struct ModelSpec {
   // to fit. Scratch: 10 epochs left it underfitting (train accuracy 0.71, val 0.75);
   // 30 reached val 0.81 (BENCHMARKS.md). Transfer: the TF tutorial's 10.
   int augmented_epochs;
-  std::string preprocessing; // what the input pixels are, for checkpoints and docs
+  // The input side (preprocess.h) the backbone's ImageNet weights were trained
+  // at, for help and summaries; none for scratch. Runs default to the seed's
+  // 160 whatever the model.
+  std::optional<int> native_image_size;
   // Keras' official ImageNet no-top weight file: where catdog downloads it from, and the
   // size and MD5 a download or a cached copy must have (app/weights.h).
   std::string keras_weights_file;  // "" for scratch
@@ -53,6 +57,10 @@ const ModelSpec& model_spec(ModelKind kind);
 // By name (an Error listing the choices otherwise).
 const ModelSpec& model_spec(const std::string& name);
 std::vector<std::string> model_names();
+
+// What the input pixels of a model taking side x side images are, for
+// checkpoints and docs: "RGB, bilinear resize to 160x160, x / 127.5 - 1".
+std::string preprocessing_text(int image_size);
 
 // Shorthands over the registry.
 ModelKind parse_model_kind(const std::string& name);

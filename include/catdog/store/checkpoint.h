@@ -16,8 +16,11 @@ namespace catdog {
 // Everything eval and predict need besides the weights.
 struct CheckpointMeta {
   ModelKind kind = ModelKind::Scratch;
-  int image_size = kImageSize;  // the input side the model was trained at (checked on load) and
-  std::string preprocessing;    // the pixels it takes (registry.h), recorded for other tools
+  // The input side the model was trained at (preprocess.h): the one place
+  // eval, predict, serve and export read it from. Saving checks it is the
+  // model's; loading builds the model at it.
+  int image_size = kDefaultImageSize;
+  std::string preprocessing;  // the pixels it takes (registry.h's preprocessing_text), recorded for other tools
   std::vector<std::string> class_names = {"cat", "dog"};  // the model's outputs, in order
   std::string catdog_version = CATDOG_VERSION;
   uint64_t split_seed = 0;

@@ -17,14 +17,20 @@ struct CachedFeatures {
   std::vector<bool> usable;
 };
 
-// The cached features of `file` when it holds them for this `fingerprint`
-// (what was computed: the samples and the number format) and model; nullopt
-// (with a warning for a damaged file) otherwise. The zip container is checked
-// before LibTorch parses it (zip_check.h).
-std::optional<CachedFeatures> read_feature_cache(const std::filesystem::path& file, const std::string& fingerprint,
-                                                 ModelKind kind);
+// What cached features were computed from: the same samples and number
+// format (`fingerprint`), model and input size (preprocess.h; a 160 px cache is
+// never read for 224).
+struct FeatureCacheKey {
+  std::string fingerprint;
+  ModelKind kind = ModelKind::Scratch;
+  int image_size = 0;
+};
+
+// The cached features of `file` when it holds them for `key`; nullopt (with a
+// warning for a damaged file) otherwise. The zip container is checked before
+// LibTorch parses it (zip_check.h).
+std::optional<CachedFeatures> read_feature_cache(const std::filesystem::path& file, const FeatureCacheKey& key);
 // Writes them all or nothing (atomic_file.h), creating the folder.
-void write_feature_cache(const std::filesystem::path& file, const std::string& fingerprint, ModelKind kind,
-                         const CachedFeatures& cached);
+void write_feature_cache(const std::filesystem::path& file, const FeatureCacheKey& key, const CachedFeatures& cached);
 
 }  // namespace catdog

@@ -44,6 +44,8 @@ struct TrainOptions {
   // epochs (0: never). In a fine-tuning run it watches stage 2.
   int patience = 0;
   bool augment = false;  // the training images augmented (augment.h's default ranges)
+  // The input side of a new model (preprocess.h); a resumed one keeps its own.
+  int image_size = kDefaultImageSize;
   std::filesystem::path weights;  // Keras no-top h5 for a model with a backbone
   uint64_t split_seed = kDefaultSplitSeed;
   CacheMode cache = CacheMode::Auto;
