@@ -105,7 +105,8 @@ void add_tta_flag(CLI::App& command, bool& tta) {
 CLI::Option* add_image_size_flag(CLI::App& command, int& image_size, const std::string& purpose) {
   std::string native;
   for (const auto& spec : catdog::model_registry())
-    if (spec.native_image_size) native += (native.empty() ? "" : ", ") + spec.name + " " + std::to_string(*spec.native_image_size);
+    if (spec.native_image_size)
+      native += (native.empty() ? "" : ", ") + spec.name + " " + std::to_string(*spec.native_image_size);
   return command
       .add_option("--image-size", image_size,
                   "input side in px, " + catdog::image_size_rule() + " (default " +
@@ -192,7 +193,8 @@ int main(int argc, char** argv) {
   add_data_flag(*train, train_command.data);
   int image_size = catdog::kDefaultImageSize;
   auto* image_size_option = add_image_size_flag(
-      *train, image_size, "recorded in the checkpoint, which eval, predict, serve and export follow; --resume keeps the run's");
+      *train, image_size,
+      "recorded in the checkpoint, which eval, predict, serve and export follow; --resume keeps the run's");
   auto* epochs_option = train->add_option("--epochs", epochs, epochs_help())
                             ->check(CLI::Range(1, kMaxCount));
   add_batch_size_flag(*train, train_command.batch_size);
@@ -283,9 +285,11 @@ int main(int argc, char** argv) {
   std::string export_format;
   auto* export_ = cli.add_subcommand("export", "write a checkpoint's model as ONNX, TorchScript or a web page that runs it");
   add_checkpoint_flag(*export_, export_command.checkpoint);
-  export_->add_option("--format", export_format,
-                      "onnx (input [N,3,S,S] pixels scaled to [-1,1] at the checkpoint's input size S, output class probabilities), torchscript "
-                      "(a .pt Python's torch.jit.load runs) or web (a folder: a page classifying in the browser)")
+  export_
+      ->add_option("--format", export_format,
+                   "onnx (input [N,3,S,S] pixels scaled to [-1,1] at the checkpoint's input size S, output class "
+                   "probabilities), torchscript (a .pt Python's torch.jit.load runs) or web (a folder: a page "
+                   "classifying in the browser)")
       ->check(CLI::IsMember(catdog::names_of(app::kExportFormatNames)))
       ->required();
   export_->add_option("-o,--out", export_command.out,

@@ -51,7 +51,8 @@ TEST(Augment, IdentityDrawMapsPixelsAsResizeDoes) {
   EXPECT_EQ(draw.saturation, 1);
 
   const cv::Mat source = smooth_source();
-  const cv::Mat warped = warp_to_input(source, draw, kDefaultImageSize), resized = resize_square(source, kDefaultImageSize);
+  const cv::Mat warped = warp_to_input(source, draw, kDefaultImageSize),
+                resized = resize_square(source, kDefaultImageSize);
   ASSERT_EQ(warped.size(), cv::Size(kDefaultImageSize, kDefaultImageSize));
   ASSERT_EQ(warped.type(), CV_8UC3);
   // warpAffine rounds source positions to 1/32 pixel, resize does not.
@@ -112,14 +113,16 @@ TEST(Augment, RotationReflectsTheSourceAtItsBorders) {
   draw.rotation_degrees = 15;
   const cv::Mat turned = warp_to_input(source, draw, kDefaultImageSize);
   // The corners come from outside the source: reflected content, never black.
-  for (const cv::Point corner : {cv::Point(0, 0), cv::Point(kDefaultImageSize - 1, 0), cv::Point(0, kDefaultImageSize - 1),
-                                 cv::Point(kDefaultImageSize - 1, kDefaultImageSize - 1)}) {
+  for (const cv::Point corner :
+       {cv::Point(0, 0), cv::Point(kDefaultImageSize - 1, 0), cv::Point(0, kDefaultImageSize - 1),
+        cv::Point(kDefaultImageSize - 1, kDefaultImageSize - 1)}) {
     const cv::Vec3b pixel = turned.at<cv::Vec3b>(corner);
     EXPECT_GT(pixel[0] + pixel[1] + pixel[2], 0) << corner;
   }
   // Reflection of a uniform image is that image: no border colour leaks in.
   const cv::Mat grey(kSide, kSide, CV_8UC3, cv::Scalar::all(77));
-  EXPECT_EQ(max_difference(warp_to_input(grey, draw, kDefaultImageSize), cv::Mat(kDefaultImageSize, kDefaultImageSize, CV_8UC3, cv::Scalar::all(77))),
+  EXPECT_EQ(max_difference(warp_to_input(grey, draw, kDefaultImageSize),
+                           cv::Mat(kDefaultImageSize, kDefaultImageSize, CV_8UC3, cv::Scalar::all(77))),
             0);
 }
 

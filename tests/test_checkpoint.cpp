@@ -377,8 +377,9 @@ TEST(Checkpoint, TheInputSizeTravelsWithTheModel) {
   EXPECT_TRUE(torch::equal(loaded.model->forward(input), scratch->forward(input)));
 
   meta.image_size = 160;
-  EXPECT_NE(catdog::testing::error_of([&] { catdog::save_checkpoint(dir / "lying.ckpt", scratch, {}, meta); })
-                .find("its metadata says 160 px inputs, its model takes 224 px"),
+  EXPECT_NE(catdog::testing::error_of([&] {
+              catdog::save_checkpoint(dir / "lying.ckpt", scratch, {}, meta);
+            }).find("its metadata says 160 px inputs, its model takes 224 px"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(dir / "lying.ckpt"));
 

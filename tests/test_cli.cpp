@@ -124,9 +124,8 @@ TEST_F(Cli, UsageErrorsExitWithTwoAndOneLine) {
         // Every floating-point flag refuses NaN and infinities (CLI::Range alone lets NaN through).
         "train --lr 1e400", "train --label-smoothing nan", "train --label-smoothing -inf",
         "train --fine-tune-lr-factor nan", "train --fine-tune-lr-factor inf", "serve --max-upload nan",
-        "serve --max-upload inf", "serve --max-upload 0", "serve --max-upload NaN",
-        "--threads 1000 data", "data --threads 0", "eval --seed 3", "predict --precision fp16 x.jpg",
-        "export --format gif", "export",
+        "serve --max-upload inf", "serve --max-upload 0", "serve --max-upload NaN", "--threads 1000 data",
+        "data --threads 0", "eval --seed 3", "predict --precision fp16 x.jpg", "export --format gif", "export",
         // --image-size: a multiple of 32 from 96 to 512.
         "train --image-size 100", "train --image-size 4096", "train --image-size 64", "train --image-size big",
         "summary --image-size 100"}) {
@@ -538,10 +537,11 @@ TEST_F(Cli, ARunAtAnotherImageSizeIsFollowedWithoutBeingToldTheSize) {
     TempDir work;
     const fs::path run_folder = work / "run";
     const std::string weights =
-        model == "scratch" ? "" : " --weights " + testing::quoted(testing::generated_keras_weights(ModelKind::MobileNetV2));
+        model == "scratch" ? ""
+                           : " --weights " + testing::quoted(testing::generated_keras_weights(ModelKind::MobileNetV2));
     const std::string data_flag = " --data " + testing::quoted(data());
-    const CommandResult train = run("train -q --threads 2 --epochs 1 --batch-size 16 --image-size 96 --model " +
-                                    model + weights + data_flag + " --out " + testing::quoted(run_folder));
+    const CommandResult train = run("train -q --threads 2 --epochs 1 --batch-size 16 --image-size 96 --model " + model +
+                                    weights + data_flag + " --out " + testing::quoted(run_folder));
     ASSERT_EQ(train.code, 0) << train.err;
     EXPECT_EQ(nlohmann::json::parse(read_text(run_folder / "settings.json"))["image_size"], 96);
     const fs::path best = run_folder / "best.ckpt";
@@ -565,14 +565,17 @@ TEST_F(Cli, ARunAtAnotherImageSizeIsFollowedWithoutBeingToldTheSize) {
     EXPECT_TRUE(std::regex_match(prediction.out, kSentenceLine)) << prediction.out;
     EXPECT_FALSE(fs::is_empty(work / "heat"));
 
-    const CommandResult onnx = run("export --format onnx" + with_checkpoint + " -o " + testing::quoted(work / "m.onnx"));
+    const CommandResult onnx =
+        run("export --format onnx" + with_checkpoint + " -o " + testing::quoted(work / "m.onnx"));
     ASSERT_EQ(onnx.code, 0) << onnx.err;
     EXPECT_NE(onnx.out.find("input [N, 3, 96, 96]"), std::string::npos) << onnx.out;
-    const CommandResult script = run("export --format torchscript" + with_checkpoint + " -o " + testing::quoted(work / "m.pt"));
+    const CommandResult script =
+        run("export --format torchscript" + with_checkpoint + " -o " + testing::quoted(work / "m.pt"));
     ASSERT_EQ(script.code, 0) << script.err;
     EXPECT_NE(script.out.find("input [N, 3, 96, 96]"), std::string::npos) << script.out;
 
-    const std::string resume = "train -q --threads 2 --epochs 2 --resume --out " + testing::quoted(run_folder) + data_flag;
+    const std::string resume =
+        "train -q --threads 2 --epochs 2 --resume --out " + testing::quoted(run_folder) + data_flag;
     const CommandResult other_size = run(resume + " --image-size 128");
     EXPECT_EQ(other_size.code, 1);
     EXPECT_NE(other_size.err.find("its 96 px input size"), std::string::npos) << other_size.err;

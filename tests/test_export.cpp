@@ -217,8 +217,8 @@ TEST_P(Export, OnnxRuntimeGivesPredictsProbabilities) {
   const fs::path file = exported(GetParam(), "onnx", "model.onnx");
   const auto& model = this->model(GetParam());
   const CommandResult run = testing::run_program(
-      {kNode, runner("onnxruntime_node.js"), onnxruntime_package("onnxruntime-node"), file.string(), model.inputs.string(),
-       std::to_string(model.predicted.size()), std::to_string(kDefaultImageSize)});
+      {kNode, runner("onnxruntime_node.js"), onnxruntime_package("onnxruntime-node"), file.string(),
+       model.inputs.string(), std::to_string(model.predicted.size()), std::to_string(kDefaultImageSize)});
   ASSERT_EQ(run.code, 0) << run.err;
   const auto answer = json::parse(run.out);
   EXPECT_EQ(answer["input"], "images");
@@ -231,8 +231,9 @@ TEST_P(Export, PythonsTorchJitLoadRunsTheTorchScript) {
     GTEST_SKIP() << "no Python torch: scripts/install_deps.sh installs python3-torch";
   const fs::path file = exported(GetParam(), "torchscript", "model.pt");
   const auto& model = this->model(GetParam());
-  const CommandResult run = testing::run_program({kPython, runner("torchscript.py"), file.string(), model.inputs.string(),
-                                                   std::to_string(model.predicted.size()), std::to_string(kDefaultImageSize)});
+  const CommandResult run =
+      testing::run_program({kPython, runner("torchscript.py"), file.string(), model.inputs.string(),
+                            std::to_string(model.predicted.size()), std::to_string(kDefaultImageSize)});
   ASSERT_EQ(run.code, 0) << run.err;
   const auto answer = json::parse(run.out);
   EXPECT_EQ(answer["class_names"], json({"cat", "dog"}));

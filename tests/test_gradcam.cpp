@@ -61,7 +61,9 @@ TEST(GradCam, GivesAMapOfTheImageSizeInZeroToOneForEveryModel) {
     const auto small = catdog::explain(model, wide, -1, {40, 30});
     expect_valid_map(small, {40, 30});
     torch::NoGradGuard no_grad;
-    const auto expected = torch::softmax(model->forward(catdog::to_input_tensor(catdog::resize_to_input(wide, catdog::kDefaultImageSize)).unsqueeze(0)), 1);
+    const auto expected = torch::softmax(
+        model->forward(catdog::to_input_tensor(catdog::resize_to_input(wide, catdog::kDefaultImageSize)).unsqueeze(0)),
+        1);
     EXPECT_NEAR(small.probabilities[catdog::kDogLabel], expected[0][catdog::kDogLabel].item<double>(), 1e-5);
     EXPECT_EQ(small.explained_label, small.probabilities[1] > small.probabilities[0] ? 1 : 0);
   }

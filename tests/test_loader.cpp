@@ -343,12 +343,14 @@ TEST(Loader, AugmentingCachesTheLargerSource) {
   disk_options.cache_dir = dir / "cache";
   BatchLoader disk(dir.path(), samples, disk_options);
   const auto file = std::filesystem::directory_iterator(dir / "cache")->path();
-  EXPECT_EQ(std::filesystem::file_size(file), samples.size() * augment_source_size(kDefaultImageSize) * augment_source_size(kDefaultImageSize) * 3);
+  EXPECT_EQ(std::filesystem::file_size(file),
+            samples.size() * augment_source_size(kDefaultImageSize) * augment_source_size(kDefaultImageSize) * 3);
 }
 
 // The 160 px input the identity augmentation gives: the 192 px source resized.
 torch::Tensor source_resized(const std::filesystem::path& file) {
-  return to_input_tensor(resize_to_input(resize_square(decode_rgb(file), augment_source_size(kDefaultImageSize)), kDefaultImageSize));
+  return to_input_tensor(
+      resize_to_input(resize_square(decode_rgb(file), augment_source_size(kDefaultImageSize)), kDefaultImageSize));
 }
 
 TEST(Loader, IdentityAugmentationIsThePlainPathAndFlipOnlyItsMirrorImage) {

@@ -63,7 +63,8 @@ TEST(Models, ScratchParameterCountFollowsTheInputSize) {
   EXPECT_THAT(catdog::app::format_summary(at_224), HasSubstr("(None, 28, 28, 64)"));
   Classifier mobilenet_224(ModelKind::MobileNetV2, 2, 224), mobilenet_160(ModelKind::MobileNetV2);
   EXPECT_EQ(count(mobilenet_224).total, count(mobilenet_160).total);
-  for (const int side : {0, 64, 100, 4096}) EXPECT_THROW(Classifier(ModelKind::Scratch, 2, side), catdog::Error) << side;
+  for (const int side : {0, 64, 100, 4096})
+    EXPECT_THROW(Classifier(ModelKind::Scratch, 2, side), catdog::Error) << side;
 }
 
 // One output per class: only the last Dense layer grows, and summary shows it.

@@ -21,7 +21,7 @@ cv::Vec3b rgb_at(const cv::Mat& rgb, int row, int col) { return rgb.at<cv::Vec3b
 
 TEST(Preprocess, InputTensorValuesAreExactAndInRgbOrder) {
   TempDir dir;
-  cv::Mat bgr(kDefaultImageSize, kDefaultImageSize, CV_8UC3, cv::Scalar(0, 0, 255));          // pure red
+  cv::Mat bgr(kDefaultImageSize, kDefaultImageSize, CV_8UC3, cv::Scalar(0, 0, 255));  // pure red
   bgr(cv::Rect(0, 80, 160, 40)).setTo(cv::Scalar(0, 0, 0));                      // rows 80..119 black
   bgr(cv::Rect(0, 120, 160, 20)).setTo(cv::Scalar(255, 255, 255));               // rows 120..139 white
   bgr(cv::Rect(0, 140, 160, 20)).setTo(cv::Scalar(127, 127, 127));               // rows 140..159 gray 127

@@ -376,9 +376,9 @@ class ImageServer::Impl {
     PredictionResult result;
     result.input.file = upload.file_name;
     result.face = shown.face;
-    const auto probabilities =
-        class_probabilities(checkpoint_.model, to_input_tensor(resize_to_input(rgb(region), checkpoint_.model->image_size())).unsqueeze(0), false,
-                            runtime_)[0];
+    const auto probabilities = class_probabilities(
+        checkpoint_.model, to_input_tensor(resize_to_input(rgb(region), checkpoint_.model->image_size())).unsqueeze(0),
+        false, runtime_)[0];
     result.probabilities.assign(probabilities.data_ptr<double>(),
                                 probabilities.data_ptr<double>() + probabilities.numel());
     const auto classified = std::chrono::steady_clock::now();

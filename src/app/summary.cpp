@@ -15,8 +15,8 @@ std::string input_size_note(const ModelSpec& spec, int image_size) {
   const std::string side = std::to_string(image_size);
   std::string note = "Input: " + side + "x" + side + " px";
   if (!spec.make_backbone)
-    return note + "; the parameter count depends on it (Dense takes (" + side + "/8)^2 x 64 = " +
-           std::to_string((image_size / 8) * (image_size / 8) * 64) + " features)\n";
+    return note + "; the parameter count depends on it (Dense takes (" + side +
+           "/8)^2 x 64 = " + std::to_string((image_size / 8) * (image_size / 8) * 64) + " features)\n";
   if (spec.native_image_size)
     note += "; " + spec.name + "'s ImageNet weights were trained at " + std::to_string(*spec.native_image_size) + " px";
   return note + "; the parameter count does not depend on it\n";
@@ -45,8 +45,8 @@ int run_summary(const SummaryCommand& command, std::ostream& out) {
   }
   out << nlohmann::json{{"model", command.model},
                         {"image_size", command.image_size},
-                        {"native_image_size", spec.native_image_size ? nlohmann::json(*spec.native_image_size)
-                                                                     : nlohmann::json()},
+                        {"native_image_size",
+                         spec.native_image_size ? nlohmann::json(*spec.native_image_size) : nlohmann::json()},
                         {"layers", layers},
                         {"total_parameters", total},
                         {"trainable_parameters", trainable}}

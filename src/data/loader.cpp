@@ -184,7 +184,8 @@ struct BatchLoader::State {
       if (stopping) return;
       const size_t position = claimed++;
       auto& batch = pending[position / batch_size];
-      if (!batch) batch = std::make_shared<PendingBatch>(std::min(batch_size, order.size() - position), options.image_size);
+      if (!batch)
+        batch = std::make_shared<PendingBatch>(std::min(batch_size, order.size() - position), options.image_size);
       const auto target = batch;
       const size_t sample = order[position], slot = position % batch_size;
       const int image_epoch = epoch;

@@ -204,8 +204,8 @@ Checkpoint read_checkpoint(const fs::path& file, torch::Device device) {
   }
 
   if (!is_valid_image_size(checkpoint.meta.image_size))
-    throw not_a_checkpoint(file, "its input size " + std::to_string(checkpoint.meta.image_size) + " px is not " +
-                                     image_size_rule());
+    throw not_a_checkpoint(
+        file, "its input size " + std::to_string(checkpoint.meta.image_size) + " px is not " + image_size_rule());
   if (checkpoint.meta.class_names.size() < 2)
     throw not_a_checkpoint(file, "it names " + std::to_string(checkpoint.meta.class_names.size()) +
                                      " class(es); a classifier has two or more");

@@ -15,7 +15,6 @@ namespace catdog {
 
 namespace fs = std::filesystem;
 
-
 std::optional<CachedFeatures> read_feature_cache(const fs::path& file, const FeatureCacheKey& key) {
   if (file.empty() || !fs::is_regular_file(file)) return std::nullopt;
   try {
