@@ -2,6 +2,7 @@
 # catdog's forward pass against ONNX Runtime on catdog's own ONNX export of the
 # same model (BENCHMARKS.md, "Export: catdog against ONNX Runtime"):
 #   bench/export_bench.sh MODEL [CHECKPOINT]      MODEL: mobilenetv2 | scratch | vgg16
+#   FOLDER=DIR bench/export_bench.sh MODEL [CHECKPOINT]   adds the folder row
 # Env: DATA (default ../shared/data/catdog-dev; for the checkpoint trained when none
 # is given), WEIGHTS (the Keras file of MODEL), THREADS (2), ROUNDS (5), PRECISION
 # (fp32), OUT (/tmp/export-bench). Per batch size (1, 32), ROUNDS rounds, each running
@@ -9,6 +10,9 @@
 # and the medians in images per second. bench_backbones times the backbone (the
 # scratch network whole), ONNX Runtime the whole exported model (head and softmax
 # too: a few thousandths of the work), both on random inputs after one warm-up run.
+# The folder row, whole processes timed on both sides: `catdog predict` over FOLDER
+# against bench/onnxruntime_folder_decode.py (PIL, DCT-scaled decode, 2 threads) then
+# onnxruntime_forward.js over its tensors in batches of 32.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -35,3 +39,18 @@ for batch in 1 32; do
   rm -f "$OUT/catdog-$MODEL-$batch" "$OUT/ort-$MODEL-$batch"
   echo "$MODEL batch $batch median: catdog $c img/s, onnxruntime $o img/s, ratio $(echo "scale=2; $c / $o" | bc)"
 done
+if [ -n "${FOLDER:-}" ]; then
+  count=$(find -L "$FOLDER" -type f | wc -l)
+  for round in $(seq "$ROUNDS"); do
+    c=$(seconds "$CATDOG" predict -q --threads "$THREADS" --checkpoint "$ckpt" "$FOLDER")
+    d=$(seconds $PY bench/onnxruntime_folder_decode.py "$FOLDER" "$OUT/folder.f32" "$THREADS")
+    f=$(seconds node bench/onnxruntime_forward.js "$ORT" "$OUT/$MODEL.onnx" 32 1 "$THREADS" 160 "$OUT/folder.f32")
+    o=$(echo "$d + $f" | bc)
+    echo "$MODEL folder of $count round $round: catdog $c s, onnxruntime $o s (decode $d s, forward $f s)"
+    echo "$count / $c" | bc -l >>"$OUT/catdog-folder"
+    echo "$count / $o" | bc -l >>"$OUT/ort-folder"
+  done
+  c=$(median <"$OUT/catdog-folder") o=$(median <"$OUT/ort-folder")
+  rm -f "$OUT/catdog-folder" "$OUT/ort-folder"
+  echo "$MODEL folder median: catdog $c img/s, onnxruntime $o img/s, ratio $(echo "scale=2; $c / $o" | bc)"
+fi
