@@ -95,8 +95,8 @@ void add_precision_flag(CLI::App& command, GlobalFlags& flags) {
 
 CLI::Option* add_unfreeze_flag(CLI::App& command, std::string& layer) {
   return command.add_option("--unfreeze-from", layer,
-                     "fine-tuning trains the backbone from this Keras layer on (default: mobilenetv2 "
-                     "block_11_depthwise, the TF tutorial's layer 100; vgg16 block5_conv1)");
+                            "fine-tuning trains the backbone from this Keras layer on (default: mobilenetv2 "
+                            "block_11_depthwise, the TF tutorial's layer 100; vgg16 block5_conv1)");
 }
 
 void add_data_flag(CLI::App& command, std::string& data) {

@@ -136,7 +136,8 @@ TEST_F(AppTrain, DivergingInTheFirstEpochSaysTheFolderWasRemoved) {
   });
   EXPECT_NE(message.find("the run diverged"), std::string::npos) << message;
   EXPECT_NE(message.find("no epoch was completed: run folder " + (work / "diverged").string() + " was removed"),
-            std::string::npos) << message;
+            std::string::npos)
+      << message;
   EXPECT_EQ(message.find("epoch 0"), std::string::npos) << message;
   EXPECT_FALSE(fs::exists(work / "diverged"));
 }

@@ -407,4 +407,3 @@ TEST(Checkpoint, ClassNamesMustBeTwoOrMorePrintableAndUnique) {
   expect_refused({"dog", "dog"}, "class name 'dog' appears twice");
   EXPECT_EQ(error_for({"chien \xc3\xa9", "a\\b"}), "no error");  // UTF-8 and a backslash are printable
 }
-

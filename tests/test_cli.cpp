@@ -376,8 +376,9 @@ TEST_F(Cli, OutputFoldersThatCannotBeWrittenStopTheCommandFirst) {
     const CommandResult result = predict(flag + " '" + blocked + "' " + images);
     EXPECT_EQ(result.code, 1) << flag;
     EXPECT_EQ(result.out, "") << flag << ": nothing is predicted";
-    EXPECT_EQ(result.err, "catdog: error: " + flag + " " + blocked + ": cannot create it (Not a directory); choose a "
-                          "folder you can write to\n");
+    EXPECT_EQ(result.err, "catdog: error: " + flag + " " + blocked +
+                              ": cannot create it (Not a directory); choose a "
+                              "folder you can write to\n");
   }
   const CommandResult eval = run("eval -q --threads 2 --checkpoint '" + checkpoint().string() + "' --data '" +
                                  data().string() + "' --grid '" + blocked + "/grid.png'");
@@ -401,12 +402,14 @@ TEST_F(Cli, ADamagedImageIsPredictedWithAWarning) {
   const CommandResult text = predict("'" + cut.string() + "'");
   EXPECT_EQ(text.code, 0) << text.err;
   EXPECT_TRUE(std::regex_match(text.out, kSentenceLine)) << text.out;
-  EXPECT_EQ(text.err, "catdog: warning: " + cut.string() + ": the image is damaged (Premature end of JPEG file): only "
-                      "part of it decoded, and the verdict is on that part\n");
+  EXPECT_EQ(text.err, "catdog: warning: " + cut.string() +
+                          ": the image is damaged (Premature end of JPEG file): only "
+                          "part of it decoded, and the verdict is on that part\n");
   const CommandResult json = predict("--json '" + cut.string() + "'");
   EXPECT_EQ(json.code, 0) << json.err;
   EXPECT_NE(nlohmann::json::parse(json.out)["warning"].get<std::string>().find("the image is damaged"),
-            std::string::npos) << json.out;
+            std::string::npos)
+      << json.out;
 }
 
 TEST_F(Cli, DataCountsAGeneratedDataset) {

@@ -141,7 +141,8 @@ TEST(PredictImages, DamagedImagesCarryAWarningAndKeptImagesAreBounded) {
   auto cut = testing::encode(testing::synthetic_pet_bgr(true, 1), ".jpg");
   cut.resize(cut.size() * 3 / 10);
   testing::write_bytes(dir / "cut.jpg", cut);
-  testing::write_bytes(dir / "huge.png", testing::encode(cv::Mat(1500, 3000, CV_8UC3, cv::Scalar(10, 200, 30)), ".png"));
+  testing::write_bytes(dir / "huge.png",
+                       testing::encode(cv::Mat(1500, 3000, CV_8UC3, cv::Scalar(10, 200, 30)), ".png"));
   torch::manual_seed(1);
   Classifier model(ModelKind::Scratch);
   PredictOptions options;

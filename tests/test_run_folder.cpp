@@ -86,7 +86,8 @@ TEST(RunFolder, SettingsWithANonFiniteNumberAreNeverWritten) {
   for (const double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
     const nlohmann::json settings = {{"epochs", 3}, {"label_smoothing", bad}};
     EXPECT_THAT(testing::error_of([&] { folder.write_settings(settings); }),
-                ::testing::MatchesRegex("cannot record label_smoothing \\((nan|inf)\\) in settings\\.json: not a finite number.*"));
+                ::testing::MatchesRegex(
+                    "cannot record label_smoothing \\((nan|inf)\\) in settings\\.json: not a finite number.*"));
     EXPECT_FALSE(fs::exists(folder.file(kSettingsFile)));
   }
   folder.write_settings({{"epochs", 3}, {"label_smoothing", 0.1}});
@@ -313,9 +314,11 @@ TEST(ResolveCheckpoint, AFifoALinkLoopAndAFolderAreNamedForWhatTheyAre) {
   const auto message = [](const fs::path& given) {
     return testing::error_of([&] { load_run_checkpoint(resolve_checkpoint(given.string()), torch::kCPU); });
   };
-  EXPECT_THAT(message(dir / "fifo.ckpt"), ::testing::HasSubstr((dir / "fifo.ckpt").string() + ": a FIFO, not a regular file"));
+  EXPECT_THAT(message(dir / "fifo.ckpt"),
+              ::testing::HasSubstr((dir / "fifo.ckpt").string() + ": a FIFO, not a regular file"));
   EXPECT_THAT(message(dir / "loop.ckpt"), ::testing::HasSubstr("Too many levels of symbolic links"));
-  EXPECT_THAT(message(dir / "run"), ::testing::HasSubstr((dir / "run" / kBestCheckpoint).string() + ": a folder, not a regular file"));
+  EXPECT_THAT(message(dir / "run"),
+              ::testing::HasSubstr((dir / "run" / kBestCheckpoint).string() + ": a folder, not a regular file"));
   for (const auto& given : {dir / "fifo.ckpt", dir / "loop.ckpt", dir / "run"})
     EXPECT_THAT(message(given), ::testing::Not(::testing::HasSubstr("does not exist"))) << given;
 }

@@ -202,8 +202,9 @@ int RunFolder::repair(const Checkpoint& last) const {
     const fs::path best_file = path_ / kBestCheckpoint;
     const auto best_status = fs::status(best_file, error);
     if (fs::exists(best_status) && !fs::is_regular_file(best_status))
-      throw Error(best_file.string() + " is not a file (a folder or another special file): move it out of the run "
-                                       "folder, and resume again to rewrite it");
+      throw Error(best_file.string() +
+                  " is not a file (a folder or another special file): move it out of the run "
+                  "folder, and resume again to rewrite it");
     int best_file_epoch = 0;
     try {
       if (fs::exists(best_file)) best_file_epoch = load_checkpoint(best_file, torch::kCPU).meta.epochs_done;

@@ -354,8 +354,8 @@ class ImageServer::Impl {
     const auto received = std::chrono::steady_clock::now();
     DecodedImage image;
     try {
-      image = decode_image(std::vector<uchar>(upload.bytes.begin(), upload.bytes.end()), upload.file_name,
-                           decode_limits_);
+      image =
+          decode_image(std::vector<uchar>(upload.bytes.begin(), upload.bytes.end()), upload.file_name, decode_limits_);
     } catch (const InputTooLarge& e) {  // the decoder's pixel cap, read from the header
       throw HttpError{413, e.what()};
     } catch (const Error& e) {

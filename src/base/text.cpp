@@ -53,7 +53,8 @@ std::optional<int64_t> parse_whole_number(std::string_view text) {
     const auto digit = static_cast<uint64_t>(c - '0');
     magnitude = magnitude > (kMagnitudeLimit - digit) / 10 ? kMagnitudeLimit : magnitude * 10 + digit;
   }
-  if (negative) return magnitude >= kMagnitudeLimit ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(magnitude);
+  if (negative)
+    return magnitude >= kMagnitudeLimit ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(magnitude);
   return magnitude >= kMagnitudeLimit ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(magnitude);
 }
 

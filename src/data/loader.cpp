@@ -287,7 +287,7 @@ struct BatchLoader::State {
   bool stopping = false;
   std::vector<SkippedFile> failures;
   std::vector<DamagedFile> damaged;
-  std::vector<bool> damage_noted;  // per sample
+  std::vector<bool> damage_noted;    // per sample
   std::vector<std::thread> threads;  // last: started once everything above exists
 };
 

@@ -128,8 +128,9 @@ void check_header(const std::vector<uchar>& bytes, const std::string& name, cons
   const auto size = declared_dimensions(bytes.data(), bytes.size());
   if (!size) throw not_decodable(name, std::string(to_string(*format)) + " header cut short or malformed");
   if (!limits.allows(*size))
-    throw too_large(name, std::to_string(size->width) + "x" + std::to_string(size->height) + " pixels, more than the " +
-                              std::to_string(limits.max_pixels) + " allowed",
+    throw too_large(name,
+                    std::to_string(size->width) + "x" + std::to_string(size->height) + " pixels, more than the " +
+                        std::to_string(limits.max_pixels) + " allowed",
                     limits);
 }
 

@@ -6,9 +6,9 @@
 #include <future>
 #include <numeric>
 
-#include <opencv2/imgproc.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#include <opencv2/imgproc.hpp>
 
 #include "catdog/base/error.h"
 #include "catdog/base/thread_pool.h"

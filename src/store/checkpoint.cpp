@@ -116,8 +116,8 @@ Error not_a_checkpoint(const fs::path& file, const std::string& why) {
 // and index by (the head's outputs are checked against their count below).
 void check_class_names(const fs::path& file, const std::vector<std::string>& names) {
   if (names.size() < 2)
-    throw not_a_checkpoint(file, "it names " + std::to_string(names.size()) +
-                                     " class(es); a classifier has two or more");
+    throw not_a_checkpoint(file,
+                           "it names " + std::to_string(names.size()) + " class(es); a classifier has two or more");
   std::set<std::string> seen;
   for (const auto& name : names) {
     if (name.empty() || !is_printable_text(name))

@@ -252,11 +252,12 @@ void require_usable_learning_rates(const std::vector<Stage>& stages) {
     if (stage.first_epoch > stage.last_epoch) continue;  // no epoch left for it
     const auto rate = static_cast<float>(stage.learning_rate);
     if (!std::isfinite(rate) || rate <= 0)
-      throw Error(fmt::format("the learning rate of epochs {} to {} is {:g}{}: training runs in float32, which holds "
-                              "learning rates from {:g} to {:g}; choose one in that range",
-                              stage.first_epoch, stage.last_epoch, stage.learning_rate,
-                              stage.backbone_trains ? " (the learning rate times the fine-tuning factor)" : "",
-                              std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::max()));
+      throw Error(
+          fmt::format("the learning rate of epochs {} to {} is {:g}{}: training runs in float32, which holds "
+                      "learning rates from {:g} to {:g}; choose one in that range",
+                      stage.first_epoch, stage.last_epoch, stage.learning_rate,
+                      stage.backbone_trains ? " (the learning rate times the fine-tuning factor)" : "",
+                      std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::max()));
   }
 }
 

@@ -65,8 +65,8 @@ struct PredictionResult {
   // in the decoder's words; the probabilities are for what decoded.
   std::string warning;
   std::vector<double> probabilities;  // one per class, the model's order
-  std::optional<FaceResult> face;  // face mode only; the box in the decoded image's pixels
-  cv::Size size;                   // the decoded image's
+  std::optional<FaceResult> face;     // face mode only; the box in the decoded image's pixels
+  cv::Size size;                      // the decoded image's
   // RGB, with keep_images only: copies at most kKeptImageSide px on their
   // longer side (`image` is scaled by image.cols / size.width); released after the callback.
   cv::Mat image, crop;
