@@ -2,10 +2,12 @@
 // OUT_DIR/decode_image/ (a small image in every format catdog accepts),
 // OUT_DIR/load_checkpoint/ (a small archive with the format marker, complete
 // metadata and one tensor: a real model's checkpoint is megabytes, too large
-// to mutate quickly) and OUT_DIR/read_keras_h5/ (a small Keras file).
+// to mutate quickly), OUT_DIR/read_checkpoint_meta/ (that archive's metadata
+// text) and OUT_DIR/read_keras_h5/ (a small Keras file).
 #include <hdf5.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include <opencv2/imgcodecs.hpp>
@@ -32,12 +34,16 @@ void write_images(const fs::path& dir) {
   cv::imwrite((dir / "progressive.jpg").string(), bgr, {cv::IMWRITE_JPEG_PROGRESSIVE, 1});
 }
 
+const std::string kMeta =
+    R"({"kind":"scratch","image_size":160,"preprocessing":"x","class_names":["cat","dog"],)"
+    R"("catdog_version":"0.1.0","split_seed":1,"seed":2,"epochs_done":1,)"
+    R"("history":[{"epoch":1,"loss":0.7,"accuracy":0.5,"val_loss":0.69,"val_accuracy":0.5,"seconds":1.5}],)"
+    R"("settings":{"epochs":1,"classes":[]}})";
+
 void write_checkpoint(const fs::path& dir) {
   torch::serialize::OutputArchive archive;
   archive.write("catdog/format", c10::IValue(std::string("catdog-checkpoint-1")));
-  archive.write("catdog/meta", c10::IValue(std::string(
-      R"({"kind":"scratch","image_size":160,"preprocessing":"x","class_names":["cat","dog"],)"
-      R"("catdog_version":"0.1.0","split_seed":1,"seed":2,"epochs_done":1,"history":[],"settings":{}})")));
+  archive.write("catdog/meta", c10::IValue(kMeta));
   archive.write("model/tiny", torch::arange(6, torch::kFloat32).reshape({2, 3}), /*is_buffer=*/true);
   archive.write("catdog/checksums", c10::IValue(std::string(R"({"model/tiny":0})")));
   archive.save_to((dir / "tiny.ckpt").string());
@@ -70,9 +76,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* target : {"decode_image", "load_checkpoint", "read_keras_h5"}) fs::create_directories(out / target);
+  for (const char* target : {"decode_image", "load_checkpoint", "read_checkpoint_meta", "read_keras_h5"})
+    fs::create_directories(out / target);
   write_images(out / "decode_image");
   write_checkpoint(out / "load_checkpoint");
+  std::ofstream(out / "read_checkpoint_meta" / "meta.json") << kMeta;
   write_keras_file(out / "read_keras_h5" / "dense.h5");
   return 0;
 }

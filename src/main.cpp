@@ -16,6 +16,7 @@
 #include "catdog/app/serve.h"
 #include "catdog/base/error.h"
 #include "catdog/base/runtime.h"
+#include "catdog/base/text.h"
 #include "catdog/data/preprocess.h"
 #include "catdog/models/classifier.h"
 
@@ -53,6 +54,22 @@ CLI::Validator finite_number(double min, double max, bool above_min = false) {
                 : "FINITE in [" + CLI::detail::to_string(min) + " - " + CLI::detail::to_string(max) + "]");
 }
 
+// Every whole-number flag: decimal digits in [min, max]. CLI::Range calls
+// 2.5, 1e9 and 99999999999 all "not in range"; the first two are no whole
+// numbers, the last one too large. `max_why` says where `max` comes from.
+CLI::Validator whole_number(int64_t min, int64_t max, const std::string& max_why = "") {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        const auto value = catdog::parse_whole_number(text);
+        if (!value) return "must be a whole number, not " + text;
+        if (*value < min) return "must be at least " + std::to_string(min) + ", not " + text;
+        if (*value > max) return "must be at most " + std::to_string(max) + max_why + ", not " + text;
+        text = std::to_string(*value);  // CLI11 reads "010" as octal: hand it plain digits
+        return "";
+      },
+      "INT in [" + std::to_string(min) + " - " + std::to_string(max) + "]");
+}
+
 // Flags every subcommand takes, accepted before or after the subcommand's name.
 void add_global_flags(CLI::App& app, GlobalFlags& flags) {
   app.add_option("--device", flags.device, "auto (CUDA when available), cpu or cuda")
@@ -60,11 +77,13 @@ void add_global_flags(CLI::App& app, GlobalFlags& flags) {
       ->capture_default_str();
   app.add_option("--threads", flags.runtime.threads,
                  "CPU threads for LibTorch and every decoding pool (default: all cores)")
-      ->check(CLI::Range(1, catdog::max_threads()));
+      ->check(whole_number(1, catdog::max_threads(),
+                           " (twice the " + std::to_string(catdog::available_cores()) + " cores here)"));
   app.add_option("--max-pixels", flags.runtime.decode_limits.max_pixels,
                  "largest image (width x height, read from its header) catdog decodes; larger ones are skipped")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->check(whole_number(1, int64_t{1} << 40))
       ->capture_default_str();
+  flags.runtime.decode_limits.how_to_raise = "raise --max-pixels";
   app.add_flag("-v,--verbose", flags.verbose, "debug logging (e.g. names of skipped files)");
   app.add_flag("-q,--quiet", flags.quiet, "warnings and errors only, no progress bars");
 }
@@ -75,10 +94,10 @@ void add_precision_flag(CLI::App& command, GlobalFlags& flags) {
       ->capture_default_str();
 }
 
-void add_unfreeze_flag(CLI::App& command, std::string& layer) {
-  command.add_option("--unfreeze-from", layer,
-                     "fine-tuning trains the backbone from this Keras layer on (default: mobilenetv2 "
-                     "block_11_depthwise, the TF tutorial's layer 100; vgg16 block5_conv1)");
+CLI::Option* add_unfreeze_flag(CLI::App& command, std::string& layer) {
+  return command.add_option("--unfreeze-from", layer,
+                            "fine-tuning trains the backbone from this Keras layer on (default: mobilenetv2 "
+                            "block_11_depthwise, the TF tutorial's layer 100; vgg16 block5_conv1)");
 }
 
 void add_data_flag(CLI::App& command, std::string& data) {
@@ -99,7 +118,7 @@ void add_checkpoint_flag(CLI::App& command, std::string& checkpoint) {
 
 CLI::Option* add_batch_size_flag(CLI::App& command, int& batch_size) {
   return command.add_option("--batch-size", batch_size, "images per batch")
-      ->check(CLI::Range(1, 1 << 16))
+      ->check(whole_number(1, 1 << 16))
       ->capture_default_str();
 }
 
@@ -187,9 +206,9 @@ int main(int argc, char** argv) {
   summary->add_option("--model", summary_command.model, model_names)->check(model_choice)->capture_default_str();
   summary->add_flag("--json", summary_command.json, "print the table as one JSON object");
   summary->add_flag("--fine-tune", summary_command.fine_tune, "count as trainable what fine-tuning trains");
-  add_unfreeze_flag(*summary, summary_command.unfreeze_from);
+  auto* summary_unfreeze_option = add_unfreeze_flag(*summary, summary_command.unfreeze_from);
   summary->add_option("--num-classes", summary_command.num_classes, "outputs of the head: the dataset's classes")
-      ->check(CLI::Range(2, 100000))
+      ->check(whole_number(2, 100000))
       ->capture_default_str();
   add_image_size_flag(*summary, summary_command.image_size, "scratch's parameter count depends on it");
 
@@ -204,7 +223,7 @@ int main(int argc, char** argv) {
       *train, image_size,
       "recorded in the checkpoint, which eval, predict, serve and export follow; --resume keeps the run's");
   auto* epochs_option = train->add_option("--epochs", epochs, epochs_help())
-                            ->check(CLI::Range(1, kMaxCount));
+                            ->check(whole_number(1, kMaxCount));
   add_batch_size_flag(*train, train_command.batch_size);
   train->add_option("--lr", train_command.learning_rate, "RMSprop learning rate")
       ->check(finite_number(0, std::numeric_limits<double>::max(), true))
@@ -226,9 +245,9 @@ int main(int argc, char** argv) {
   int fine_tune_epochs = 0;
   auto* fine_tune_epochs_option =
       train->add_option("--fine-tune-epochs", fine_tune_epochs, "fine-tuning's second stage (default " + std::to_string(catdog::recipe::kFineTuneEpochs) + ")")
-          ->check(CLI::Range(1, kMaxCount));
-  add_unfreeze_flag(*train, train_command.unfreeze_from);
-  train->add_option("--fine-tune-lr-factor", train_command.fine_tune_lr_factor,
+          ->check(whole_number(1, kMaxCount));
+  auto* unfreeze_option = add_unfreeze_flag(*train, train_command.unfreeze_from);
+  auto* fine_tune_lr_factor_option = train->add_option("--fine-tune-lr-factor", train_command.fine_tune_lr_factor,
                     "fine-tuning's second stage runs at --lr times this")
       ->check(finite_number(0, std::numeric_limits<double>::max(), true))
       ->capture_default_str();
@@ -241,7 +260,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train->add_option("--patience", train_command.patience,
                     "stop when val_loss has not improved for N epochs (0: never; fine-tuning: in stage 2)")
-      ->check(CLI::Range(0, kMaxCount))
+      ->check(whole_number(0, kMaxCount))
       ->capture_default_str();
   train->add_option("--label-smoothing", train_command.label_smoothing, "of the training loss, 0 to 0.5")
       ->check(finite_number(0.0, 0.5))
@@ -250,7 +269,8 @@ int main(int argc, char** argv) {
   int nproc = 1;
   train->add_option("--nproc", nproc,
                     "data-parallel on this machine: start N ranks of this training, batch size and --threads per rank")
-      ->check(CLI::Range(1, 256));
+      ->check(whole_number(1, catdog::available_cores(),
+                           " (the cores here: each rank needs one of its own; more only contend)"));
   add_precision_flag(*train, flags);
   add_classes_flag(*train, train_command.classes, "train on");
 
@@ -281,7 +301,7 @@ int main(int argc, char** argv) {
                       "write each image with its Grad-CAM heat map (what made it say dog or cat) into this folder");
   add_tta_flag(*predict, predict_command.tta);
   predict->add_option("--top-k", predict_command.top_k, "classes named in the sentence when there are more than two")
-      ->check(CLI::Range(1, 100000))
+      ->check(whole_number(1, 100000))
       ->capture_default_str();
   add_batch_size_flag(*predict, predict_command.batch_size);
   add_precision_flag(*predict, flags);
@@ -309,20 +329,20 @@ int main(int argc, char** argv) {
   serve->add_option("--host", serve_options.host, "address to listen on (not 127.0.0.1: reachable from other machines)")
       ->capture_default_str();
   serve->add_option("--port", serve_options.port, "port (0: any free one)")
-      ->check(CLI::Range(0, 65535))
+      ->check(whole_number(0, 65535))
       ->capture_default_str();
   serve->add_option("--max-upload", max_upload_mb, "largest upload, MB")
       ->check(finite_number(0.001, 1024.0))
       ->capture_default_str();
   serve->add_option("--workers", serve_options.workers, "requests processed at once (they share --threads)")
-      ->check(CLI::Range(1, 256))
+      ->check(whole_number(1, 256))
       ->capture_default_str();
   serve->add_option("--queue", serve_options.queue, "requests waiting beyond those; more get 503")
-      ->check(CLI::Range(0, 4096))
+      ->check(whole_number(0, 4096))
       ->capture_default_str();
   serve->add_option("--timeout", timeout_seconds,
                     "seconds a request's head and body may take to arrive, and to wait for a worker")
-      ->check(CLI::Range(1, 3600))
+      ->check(whole_number(1, 3600))
       ->capture_default_str();
   serve->add_option("--allow-host", serve_options.allowed_hosts,
                     "answer requests for this host name too (repeatable; default: localhost and this machine's "
@@ -330,11 +350,11 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   serve->add_option("--max-connections", serve_options.max_connections,
                     "connections open at once, a thread each; more get 503")
-      ->check(CLI::Range(1, 1024))
+      ->check(whole_number(1, 1024))
       ->capture_default_str();
   serve->add_option("--max-connections-per-client", serve_options.max_connections_per_client,
                     "connections open at once from one address; more get 503")
-      ->check(CLI::Range(1, 1024))
+      ->check(whole_number(1, 1024))
       ->capture_default_str();
   serve->add_option("--save-dir", serve_options.save_dir, "keep every upload in this folder (default: nothing is written)");
 
@@ -349,6 +369,18 @@ int main(int argc, char** argv) {
     std::cerr << "catdog: error: " << catdog::first_line(e.what()) << " (see catdog --help)\n";
     return app::kExitUsage;
   }
+  // Fine-tuning's flags would be ignored without --fine-tune: a usage error.
+  // (--resume keeps the run's own recipe; its --fine-tune-epochs lengthens stage 2.)
+  const bool fine_tunes = (train->parsed() && (train_command.fine_tune || train_command.resume)) ||
+                          (summary->parsed() && summary_command.fine_tune);
+  for (const auto* option :
+       {fine_tune_epochs_option, unfreeze_option, fine_tune_lr_factor_option, summary_unfreeze_option})
+    if (option->count() > 0 && !fine_tunes) {
+      std::cerr << "catdog: error: " << option->get_name()
+                << " applies to fine-tuning: add --fine-tune (with --model mobilenetv2 or vgg16), or drop it "
+                   "(see catdog --help)\n";
+      return app::kExitUsage;
+    }
 
   try {
     configure_logging(flags);

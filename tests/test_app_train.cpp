@@ -123,6 +123,25 @@ TEST_F(AppTrain, AFailedStartLeavesNoFolderAndDoesNotMoveLatest) {
   });
 }
 
+// Issue 22, item 15: a run diverging in its first epoch says that its folder
+// is gone, not that a checkpoint holds "epoch 0".
+TEST_F(AppTrain, DivergingInTheFirstEpochSaysTheFolderWasRemoved) {
+  TempDir work;
+  auto diverging = command(work / "diverged", 1);
+  diverging.learning_rate = 1e30;
+  diverging.batch_size = 4;  // several steps in the first epoch: the second one's loss is no longer finite
+  const std::string message = error_of([&] {
+    std::ostringstream out;
+    run_train(diverging, runtime_, out);
+  });
+  EXPECT_NE(message.find("the run diverged"), std::string::npos) << message;
+  EXPECT_NE(message.find("no epoch was completed: run folder " + (work / "diverged").string() + " was removed"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("epoch 0"), std::string::npos) << message;
+  EXPECT_FALSE(fs::exists(work / "diverged"));
+}
+
 TEST_F(AppTrain, ResumeContinuesBitForBit) {
   TempDir straight, resumed;
   run(command(straight / "run", 2));
@@ -198,6 +217,22 @@ TEST_F(AppTrain, ResumeRepairsALostBestCheckpoint) {
   again.resume = true;
   run(again);
   EXPECT_EQ(load_checkpoint(dir / "run" / kBestCheckpoint, torch::kCPU).meta.epochs_done, 1);
+}
+
+// Issue 22, item 20: when the best epoch's weights were lost, the report
+// names the epoch best.ckpt really holds.
+TEST_F(AppTrain, ResumeReportsTheEpochBestHoldsWhenTheBestWasLost) {
+  TempDir dir;
+  run(command(dir / "run", 3));
+  auto last = load_checkpoint(dir / "run" / kLastCheckpoint, torch::kCPU);
+  for (auto& record : last.meta.history) record.val_accuracy = record.epoch == 2 ? 0.9 : 0.5;
+  save_checkpoint(dir / "run" / kLastCheckpoint, last.model, last.optimizer_state, last.meta);
+  fs::remove(dir / "run" / kBestCheckpoint);
+  auto again = command(dir / "run", 3);  // nothing left to train: only the repair
+  again.resume = true;
+  const std::string report = run(again);
+  EXPECT_NE(report.find("best epoch: 3 of 3, val_accuracy 0.5000"), std::string::npos) << report;
+  EXPECT_NE(report.find("epoch 2 scored higher, but its weights were lost"), std::string::npos) << report;
 }
 
 TEST_F(AppTrain, AnExistingRunIsNotReplacedWithoutExistOk) {

@@ -405,3 +405,30 @@ TEST(Checkpoint, WrongModelIsAnError) {
             std::string::npos)
       << message;
 }
+
+// The metadata's meaning is checked on load, not only its bytes (issue 22,
+// item 24): an edited class list with a valid checksum is refused, not
+// printed raw or indexed past its end.
+TEST(Checkpoint, ClassNamesMustBeTwoOrMorePrintableAndUnique) {
+  TempDir dir;
+  catdog::Classifier model(catdog::ModelKind::Scratch);
+  const auto error_for = [&](const std::vector<std::string>& names) {
+    auto meta = sample_meta();
+    meta.class_names = names;
+    const auto file = dir / "edited.ckpt";
+    catdog::save_checkpoint(file, model, {}, meta);
+    return load_error(file);
+  };
+  const auto expect_refused = [&](const std::vector<std::string>& names, const std::string& why) {
+    const auto message = error_for(names);
+    EXPECT_NE(message.find((dir / "edited.ckpt").string() + " is not a catdog checkpoint ("), std::string::npos)
+        << message;
+    EXPECT_NE(message.find(why), std::string::npos) << message;
+  };
+  expect_refused({"cat"}, "names 1 class(es)");
+  expect_refused({"cat", "do\x1b[31mg"}, "'do\\x1b[31mg' is not printable text");
+  expect_refused({"cat", "dog\n"}, "'dog\\x0a' is not printable text");
+  expect_refused({"cat", ""}, "'' is not printable text");
+  expect_refused({"dog", "dog"}, "class name 'dog' appears twice");
+  EXPECT_EQ(error_for({"chien \xc3\xa9", "a\\b"}), "no error");  // UTF-8 and a backslash are printable
+}

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "catdog/base/runtime.h"
 #include "catdog/data/dataset.h"
 #include "catdog/data/split.h"
 #include "catdog/models/registry.h"
@@ -137,6 +138,31 @@ TEST_F(Cli, UsageErrorsExitWithTwoAndOneLine) {
   }
   const CommandResult help = run("train --help");
   EXPECT_NE(help.out.find("Usage: catdog train"), std::string::npos) << help.out;  // not the build path
+}
+
+// Issue 22, items 11, 14 and 16: usage errors that say what is wrong.
+TEST_F(Cli, UsageErrorsNameTheRealProblem) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"train --epochs 2.5", "--epochs: must be a whole number, not 2.5"},
+      {"train --epochs 1e9", "--epochs: must be a whole number, not 1e9"},
+      {"train --epochs 99999999999", "--epochs: must be at most 2147483647, not 99999999999"},
+      {"train --batch-size 99999999999999999999999", "must be at most 65536, not 99999999999999999999999"},
+      {"serve --port 80.5", "--port: must be a whole number, not 80.5"},
+      {"--threads 100000 data", "(twice the " + std::to_string(available_cores()) + " cores here), not 100000"},
+      {"train --nproc 100000", "--nproc: must be at most " + std::to_string(available_cores()) +
+                                   " (the cores here: each rank needs one of its own; more only contend), not 100000"},
+      {"train --fine-tune-epochs 3", "--fine-tune-epochs applies to fine-tuning: add --fine-tune"},
+      {"train --model mobilenetv2 --unfreeze-from block_16_depthwise", "--unfreeze-from applies to fine-tuning"},
+      {"train --fine-tune-lr-factor 0.5", "--fine-tune-lr-factor applies to fine-tuning"},
+      {"summary --unfreeze-from block_16_depthwise", "--unfreeze-from applies to fine-tuning"},
+  };
+  for (const auto& [arguments, expected] : cases) {
+    const CommandResult result = run(arguments);
+    EXPECT_EQ(result.code, 2) << arguments << ": " << result.err;
+    EXPECT_EQ(lines_of(result.err).size(), 1u) << arguments << ": " << result.err;
+    EXPECT_NE(result.err.find(expected), std::string::npos) << arguments << ": " << result.err;
+    EXPECT_EQ(result.err.find("not in range"), std::string::npos) << arguments << ": " << result.err;
+  }
 }
 
 TEST_F(Cli, GlobalFlagsGoBeforeOrAfterTheSubcommand) {
@@ -337,6 +363,55 @@ TEST_F(Cli, ExplainWritesAHeatMapOverlayPerImage) {
     const cv::Mat photo = cv::imread((name[0] == 'c' ? cat_image(6) : dog_image(6)).string());
     EXPECT_GT(cv::norm(overlay, photo, cv::NORM_L1) / overlay.total(), 10.0) << "the heat map is blended in";
   }
+}
+
+// Issue 22, item 18: an output folder that cannot be written stops the
+// command before any work (not after the first image, or after the whole
+// test split without its metrics). As root, a path below a file stands in
+// for a read-only folder.
+TEST_F(Cli, OutputFoldersThatCannotBeWrittenStopTheCommandFirst) {
+  TempDir out;
+  std::ofstream(out / "a-file") << "not a folder";
+  const std::string blocked = (out / "a-file" / "pictures").string();
+  const std::string images = "'" + cat_image(1).string() + "' '" + cat_image(2).string() + "'";
+  for (const std::string flag : {"--annotate", "--explain"}) {
+    const CommandResult result = predict(flag + " '" + blocked + "' " + images);
+    EXPECT_EQ(result.code, 1) << flag;
+    EXPECT_EQ(result.out, "") << flag << ": nothing is predicted";
+    EXPECT_EQ(result.err, "catdog: error: " + flag + " " + blocked +
+                              ": cannot create it (Not a directory); choose a "
+                              "folder you can write to\n");
+  }
+  const CommandResult eval = run("eval -q --threads 2 --checkpoint '" + checkpoint().string() + "' --data '" +
+                                 data().string() + "' --grid '" + blocked + "/grid.png'");
+  EXPECT_EQ(eval.code, 1);
+  EXPECT_EQ(eval.out, "");
+  EXPECT_NE(eval.err.find("--grid " + blocked + ": cannot create it"), std::string::npos) << eval.err;
+  if (geteuid() == 0) return;  // the read-only folder itself: root writes into it
+  fs::create_directories(out / "read-only");
+  fs::permissions(out / "read-only", fs::perms::owner_read | fs::perms::owner_exec);
+  const CommandResult read_only = predict("--annotate '" + (out / "read-only").string() + "' " + images);
+  EXPECT_EQ(read_only.code, 1);
+  EXPECT_NE(read_only.err.find("cannot write into it (Permission denied)"), std::string::npos) << read_only.err;
+}
+
+// Issue 22, item 13: a JPEG cut short is classified with a warning, in text and JSON.
+TEST_F(Cli, ADamagedImageIsPredictedWithAWarning) {
+  TempDir dir;
+  const fs::path cut = dir / "cut.jpg";
+  fs::copy_file(dog_image(3), cut);
+  fs::resize_file(cut, fs::file_size(cut) * 3 / 10);
+  const CommandResult text = predict("'" + cut.string() + "'");
+  EXPECT_EQ(text.code, 0) << text.err;
+  EXPECT_TRUE(std::regex_match(text.out, kSentenceLine)) << text.out;
+  EXPECT_EQ(text.err, "catdog: warning: " + cut.string() +
+                          ": the image is damaged (Premature end of JPEG file): only "
+                          "part of it decoded, and the verdict is on that part\n");
+  const CommandResult json = predict("--json '" + cut.string() + "'");
+  EXPECT_EQ(json.code, 0) << json.err;
+  EXPECT_NE(nlohmann::json::parse(json.out)["warning"].get<std::string>().find("the image is damaged"),
+            std::string::npos)
+      << json.out;
 }
 
 TEST_F(Cli, DataCountsAGeneratedDataset) {

@@ -321,6 +321,27 @@ TEST(Dataset, EmptyFoldersAndTinyClassesAreNamedInWarnings) {
   EXPECT_EQ(log.text().find("of class rose"), std::string::npos);
 }
 
+// Two classes are covered too (issue 22, item 23): 40 cats and one dog would
+// otherwise train to val_accuracy 1.0 in silence.
+TEST(Dataset, ATwoClassDatasetWithATinyClassIsWarnedAbout) {
+  TempDir dir;
+  testing::write_class_folders(dir.path(), {"cat"}, 40);
+  testing::write_class_folders(dir.path(), {"dog"}, 1);
+  testing::LogCapture log;
+  EXPECT_EQ(scan_dataset(dir.path()).class_names, (std::vector<std::string>{"cat", "dog"}));
+  EXPECT_NE(log.text().find("[warning] class dog has 1 usable image(s)"), std::string::npos) << log.text();
+  EXPECT_EQ(log.text().find("class cat has"), std::string::npos) << log.text();
+}
+
+// Checkpoints refuse class names that are not printable text when they load
+// (issue 22, item 24), so a dataset never gives a run one.
+TEST(Dataset, AClassFolderNameThatIsNotPrintableIsRefused) {
+  TempDir dir;
+  testing::write_class_folders(dir.path(), {"cat", "do\x1b[31mg"}, 10);
+  EXPECT_EQ(testing::error_of([&] { scan_dataset(dir.path()); }),
+            "class folder " + dir.path().string() + "/do\\x1b[31mg has a name that is not printable text: rename it");
+}
+
 TEST(Dataset, ModelClassesOtherThanTheDatasetsAreAnErrorNamingBoth) {
   TempDir dir;
   testing::write_class_folders(dir.path(), {"a", "b", "c"}, 10);

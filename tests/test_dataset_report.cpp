@@ -76,5 +76,21 @@ TEST(DatasetReport, AnUndecodableFileKeepsItsPlaceInTheSplitAsInTraining) {
   EXPECT_NE(text.find("undecodable: 1"), std::string::npos) << text;
 }
 
+// Issue 22, item 21: `data` names the reason training skips a file for, not
+// "undecodable" for every failure.
+TEST(DatasetReport, AFileTooLargeToDecodeIsCountedAsTooLarge) {
+  TempDir dir;
+  testing::write_synthetic_dataset(dir.path(), 10);
+  testing::write_bytes(dir / "cat" / "sparse.jpg", testing::encode(testing::synthetic_pet_bgr(false, 3), ".jpg"));
+  fs::resize_file(dir / "cat" / "sparse.jpg", uint64_t{3} << 30);
+  const auto report = report_dataset(dir.path(), 5, 2);
+  ASSERT_EQ(report.undecodable.size(), 1u);
+  EXPECT_EQ(report.undecodable[0].reason, SkipReason::TooLarge);
+  const std::string text = app::format_dataset_report(report);
+  EXPECT_NE(text.find("  too large: 1\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("undecodable"), std::string::npos) << text;
+  EXPECT_EQ(app::dataset_report_to_json(report)["skipped"]["too large"], 1);
+}
+
 }  // namespace
 }  // namespace catdog

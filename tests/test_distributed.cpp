@@ -114,6 +114,14 @@ TEST(LaunchEnvironment, InconsistentValuesAreErrorsNamingTheVariable) {
   EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "1"}}).find("MASTER_ADDR"),
             std::string::npos);
   EXPECT_NE(message({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}}).find("SLURM_JOB_NODELIST"), std::string::npos);
+  // A whole number too large says so (issue 22, item 22); 2.5 is no whole number.
+  const std::map<std::string, std::string> torchrun = {{"RANK", "0"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}};
+  auto huge = torchrun;
+  huge["WORLD_SIZE"] = "99999999999";
+  EXPECT_EQ(message(huge), "distributed launch: WORLD_SIZE=99999999999 is too large (at most 2147483647)");
+  auto fraction = torchrun;
+  fraction["WORLD_SIZE"] = "2.5";
+  EXPECT_EQ(message(fraction), "distributed launch: WORLD_SIZE=2.5 is not a whole number");
 }
 
 TEST(Shard, StridedSharesOfABatchAreThatBatch) {

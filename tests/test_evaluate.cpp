@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -182,6 +183,26 @@ TEST_F(Evaluate, TestTimeAugmentationIsReported) {
 }
 
 // Issue 10 item 10: a file name that is not UTF-8 must not stop the JSON report.
+// Issue 22, item 13: JPEGs cut short are evaluated (libjpeg fills in gray)
+// and counted and named as damaged.
+TEST_F(Evaluate, DamagedImagesAreCountedAndNamed) {
+  std::vector<std::string> cut;
+  for (const auto& sample : split_dataset(scan_dataset(dir_ / "data").samples, kSplitSeed).test) {
+    if (cut.size() == 3) break;
+    const fs::path file = dir_ / "data" / sample.path;
+    fs::resize_file(file, fs::file_size(file) * 3 / 10);
+    cut.push_back(sample.path);
+  }
+  std::sort(cut.begin(), cut.end());
+  const EvalReport report = run(options());
+  EXPECT_EQ(report.images, 8) << "damaged images are still evaluated";
+  EXPECT_EQ(report.damaged, cut);
+  EXPECT_NE(app::format_eval_report(report).find("(8 images, 3 damaged (decoded in part))"), std::string::npos)
+      << app::format_eval_report(report);
+  EXPECT_EQ(app::eval_report_to_json(report)["damaged"].size(), 3u);
+  EXPECT_TRUE(run(options()).damaged.size() == 3u) << "counted once per run";
+}
+
 TEST_F(Evaluate, JsonReportTakesAnyFileName) {
   EvalReport report = run(options());
   ASSERT_FALSE(report.mistakes.empty());

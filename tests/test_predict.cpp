@@ -10,6 +10,7 @@
 #include "catdog/data/dataset.h"
 #include "catdog/data/preprocess.h"
 #include "catdog/infer/classify.h"
+#include "odd_images.h"
 #include "test_support.h"
 
 namespace catdog {
@@ -88,6 +89,21 @@ TEST(ExpandInputs, FoldersAreWalkedWithPathsUnderThemAndBadInputsCarryTheirError
   EXPECT_NE(inputs[6].error.find("not a regular file"), std::string::npos) << inputs[6].error;
 }
 
+// Issue 22, item 19: the cause named is the real one.
+TEST(ExpandInputs, ALinkLoopAndAnUnreadableFolderSayWhatIsWrong) {
+  testing::TempDir dir;
+  fs::create_symlink("loop.jpg", dir / "loop.jpg");
+  testing::write_synthetic_dataset(dir / "locked", 1);
+  const auto loop = expand_inputs({(dir / "loop.jpg").string()});
+  ASSERT_EQ(loop.size(), 1u);
+  EXPECT_NE(loop[0].error.find("Too many levels of symbolic links"), std::string::npos) << loop[0].error;
+  fs::permissions(dir / "locked", fs::perms::none);
+  testing::WithoutRootPrivileges nobody;
+  const auto locked = expand_inputs({(dir / "locked").string()});
+  ASSERT_EQ(locked.size(), 1u);
+  EXPECT_NE(locked[0].error.find("cannot read the folder (Permission denied)"), std::string::npos) << locked[0].error;
+}
+
 TEST(PredictImages, EveryInputGetsAResultInOrderFailuresIncluded) {
   testing::TempDir dir;
   testing::write_synthetic_dataset(dir.path(), 3);
@@ -118,6 +134,34 @@ TEST(PredictImages, EveryInputGetsAResultInOrderFailuresIncluded) {
 
 // With TTA an image's probabilities are the mean of its own and its mirror
 // image's (160 px PNGs: no resampling, so the mirror image is exact).
+// Issue 22, item 13: a damaged image is predicted with a warning.
+// Item 10: the images a result keeps are bounded copies, whatever the photo's size.
+TEST(PredictImages, DamagedImagesCarryAWarningAndKeptImagesAreBounded) {
+  testing::TempDir dir;
+  auto cut = testing::encode(testing::synthetic_pet_bgr(true, 1), ".jpg");
+  cut.resize(cut.size() * 3 / 10);
+  testing::write_bytes(dir / "cut.jpg", cut);
+  testing::write_bytes(dir / "huge.png",
+                       testing::encode(cv::Mat(1500, 3000, CV_8UC3, cv::Scalar(10, 200, 30)), ".png"));
+  torch::manual_seed(1);
+  Classifier model(ModelKind::Scratch);
+  PredictOptions options;
+  options.keep_images = true;
+  std::vector<PredictionResult> seen;
+  predict_images(model, expand_inputs({(dir / "cut.jpg").string(), (dir / "huge.png").string()}), options, Runtime{},
+                 [&](const PredictionResult& result) { seen.push_back(result); });
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].error, "");
+  EXPECT_EQ(seen[0].warning, "Premature end of JPEG file");
+  EXPECT_EQ(seen[0].probabilities.size(), 2u);
+  EXPECT_EQ(seen[1].warning, "");
+  EXPECT_EQ(seen[1].size, cv::Size(3000, 1500));
+  for (const cv::Mat* kept : {&seen[1].image, &seen[1].crop}) {
+    EXPECT_EQ(kept->size(), cv::Size(kKeptImageSide, kKeptImageSide / 2));
+    EXPECT_FALSE(kept->isSubmatrix());
+  }
+}
+
 TEST(PredictImages, TestTimeAugmentationAveragesTheImageAndItsMirrorImage) {
   testing::TempDir dir;
   cv::Mat image(kDefaultImageSize, kDefaultImageSize, CV_8UC3), mirrored;

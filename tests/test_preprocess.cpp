@@ -185,6 +185,21 @@ TEST(Preprocess, TruncatedJpegDecodesWithGrayFill) {
   EXPECT_EQ(decode_rgb(dir / "half.jpg").size(), cv::Size(200, 150));
 }
 
+// Issue 22, item 13: the decoder says it was damaged, on libjpeg's own path
+// and on OpenCV's (a phone photo with Exif), and says nothing for whole files.
+TEST(Preprocess, ADamagedJpegIsDecodedAndReportedAsDamaged) {
+  const auto photo = testing::synthetic_pet_bgr(true, 1);
+  for (const auto& whole : {testing::encode(photo, ".jpg"), testing::exif_jpeg(photo, 1)}) {
+    EXPECT_EQ(decode_image(whole, "whole.jpg").damage, "");
+    auto cut = whole;
+    cut.resize(cut.size() * 3 / 10);
+    const auto decoded = decode_image(cut, "cut.jpg");
+    EXPECT_EQ(decoded.rgb.size(), cv::Size(200, 150));
+    EXPECT_EQ(decoded.damage, "Premature end of JPEG file");
+  }
+  EXPECT_EQ(decode_image(testing::encode(photo, ".png"), "whole.png").damage, "");
+}
+
 TEST(Preprocess, HeadersDeclaringTooManyPixelsAreRefusedBeforeDecoding) {
   const auto photo = testing::synthetic_pet_bgr(true, 2, 40, 30);
   for (const char* extension : {".jpg", ".png", ".bmp", ".tiff", ".webp"}) {
@@ -222,6 +237,29 @@ TEST(Preprocess, FilesLargerThanAnyImageWithinTheLimitAreNotRead) {
   tiny.max_pixels = 1000;  // files up to 8000 bytes + 1 MB
   testing::write_bytes(dir / "big.jpg", std::vector<uint8_t>(tiny.max_file_bytes() + 1, 0xFF));
   EXPECT_THROW(decode_rgb(dir / "big.jpg", tiny), InputTooLarge);
+}
+
+// Issue 22, item 21: a file too large for any image within the pixel limit
+// (a 3 GB sparse .jpg) is refused by the same rule, in the same words, as a
+// header declaring too many pixels, with the application's way to raise it.
+TEST(Preprocess, AFileTooLargeForTheLimitGetsThePixelRulesMessage) {
+  TempDir dir;
+  auto bytes = testing::encode(testing::synthetic_pet_bgr(true, 3), ".jpg");
+  testing::write_bytes(dir / "sparse.jpg", bytes);
+  std::filesystem::resize_file(dir / "sparse.jpg", uint64_t{3} << 30);  // a hole: no disk used
+  DecodeLimits limits;
+  limits.how_to_raise = "raise --max-pixels";
+  try {
+    decode_rgb(dir / "sparse.jpg", limits);
+    ADD_FAILURE() << "decoded";
+  } catch (const InputTooLarge& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "sparse.jpg").string() +
+                                         ": 3072 MB, more than an image of the 50000000 pixels allowed takes (382 "
+                                         "MB); shrink it, leave it out or raise --max-pixels");
+  }
+  const auto huge = testing::declaring_size(bytes, 65000, 65000);
+  EXPECT_THAT(testing::error_of([&] { decode_rgb(huge, "huge.jpg", limits); }),
+              ::testing::EndsWith("more than the 50000000 allowed; shrink it, leave it out or raise --max-pixels"));
 }
 
 TEST(Preprocess, OnlyTheFormatsCatdogReadsAreDecoded) {

@@ -1,5 +1,6 @@
 // The application's run folders: names, locking, commit order, repair, and
 // resolving --checkpoint.
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +56,42 @@ TEST(RunFolder, ASecondHolderIsRefusedWithThePid) {
   int status = 0;
   waitpid(child, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child was not refused with the holder's PID";
+}
+
+// Issue 22, item 17: a live run before its first epoch ends is "in use",
+// not "stopped before its first epoch", for --resume as for the rest.
+TEST(RunFolder, ResumingALiveRunBeforeItsFirstEpochNamesItsPid) {
+  TempDir dir;
+  const auto held = RunFolder::open(dir / "run", OpenMode::New);
+  held.write_settings({{"epochs", 3}});
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    bool all_named = true;
+    for (const OpenMode mode : {OpenMode::Resume, OpenMode::New, OpenMode::ExistOk}) {
+      const std::string message = testing::error_of([&] { RunFolder::open(dir / "run", mode); });
+      all_named = all_named && message.find("in use by PID " + std::to_string(getppid())) != std::string::npos;
+    }
+    _exit(all_named ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a mode did not name the holder's PID";
+}
+
+// Issue 22, item 9: a run folder never records a value its reader refuses.
+TEST(RunFolder, SettingsWithANonFiniteNumberAreNeverWritten) {
+  TempDir dir;
+  const auto folder = RunFolder::open(dir / "run", OpenMode::New);
+  for (const double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+    const nlohmann::json settings = {{"epochs", 3}, {"label_smoothing", bad}};
+    EXPECT_THAT(testing::error_of([&] { folder.write_settings(settings); }),
+                ::testing::MatchesRegex(
+                    "cannot record label_smoothing \\((nan|inf)\\) in settings\\.json: not a finite number.*"));
+    EXPECT_FALSE(fs::exists(folder.file(kSettingsFile)));
+  }
+  folder.write_settings({{"epochs", 3}, {"label_smoothing", 0.1}});
+  EXPECT_TRUE(fs::exists(folder.file(kSettingsFile)));
 }
 
 TEST(RunFolder, AFolderIsFreeAgainWhenItsHolderIsGone) {
@@ -252,6 +289,55 @@ TEST(ResolveCheckpoint, ADamagedCheckpointSaysWhatToPassInstead) {
               ::testing::AllOf(::testing::StartsWith((dir / "best.ckpt").string() + " is not a catdog checkpoint ("),
                                ::testing::EndsWith("): pass a best.ckpt or last.ckpt written by `catdog train`, or "
                                                    "train again")));
+}
+
+// Issue 22, item 20: a run whose best.ckpt is gone is still usable.
+TEST(ResolveCheckpoint, ARunWithoutItsBestCheckpointFallsBackToTheLastWithAWarning) {
+  TempDir dir;
+  fs::create_directories(dir / "run");
+  Classifier model(ModelKind::Scratch);
+  save_checkpoint(dir / "run" / kLastCheckpoint, model, {}, meta_after(1, {0.5}));
+  testing::LogCapture log;
+  EXPECT_EQ(resolve_checkpoint((dir / "run").string()), dir / "run" / kLastCheckpoint);
+  EXPECT_NE(log.text().find("[warning] " + (dir / "run" / kBestCheckpoint).string() + " is missing: using " +
+                            (dir / "run" / kLastCheckpoint).string()),
+            std::string::npos)
+      << log.text();
+}
+
+// Issue 22, item 19: what is there but is no checkpoint is named for what it is.
+TEST(ResolveCheckpoint, AFifoALinkLoopAndAFolderAreNamedForWhatTheyAre) {
+  TempDir dir;
+  ASSERT_EQ(mkfifo((dir / "fifo.ckpt").c_str(), 0600), 0);
+  fs::create_symlink("loop.ckpt", dir / "loop.ckpt");
+  fs::create_directories(dir / "run" / kBestCheckpoint);
+  const auto message = [](const fs::path& given) {
+    return testing::error_of([&] { load_run_checkpoint(resolve_checkpoint(given.string()), torch::kCPU); });
+  };
+  EXPECT_THAT(message(dir / "fifo.ckpt"),
+              ::testing::HasSubstr((dir / "fifo.ckpt").string() + ": a FIFO, not a regular file"));
+  EXPECT_THAT(message(dir / "loop.ckpt"), ::testing::HasSubstr("Too many levels of symbolic links"));
+  EXPECT_THAT(message(dir / "run"),
+              ::testing::HasSubstr((dir / "run" / kBestCheckpoint).string() + ": a folder, not a regular file"));
+  for (const auto& given : {dir / "fifo.ckpt", dir / "loop.ckpt", dir / "run"})
+    EXPECT_THAT(message(given), ::testing::Not(::testing::HasSubstr("does not exist"))) << given;
+}
+
+// Issue 22, items 19 and 20: a folder in best.ckpt's place stops --resume with
+// that cause; a best epoch whose weights are lost is not reported as kept.
+TEST(RunFolder, RepairSaysWhichEpochBestHoldsAndRefusesAFolderInItsPlace) {
+  TempDir dir;
+  auto folder = RunFolder::open(dir / "run", OpenMode::New);
+  Classifier model(ModelKind::Scratch);
+  folder.commit_epoch(model, {}, meta_after(2, {0.5, 0.9}), true);
+  save_checkpoint(folder.file(kLastCheckpoint), model, {}, meta_after(3, {0.5, 0.9, 0.6}));
+  EXPECT_EQ(folder.repair(load_checkpoint(folder.file(kLastCheckpoint), torch::kCPU)), 2);
+  fs::remove(folder.file(kBestCheckpoint));
+  EXPECT_EQ(folder.repair(load_checkpoint(folder.file(kLastCheckpoint), torch::kCPU)), 3);
+  fs::remove(folder.file(kBestCheckpoint));
+  fs::create_directories(folder.file(kBestCheckpoint));
+  EXPECT_THAT(testing::error_of([&] { folder.repair(load_checkpoint(folder.file(kLastCheckpoint), torch::kCPU)); }),
+              ::testing::StartsWith(folder.file(kBestCheckpoint).string() + " is not a file (a folder"));
 }
 
 TEST(ResolveCheckpoint, NoRunYetSaysToTrainFirst) {

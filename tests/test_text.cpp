@@ -44,5 +44,27 @@ TEST(Text, EscapedBytesAlwaysMakeValidJson) {
   EXPECT_EQ(text.find('\n'), std::string::npos);
 }
 
+TEST(Text, PrintableTextIsValidUtf8WithoutControlCharacters) {
+  EXPECT_TRUE(is_printable_text("chat/été 😺 a\\b"));
+  EXPECT_FALSE(is_printable_text("dog\n"));
+  EXPECT_FALSE(is_printable_text("do\x1b[31mg"));
+  EXPECT_FALSE(is_printable_text("\xff"));
+  EXPECT_FALSE(is_printable_text("\xc2\x85"));  // C1 NEL
+}
+
+// Issue 22, items 16 and 22: a number too large is still a whole number.
+TEST(Text, WholeNumbersAreDigitsAndSaturateAtInt64) {
+  EXPECT_EQ(parse_whole_number("42"), 42);
+  EXPECT_EQ(parse_whole_number("+7"), 7);
+  EXPECT_EQ(parse_whole_number("-3"), -3);
+  EXPECT_EQ(parse_whole_number("99999999999"), 99999999999);
+  EXPECT_EQ(parse_whole_number("9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(parse_whole_number("99999999999999999999999"), INT64_MAX);
+  EXPECT_EQ(parse_whole_number("-9223372036854775808"), INT64_MIN);
+  EXPECT_EQ(parse_whole_number("-99999999999999999999999"), INT64_MIN);
+  for (const char* text : {"2.5", "1e9", "", "-", " 3", "3 ", "0x10", "nan", "inf"})
+    EXPECT_EQ(parse_whole_number(text), std::nullopt) << text;
+}
+
 }  // namespace
 }  // namespace catdog

@@ -289,6 +289,27 @@ TEST_F(Trainer, AnUnknownUnfreezeLayerIsRefusedBeforeTheFirstEpoch) {
   EXPECT_EQ(epochs_seen, 0);
 }
 
+// Issue 22, item 14: a derived learning rate (--lr x --fine-tune-lr-factor)
+// that float32 cannot hold fails before stage 1 trains, not after it.
+TEST_F(Trainer, EveryStagesLearningRateIsCheckedBeforeTheFirstEpoch) {
+  for (const double factor : {1e308, 1e-300}) {
+    auto o = options(3);
+    o.fine_tune = {"block_16_depthwise", 1, factor};  // checked before the model is built: scratch will do
+    int epochs_seen = 0;
+    const std::string message =
+        testing::error_of([&] { train(small(), o, runtime_, [&](const EpochEnd&) { ++epochs_seen; }); });
+    EXPECT_NE(message.find("the learning rate of epochs 2 to 3 is "), std::string::npos) << message;
+    EXPECT_NE(message.find("times the fine-tuning factor"), std::string::npos) << message;
+    EXPECT_EQ(epochs_seen, 0) << factor;
+  }
+  auto o = options(1);
+  o.learning_rate = 1e39;
+  EXPECT_NE(testing::error_of([&] {
+              train(small(), o, runtime_, kIgnoreEpochs);
+            }).find("the learning rate of epochs 1 to 1 is 1e+39"),
+            std::string::npos);
+}
+
 // Nothing changes with a vanishing learning rate: val_loss stops improving at once.
 TEST_F(Trainer, PatienceStopsARunWhoseValidationLossStalls) {
   auto o = options(5);

@@ -42,6 +42,7 @@ std::vector<std::string> trained_subset(const CheckpointMeta& meta) {
 }  // namespace
 
 int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& out) {
+  if (!command.grid_png.empty()) require_output_folder(command.grid_png.parent_path(), "--grid");
   const fs::path checkpoint_file = resolve_checkpoint(command.checkpoint);
   Checkpoint checkpoint = load_run_checkpoint(checkpoint_file, runtime.device);
   const DatasetIndex data = scan_dataset(dataset_folder(command.data), /*decode_all=*/false, runtime.threads,

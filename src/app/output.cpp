@@ -1,10 +1,16 @@
 #include "catdog/app/output.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <iomanip>
 #include <sstream>
 
+#include "catdog/base/error.h"
 #include "catdog/base/text.h"
 #include "catdog/data/dataset.h"
 #include "catdog/data/split.h"
@@ -82,10 +88,10 @@ std::string format_dataset_report(const DatasetReport& report) {
       << "usable: " << index.samples.size() - report.undecodable.size() << "\n"
       << "skipped: " << index.skipped.size() + report.undecodable.size() << "\n";
   auto by_reason = index.skipped_by_reason();
-  if (!report.undecodable.empty()) by_reason[SkipReason::Undecodable] += static_cast<int>(report.undecodable.size());
+  for (const auto& file : report.undecodable) ++by_reason[file.reason];
   for (const auto& [reason, count] : by_reason) out << "  " << to_string(reason) << ": " << count << "\n";
   if (!report.undecodable.empty())
-    out << "  (undecodable files keep their place in the split; training skips them)\n";
+    out << "  (files that fail to decode keep their place in the split; training skips them)\n";
 
   const auto& names = index.class_names;
   const auto column = [](const std::string& name) { return static_cast<int>(std::max<size_t>(8, name.size() + 2)); };
@@ -106,9 +112,9 @@ std::string format_dataset_report(const DatasetReport& report) {
 nlohmann::json dataset_report_to_json(const DatasetReport& report) {
   const auto& index = report.index;
   nlohmann::json skipped = nlohmann::json::object();
-  for (const auto& [reason, count] : index.skipped_by_reason()) skipped[to_string(reason)] = count;
-  if (!report.undecodable.empty())
-    skipped[to_string(SkipReason::Undecodable)] = static_cast<int>(report.undecodable.size());
+  auto by_reason = index.skipped_by_reason();
+  for (const auto& file : report.undecodable) ++by_reason[file.reason];
+  for (const auto& [reason, count] : by_reason) skipped[to_string(reason)] = count;
   nlohmann::json split = nlohmann::json::object();
   for (const char* name : kPartNames) {
     const auto& part = split_part(report.split, name);
@@ -137,7 +143,9 @@ std::string format_eval_report(const EvalReport& report) {
   for (int i = 0; i < matrix.num_classes(); ++i) correct += matrix.count(i, i);
   text << "checkpoint: " << escape_text(report.checkpoint) << "\n"
        << "split:      " << report.split << " (" << report.images << " images"
-       << (report.skipped ? ", " + std::to_string(report.skipped) + " unreadable skipped" : "") << ")\n"
+       << (report.skipped ? ", " + std::to_string(report.skipped) + " unreadable skipped" : "")
+       << (report.damaged.empty() ? "" : ", " + std::to_string(report.damaged.size()) + " damaged (decoded in part)")
+       << ")\n"
        << (report.tta ? "tta:        horizontal flip (mean of both softmaxes)\n" : "")
        << "loss:       " << fixed(report.loss, 4) << "\n"
        << "accuracy:   " << fixed(matrix.accuracy(), 4) << " (" << correct << "/" << report.images << ")\n"
@@ -193,6 +201,8 @@ nlohmann::json eval_report_to_json(const EvalReport& report) {
     for (int p = 0; p < matrix.num_classes(); ++p) row.push_back(matrix.count(t, p));
     confusion.push_back(row);
   }
+  nlohmann::json damaged = nlohmann::json::array();
+  for (const auto& file : report.damaged) damaged.push_back(escape_text(file));
   for (const auto& mistake : report.mistakes)
     mistakes.push_back({{"file", escape_text(mistake.file)},
                         {"true", report.class_name(mistake.truth)},
@@ -203,6 +213,7 @@ nlohmann::json eval_report_to_json(const EvalReport& report) {
           {"tta", report.tta},
           {"images", report.images},
           {"skipped", report.skipped},
+          {"damaged", damaged},
           {"loss", report.loss},
           {"accuracy", matrix.accuracy()},
           {"class_names", report.class_names},
@@ -225,6 +236,10 @@ std::string mistakes_csv(const EvalReport& report) {
   return csv.str();
 }
 
+std::string damage_sentence(const std::string& decoder_words) {
+  return "the image is damaged (" + decoder_words + "): only part of it decoded, and the verdict is on that part";
+}
+
 nlohmann::json prediction_json(const PredictionResult& result, const std::vector<std::string>& class_names) {
   nlohmann::json line = {{"file", escape_text(result.input.file.string())}};
   if (escape_text(result.input.file.string()) != result.input.file.string()) line["file_escaped"] = true;
@@ -243,6 +258,7 @@ nlohmann::json prediction_json(const PredictionResult& result, const std::vector
   }
   line["label"] = class_name(class_names, label);
   line["probabilities"] = probabilities;
+  if (!result.warning.empty()) line["warning"] = escape_text(damage_sentence(result.warning));
   if (result.face) {
     line["face"] = {{"found", result.face->found}};
     if (result.face->found) {
@@ -251,6 +267,21 @@ nlohmann::json prediction_json(const PredictionResult& result, const std::vector
     }
   }
   return line;
+}
+
+void require_output_folder(const std::filesystem::path& dir, const std::string& flag) {
+  const std::filesystem::path folder = dir.empty() ? "." : dir;
+  const auto refuse = [&](const std::string& why) {
+    return Error(flag + " " + escape_text(folder.string()) + ": " + why + "; choose a folder you can write to");
+  };
+  std::error_code error;
+  std::filesystem::create_directories(folder, error);
+  if (error) throw refuse("cannot create it (" + error.message() + ")");
+  std::string probe = (folder / ".catdog-write-check-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) throw refuse(std::string("cannot write into it (") + std::strerror(errno) + ")");
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 }  // namespace catdog::app

@@ -56,6 +56,9 @@ fs::path crop_file(const fs::path& crop, const PredictInput& input, size_t index
 int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostream& out, std::ostream& err) {
   if (!command.save_crop.empty() && !command.face)
     throw Error("--save-crop writes the face crop: add --face, or drop --save-crop");
+  if (!command.annotate_dir.empty()) require_output_folder(command.annotate_dir, "--annotate");
+  if (!command.explain_dir.empty()) require_output_folder(command.explain_dir, "--explain");
+  if (!command.save_crop.empty()) require_output_folder(command.save_crop.parent_path(), "--save-crop");
   const fs::path checkpoint_file = resolve_checkpoint(command.checkpoint);
   Checkpoint checkpoint = load_run_checkpoint(checkpoint_file, runtime.device);
   const auto& class_names = checkpoint.meta.class_names;
@@ -93,6 +96,9 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
       return;
     }
     const std::string sentence = verdict_sentence(result.probabilities, class_names, command.top_k);
+    if (!result.warning.empty())
+      err << "catdog: warning: " << escape_text(result.input.file.string()) << ": " << damage_sentence(result.warning)
+          << "\n";
     if (result.face && !result.face->found)
       err << "catdog: " << escape_text(result.input.file.string()) << ": no face found, classifying the whole image\n";
     if (result.face && result.face->found)
@@ -107,7 +113,12 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
       write_rgb_image(result.crop, crop_file(command.save_crop, result.input, i, inputs.size() > 1));
     if (!annotations.empty()) {
       std::optional<cv::Rect> box;
-      if (result.face && result.face->found) box = result.face->box;
+      if (result.face && result.face->found) {  // in the kept image's pixels
+        const double scale = static_cast<double>(result.image.cols) / result.size.width;
+        const auto& face = result.face->box;
+        box = cv::Rect(cv::Point(static_cast<int>(face.x * scale), static_cast<int>(face.y * scale)),
+                       cv::Point(static_cast<int>(face.br().x * scale), static_cast<int>(face.br().y * scale)));
+      }
       write_rgb_image(draw_verdict(result.image, sentence, box), annotations[i]);
     }
     if (!explanations.empty()) {  // the heat map over what was classified (the face crop in face mode)

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -122,6 +124,10 @@ RunFolder RunFolder::create_default(const fs::path& runs_root, const std::string
 
 RunFolder RunFolder::open(const fs::path& dir, OpenMode mode) {
   const bool existed = fs::exists(dir);
+  // A run folder (it has a lock file) is locked before its files are judged:
+  // a live run that has not finished its first epoch is "in use", not "stopped".
+  std::optional<RunFolder> held;
+  if (fs::is_regular_file(dir / kLockFile)) held.emplace(RunFolder(dir, false));
   const bool has_checkpoint = fs::is_regular_file(dir / kLastCheckpoint);
   // settings.json without last.ckpt: a run stopped (killed, say) before its first epoch ended.
   const bool stopped_early = !has_checkpoint && fs::is_regular_file(dir / kSettingsFile);
@@ -132,7 +138,7 @@ RunFolder RunFolder::open(const fs::path& dir, OpenMode mode) {
   if (existed && !fs::is_directory(dir))
     throw Error(dir.string() + " is not a folder: pass --out with a new or empty folder");
   fs::create_directories(dir);
-  RunFolder folder(dir, !existed);
+  RunFolder folder = held ? std::move(*held) : RunFolder(dir, !existed);
   if (mode == OpenMode::New && existed && holds_anything_else(dir))
     throw Error("run folder " + dir.string() +
                 (has_checkpoint  ? " already holds a run: continue it with --resume, "
@@ -145,7 +151,24 @@ RunFolder RunFolder::open(const fs::path& dir, OpenMode mode) {
   return folder;
 }
 
+namespace {
+
+// JSON has no NaN or infinity: written, they would read back as null, which
+// --resume refuses. The flags refuse them; this keeps any other way out too.
+void require_finite_numbers(const nlohmann::json& json, const std::string& where) {
+  if (json.is_number_float() && !std::isfinite(json.get<double>()))
+    throw Error("cannot record " + where + " (" + std::to_string(json.get<double>()) + ") in " + kSettingsFile +
+                ": not a finite number (report this as a catdog bug)");
+  if (json.is_object())
+    for (const auto& [key, value] : json.items()) require_finite_numbers(value, key);
+  if (json.is_array())
+    for (const auto& value : json) require_finite_numbers(value, where);
+}
+
+}  // namespace
+
 void RunFolder::write_settings(const nlohmann::json& settings) const {
+  require_finite_numbers(settings, "settings");
   pause_if_testing_at(kSettingsFile);
   write_file_atomically(path_ / kSettingsFile, json_file_text(settings));
 }
@@ -165,7 +188,7 @@ void RunFolder::commit_epoch(Classifier& model, const std::vector<torch::Tensor>
   pause_if_testing_at(kEpochCommittedPoint);
 }
 
-void RunFolder::repair(const Checkpoint& last) const {
+int RunFolder::repair(const Checkpoint& last) const {
   std::error_code error;
   for (fs::recursive_directory_iterator it(path_, error), end; !error && it != end; it.increment(error))
     if (it->is_regular_file() && it->path().extension() == ".tmp") {
@@ -174,8 +197,14 @@ void RunFolder::repair(const Checkpoint& last) const {
     }
 
   const History& history = last.meta.history;
+  int best_held = 0;
   if (const EpochRecord* best = best_epoch(history)) {
     const fs::path best_file = path_ / kBestCheckpoint;
+    const auto best_status = fs::status(best_file, error);
+    if (fs::exists(best_status) && !fs::is_regular_file(best_status))
+      throw Error(best_file.string() +
+                  " is not a file (a folder or another special file): move it out of the run "
+                  "folder, and resume again to rewrite it");
     int best_file_epoch = 0;
     try {
       if (fs::exists(best_file)) best_file_epoch = load_checkpoint(best_file, torch::kCPU).meta.epochs_done;
@@ -191,16 +220,20 @@ void RunFolder::repair(const Checkpoint& last) const {
       Classifier weights = last.model;  // a handle: save_checkpoint reads the same module
       pause_if_testing_at(kBestCheckpoint);
       save_checkpoint(best_file, weights, {}, last.meta);
+      best_file_epoch = last.meta.epochs_done;
     }
+    best_held = best_file_epoch;
   }
   write_history_and_curves(path_, history);
   point_latest_link(path_);  // the interrupted commit may not have reached it
+  return best_held;
 }
 
-void RunFolder::discard_if_unused() {
-  if (!created_ || fs::exists(path_ / kLastCheckpoint)) return;
-  std::error_code ignored;
-  fs::remove_all(path_, ignored);
+bool RunFolder::discard_if_unused() {
+  if (!created_ || fs::exists(path_ / kLastCheckpoint)) return false;
+  std::error_code error;
+  fs::remove_all(path_, error);
+  return !error;
 }
 
 void point_latest_link(const fs::path& run_dir) {
@@ -227,8 +260,19 @@ void point_latest_link(const fs::path& run_dir) {
 
 fs::path resolve_checkpoint(const std::string& from_flag) {
   const fs::path given = from_flag.empty() ? fs::path(kRunsDir) / kLatestLink : fs::path(from_flag);
-  const fs::path file = fs::is_directory(given) ? given / kBestCheckpoint : given;
-  if (fs::is_regular_file(file)) return file;
+  std::error_code error;
+  const bool run_folder = fs::is_directory(given, error);
+  const fs::path file = run_folder ? given / kBestCheckpoint : given;
+  const auto status = fs::status(file, error);
+  // A run whose best.ckpt is gone still has its last epoch.
+  if (run_folder && status.type() == fs::file_type::not_found && fs::is_regular_file(given / kLastCheckpoint)) {
+    spdlog::warn("{} is missing: using {}, the run's last epoch (which may not be its best)", file.string(),
+                 (given / kLastCheckpoint).string());
+    return given / kLastCheckpoint;
+  }
+  // Anything there (a FIFO, a folder, a link loop) is for the loader to
+  // refuse with its own reason: only a missing file "does not exist".
+  if (status.type() != fs::file_type::not_found) return file;
   if (from_flag.empty())
     throw Error("no checkpoint given and " + file.string() +
                 " does not exist: run `catdog train` first, or pass --checkpoint FILE|RUN_FOLDER");

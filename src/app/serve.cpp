@@ -353,16 +353,17 @@ class ImageServer::Impl {
 
   nlohmann::json classify(const Upload& upload, bool face_crop) {
     const auto received = std::chrono::steady_clock::now();
-    cv::Mat rgb;
+    DecodedImage image;
     try {
-      rgb = decode_rgb(std::vector<uchar>(upload.bytes.begin(), upload.bytes.end()), upload.file_name,
-                       decode_limits_);
+      image =
+          decode_image(std::vector<uchar>(upload.bytes.begin(), upload.bytes.end()), upload.file_name, decode_limits_);
     } catch (const InputTooLarge& e) {  // the decoder's pixel cap, read from the header
       throw HttpError{413, e.what()};
     } catch (const Error& e) {
       throw HttpError{422, e.what()};
     }
     if (!options_.save_dir.empty()) save_upload(upload.bytes, extension(upload.format));
+    const cv::Mat& rgb = image.rgb;
 
     const auto decoded = std::chrono::steady_clock::now();
     // predict's path: the face always searched (the page shows it), the model
@@ -375,6 +376,7 @@ class ImageServer::Impl {
     const auto face_searched = std::chrono::steady_clock::now();
     PredictionResult result;
     result.input.file = upload.file_name;
+    result.warning = image.damage;  // "warning" in the answer, as predict --json has it
     result.face = shown.face;
     const auto probabilities = class_probabilities(
         checkpoint_.model, to_input_tensor(resize_to_input(rgb(region), checkpoint_.model->image_size())).unsqueeze(0),

@@ -114,8 +114,14 @@ nlohmann::json epoch_json(const EpochRecord& record) {
   return history_to_json({record})[0];
 }
 
-void report_result(const History& history, const RunFolder& folder, bool json, std::ostream& out) {
-  const EpochRecord* best = best_epoch(history);
+// `best_saved_epoch`: the epoch best.ckpt holds, the best one unless a
+// resume found its weights lost (RunFolder::repair).
+void report_result(const History& history, int best_saved_epoch, const RunFolder& folder, bool json,
+                   std::ostream& out) {
+  const EpochRecord* best_scored = best_epoch(history);
+  const EpochRecord* best = nullptr;
+  for (const auto& record : history)
+    if (record.epoch == best_saved_epoch) best = &record;
   if (json) {
     nlohmann::json result = {{"run_folder", escape_text(folder.path().string())},
                              {"epochs", history.size()},
@@ -128,7 +134,10 @@ void report_result(const History& history, const RunFolder& folder, bool json, s
   out << "run folder: " << escape_text(folder.path().string()) << "\n";
   if (best)
     out << "best epoch: " << best->epoch << " of " << history.size() << ", val_accuracy "
-        << fmt::format("{:.4f}", best->val_accuracy) << " (" << (folder.path() / kBestCheckpoint).string() << ")\n";
+        << fmt::format("{:.4f}", best->val_accuracy) << " (" << (folder.path() / kBestCheckpoint).string() << ")"
+        << (best != best_scored ? fmt::format("; epoch {} scored higher, but its weights were lost", best_scored->epoch)
+                                : "")
+        << "\n";
 }
 
 // A distributed launch (torchrun, Slurm, --nproc) in the environment: this
@@ -180,12 +189,13 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
     options.group = group.get();
 
     std::optional<TrainState> resume;
+    int best_saved_epoch = 0;  // the epoch best.ckpt holds
     nlohmann::json settings_before;
     std::vector<std::string> class_names_before;
     if (command.resume) {
       if (command.out.empty()) throw Error("--resume needs --out RUN_FOLDER: the run to continue");
       Checkpoint last = load_checkpoint(fs::path(command.out) / kLastCheckpoint, runtime.device);
-      if (folder) folder->repair(last);
+      if (folder) best_saved_epoch = folder->repair(last);
       adopt_run_settings(last.meta, command, options, runtime);
       settings_before = last.meta.settings;
       class_names_before = last.meta.class_names;
@@ -228,9 +238,21 @@ int run_train(const TrainCommand& command, const Runtime& given_runtime, std::os
                 meta.epochs_done = end.history.back().epoch;
                 meta.history = end.history;
                 folder->commit_epoch(end.model, end.optimizer_state, meta, end.is_best);
+                if (end.is_best) best_saved_epoch = meta.epochs_done;
               },
               resume ? &*resume : nullptr);
-    if (folder) report_result(result.history, *folder, command.json, out);
+    if (folder) report_result(result.history, best_saved_epoch, *folder, command.json, out);
+  } catch (const TrainingDiverged& e) {
+    if (!folder) throw;
+    // What is left of the run, said after the folder is cleaned up.
+    const fs::path last = folder->file(kLastCheckpoint);
+    if (folder->discard_if_unused())
+      throw Error(std::string(e.what()) + " (no epoch was completed: run folder " + folder->path().string() +
+                  " was removed)");
+    if (e.epochs_done() > 0)
+      throw Error(std::string(e.what()) + " (" + last.string() + " keeps epoch " + std::to_string(e.epochs_done()) +
+                  ")");
+    throw Error(std::string(e.what()) + " (no epoch was completed)");
   } catch (...) {
     if (folder) folder->discard_if_unused();
     throw;

@@ -29,8 +29,8 @@ class RegularFile {
     if (fd_ < 0) throw unreadable(std::strerror(errno));
     struct stat info {};
     if (::fstat(fd_, &info) != 0) throw unreadable(std::strerror(errno));
-    if (!S_ISREG(info.st_mode)) throw UnreadableFile(file.string() + ": " + file_kind(info.st_mode) +
-                                                     ", not a regular file; give an image file");
+    if (!S_ISREG(info.st_mode))
+      throw UnreadableFile(file.string() + ": " + file_kind(info.st_mode) + ", not a regular file");
     size_ = static_cast<uint64_t>(info.st_size);
   }
   ~RegularFile() { ::close(fd_); }

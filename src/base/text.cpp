@@ -1,6 +1,7 @@
 #include "catdog/base/text.h"
 
 #include <cstdint>
+#include <limits>
 
 namespace catdog {
 
@@ -30,6 +31,32 @@ size_t utf8_sequence_length(std::string_view bytes, size_t at, uint32_t& code_po
 bool is_control(uint32_t code_point) { return code_point < 0x20 || (code_point >= 0x7F && code_point <= 0x9F); }
 
 }  // namespace
+
+bool is_printable_text(std::string_view bytes) {
+  for (size_t at = 0; at < bytes.size();) {
+    uint32_t code_point = 0;
+    const size_t length = utf8_sequence_length(bytes, at, code_point);
+    if (length == 0 || is_control(code_point)) return false;
+    at += length;
+  }
+  return true;
+}
+
+std::optional<int64_t> parse_whole_number(std::string_view text) {
+  const bool negative = !text.empty() && text[0] == '-';
+  if (!text.empty() && (text[0] == '-' || text[0] == '+')) text.remove_prefix(1);
+  if (text.empty()) return std::nullopt;
+  constexpr uint64_t kMagnitudeLimit = uint64_t{1} << 63;  // -2^63 .. 2^63 - 1
+  uint64_t magnitude = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const auto digit = static_cast<uint64_t>(c - '0');
+    magnitude = magnitude > (kMagnitudeLimit - digit) / 10 ? kMagnitudeLimit : magnitude * 10 + digit;
+  }
+  if (negative)
+    return magnitude >= kMagnitudeLimit ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(magnitude);
+  return magnitude >= kMagnitudeLimit ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(magnitude);
+}
 
 std::string escape_text(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";

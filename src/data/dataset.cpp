@@ -12,6 +12,7 @@
 #include "catdog/base/error.h"
 #include "catdog/base/read_file.h"
 #include "catdog/base/runtime.h"
+#include "catdog/base/text.h"
 #include "catdog/base/thread_pool.h"
 #include "catdog/data/preprocess.h"
 
@@ -303,6 +304,10 @@ DatasetIndex scan_dataset(const fs::path& dir, bool decode_all, int threads, con
   for (size_t i : order) {
     if (!only_classes.empty() && std::find(only_classes.begin(), only_classes.end(), names[i]) == only_classes.end())
       continue;
+    // A checkpoint records the names and refuses unprintable ones when it loads.
+    if (!is_printable_text(names[i]))
+      throw Error("class folder " + escape_text((dir / scans[i].folder).string()) +
+                  " has a name that is not printable text: rename it");
     const auto label = static_cast<int64_t>(index.class_names.size());
     index.class_names.push_back(names[i]);
     for (auto& path : scans[i].images) index.samples.push_back({std::move(path), label});

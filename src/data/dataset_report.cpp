@@ -17,7 +17,7 @@ DatasetReport report_dataset(const std::filesystem::path& dir, uint64_t split_se
   report.index = scan_dataset(dir, /*decode_all=*/false, threads, limits, only_classes);
   const auto undecodable = find_undecodable(report.index.root, report.index.samples, threads, limits);
   for (size_t i = 0; i < undecodable.size(); ++i)
-    if (undecodable[i]) report.undecodable.push_back(report.index.samples[i]);
+    if (undecodable[i]) report.undecodable.push_back(*undecodable[i]);
   report.split_seed = split_seed;
   report.split = split_dataset(report.index, split_seed);
   return report;

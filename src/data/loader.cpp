@@ -160,7 +160,8 @@ struct BatchLoader::State {
         source_side(options.augment ? augment_source_size(options.image_size) : options.image_size),
         source_bytes(size_t{3} * source_side * source_side),
         cache(options.cache, samples.size(), source_bytes, options.cache_dir),
-        image_states(samples.size()) {
+        image_states(samples.size()),
+        damage_noted(samples.size(), false) {
     const size_t workers = static_cast<size_t>(options.workers > 0 ? options.workers : available_cores());
     prefetch_batches = std::max(kMinPrefetchBatches, (2 * workers + batch_size - 1) / batch_size);
     for (size_t i = 0; i < workers; ++i) threads.emplace_back([this] { work(); });
@@ -210,7 +211,9 @@ struct BatchLoader::State {
       return true;
     }
     try {
-      const cv::Mat source = resize_square(decode_rgb(root / samples[sample].path, options.decode_limits), source_side);
+      DecodedImage decoded = decode_image(root / samples[sample].path, options.decode_limits);
+      if (!decoded.damage.empty()) note_damage(sample, decoded.damage);
+      const cv::Mat source = resize_square(decoded.rgb, source_side);
       write_input(source, sample, image_epoch, out);
       if (cache.enabled()) {  // a fresh square 3-channel Mat is continuous
         std::memcpy(cache.slot(sample), source.data, source_bytes);
@@ -234,6 +237,15 @@ struct BatchLoader::State {
           out);
     else
       write_input_planes(source, out);
+  }
+
+  // Once per file, whatever the epochs (without a cache each decodes it again).
+  void note_damage(size_t sample, const std::string& damage) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (damage_noted[sample]) return;
+    damage_noted[sample] = true;
+    spdlog::debug("{}: damaged, decoded in part ({})", (root / samples[sample].path).string(), damage);
+    damaged.push_back({samples[sample].path, damage});
   }
 
   void fail(size_t sample, SkipReason reason, const std::string& message) {
@@ -278,6 +290,8 @@ struct BatchLoader::State {
   size_t claimed = 0, consumed = 0, in_flight = 0;
   bool stopping = false;
   std::vector<SkippedFile> failures;
+  std::vector<DamagedFile> damaged;
+  std::vector<bool> damage_noted;    // per sample
   std::vector<std::thread> threads;  // last: started once everything above exists
 };
 
@@ -334,6 +348,11 @@ std::optional<Batch> BatchLoader::next() {
 std::vector<SkippedFile> BatchLoader::failures() const {
   std::lock_guard<std::mutex> lock(state_->mutex);
   return state_->failures;
+}
+
+std::vector<DamagedFile> BatchLoader::damaged() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->damaged;
 }
 
 std::string BatchLoader::cache_description() const { return state_->cache.description(); }

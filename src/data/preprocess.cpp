@@ -4,6 +4,7 @@
 #include <cstdio>  // jpeglib.h needs FILE
 #include <cstring>
 #include <new>
+#include <string_view>
 
 #include <jpeglib.h>
 #include <opencv2/imgcodecs.hpp>
@@ -23,17 +24,34 @@ Error empty_file(const std::string& name) {
   return Error(name + ": empty file (0 bytes); remove it or replace it with an image");
 }
 
-// libjpeg reports fatal errors through error_exit, which must not return.
+// libjpeg reports fatal errors through error_exit, which must not return,
+// and damage it decodes past (a file cut short, corrupt data) as warnings.
 struct JpegErrorJump {
   jpeg_error_mgr manager;
   std::jmp_buf jump;
+  char first_warning[JMSG_LENGTH_MAX];
 };
 
 [[noreturn]] void jump_on_jpeg_error(j_common_ptr info) {
   std::longjmp(reinterpret_cast<JpegErrorJump*>(info->err)->jump, 1);
 }
 
-void ignore_jpeg_warning(j_common_ptr, int) {}  // "Premature end of JPEG file" and the like
+// "Premature end of JPEG file" and the like (level -1; trace messages are >= 0).
+void note_jpeg_warning(j_common_ptr info, int level) {
+  if (level >= 0) return;
+  auto* error = reinterpret_cast<JpegErrorJump*>(info->err);
+  if (error->manager.num_warnings++ == 0) (*info->err->format_message)(info, error->first_warning);
+}
+
+// Whether a JPEG's data ends with its end-of-image marker after the last
+// scan's start (entropy-coded data stuffs every 0xFF, so neither marker can
+// occur inside it): how a file cut short is told when OpenCV decodes it.
+bool jpeg_ends_properly(const std::vector<uchar>& bytes) {
+  const std::string_view data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  const size_t last_scan = data.rfind("\xFF\xDA");
+  const size_t end = data.rfind("\xFF\xD9");
+  return last_scan != std::string_view::npos && end != std::string_view::npos && end > last_scan;
+}
 
 bool has_exif(const jpeg_decompress_struct& info) {
   for (auto* marker = info.marker_list; marker != nullptr; marker = marker->next)
@@ -47,14 +65,16 @@ bool has_exif(const jpeg_decompress_struct& info) {
 // for RGB with the same settings (so the same bytes) for the common case: gray
 // or YCbCr JPEG without Exif (no orientation to apply) and with Huffman tables.
 // Returns false for anything else, or a fatal libjpeg error: decode with OpenCV.
+// libjpeg's first warning goes to `damage`.
 // Only trivially destructible locals here: longjmp skips destructors.
-bool decode_plain_jpeg_rgb(const std::vector<uchar>& bytes, cv::Mat& rgb) {
+bool decode_plain_jpeg_rgb(const std::vector<uchar>& bytes, cv::Mat& rgb, std::string& damage) {
   if (bytes.size() < 3 || bytes[0] != 0xFF || bytes[1] != 0xD8 || bytes[2] != 0xFF) return false;
   jpeg_decompress_struct info;
   JpegErrorJump error;
   info.err = jpeg_std_error(&error.manager);
   error.manager.error_exit = jump_on_jpeg_error;
-  error.manager.emit_message = ignore_jpeg_warning;
+  error.manager.emit_message = note_jpeg_warning;
+  error.first_warning[0] = '\0';
   jpeg_create_decompress(&info);
   if (setjmp(error.jump) != 0) {
     jpeg_destroy_decompress(&info);
@@ -76,6 +96,7 @@ bool decode_plain_jpeg_rgb(const std::vector<uchar>& bytes, cv::Mat& rgb) {
     jpeg_finish_decompress(&info);
   }
   jpeg_destroy_decompress(&info);
+  if (plain && error.manager.num_warnings > 0) damage = error.first_warning;
   return plain;
 }
 
@@ -92,6 +113,12 @@ cv::Mat decode_with_opencv_rgb(const std::vector<uchar>& bytes, const std::strin
   return rgb;
 }
 
+// The one rule for an image too large, whether its header declares too many
+// pixels or its file holds more bytes than such an image can take.
+InputTooLarge too_large(const std::string& name, const std::string& what, const DecodeLimits& limits) {
+  return InputTooLarge(name + ": " + what + "; shrink it, leave it out or " + limits.how_to_raise);
+}
+
 // The format and the declared size, from the header, before any decoder runs.
 void check_header(const std::vector<uchar>& bytes, const std::string& name, const DecodeLimits& limits) {
   const auto format = sniff_image_format(bytes.data(), bytes.size());
@@ -101,24 +128,49 @@ void check_header(const std::vector<uchar>& bytes, const std::string& name, cons
   const auto size = declared_dimensions(bytes.data(), bytes.size());
   if (!size) throw not_decodable(name, std::string(to_string(*format)) + " header cut short or malformed");
   if (!limits.allows(*size))
-    throw InputTooLarge(name + ": " + std::to_string(size->width) + "x" + std::to_string(size->height) +
-                        " pixels, more than the " + std::to_string(limits.max_pixels) +
-                        " allowed; shrink it, leave it out or raise the pixel limit");
+    throw too_large(name,
+                    std::to_string(size->width) + "x" + std::to_string(size->height) + " pixels, more than the " +
+                        std::to_string(limits.max_pixels) + " allowed",
+                    limits);
 }
 
 }  // namespace
 
 cv::Mat decode_rgb(const std::filesystem::path& file, const DecodeLimits& limits) {
-  return decode_rgb(read_whole_file(file, limits.max_file_bytes()), file.string(), limits);
+  return decode_image(file, limits).rgb;
 }
 
 cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_errors, const DecodeLimits& limits) {
+  return decode_image(bytes, name_for_errors, limits).rgb;
+}
+
+DecodedImage decode_image(const std::filesystem::path& file, const DecodeLimits& limits) {
+  std::vector<uchar> bytes;
+  try {
+    bytes = read_whole_file(file, limits.max_file_bytes());
+  } catch (const InputTooLarge&) {
+    throw too_large(file.string(),
+                    std::to_string(readable_file_size(file) >> 20) + " MB, more than an image of the " +
+                        std::to_string(limits.max_pixels) + " pixels allowed takes (" +
+                        std::to_string(limits.max_file_bytes() >> 20) + " MB)",
+                    limits);
+  }
+  return decode_image(bytes, file.string(), limits);
+}
+
+DecodedImage decode_image(const std::vector<uchar>& bytes, const std::string& name_for_errors,
+                          const DecodeLimits& limits) {
   if (bytes.empty()) throw empty_file(name_for_errors);
   check_header(bytes, name_for_errors, limits);
   // OpenCV reports malformed files and failed allocations by throwing.
   try {
-    cv::Mat rgb;
-    return decode_plain_jpeg_rgb(bytes, rgb) ? rgb : decode_with_opencv_rgb(bytes, name_for_errors);
+    DecodedImage decoded;
+    if (decode_plain_jpeg_rgb(bytes, decoded.rgb, decoded.damage)) return decoded;
+    decoded.rgb = decode_with_opencv_rgb(bytes, name_for_errors);
+    // OpenCV keeps libjpeg's warnings to itself: a JPEG without its end is one cut short.
+    if (sniff_image_format(bytes.data(), bytes.size()) == ImageFormat::Jpeg && !jpeg_ends_properly(bytes))
+      decoded.damage = "Premature end of JPEG file";
+    return decoded;
   } catch (const cv::Exception& e) {
     throw not_decodable(name_for_errors, "OpenCV: " + first_line(e.err));
   } catch (const std::bad_alloc&) {

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#include <opencv2/imgproc.hpp>
 
 #include "catdog/base/error.h"
 #include "catdog/base/thread_pool.h"
@@ -61,6 +62,18 @@ PredictInput bad_input(const std::string& input, const std::string& why) {
   return {input, fs::path(input).filename(), input + ": " + why};
 }
 
+// A copy of `rgb` at most kKeptImageSide px on its longer side: never a view
+// that would keep the whole decoded photo alive.
+cv::Mat bounded_copy(const cv::Mat& rgb) {
+  const double scale = std::min(1.0, static_cast<double>(kKeptImageSide) / std::max(rgb.cols, rgb.rows));
+  if (scale == 1.0) return rgb.clone();
+  cv::Mat smaller;
+  const cv::Size size(std::max(1, static_cast<int>(std::lround(rgb.cols * scale))),
+                      std::max(1, static_cast<int>(std::lround(rgb.rows * scale))));
+  cv::resize(rgb, smaller, size, 0, 0, cv::INTER_AREA);
+  return smaller;
+}
+
 // Face finders, one per decoding thread (OpenCV's cascade is not safe to
 // share), made once and reused across batches.
 class Decoder {
@@ -90,7 +103,10 @@ class Decoder {
     result.error = input.error;
     if (!result.error.empty()) return {result, torch::Tensor()};
     try {
-      cv::Mat rgb = decode_rgb(input.file, limits_);
+      DecodedImage decoded = decode_image(input.file, limits_);
+      const cv::Mat& rgb = decoded.rgb;
+      result.warning = std::move(decoded.damage);
+      result.size = rgb.size();
       FaceSearchFunction search;
       if (finder) search = [finder](const cv::Mat& image) { return finder->largest_face(image); };
       const auto shown = region_to_classify(rgb, search, /*crop_to_face=*/true);
@@ -98,8 +114,8 @@ class Decoder {
       const cv::Mat classified = rgb(shown.region);
       torch::Tensor tensor = to_input_tensor(resize_to_input(classified, image_size_));
       if (options_.keep_images) {
-        result.image = rgb;
-        result.crop = classified;
+        result.image = bounded_copy(rgb);
+        result.crop = bounded_copy(classified);
       }
       return {result, tensor};
     } catch (const Error& e) {  // decode_rgb's messages start with the file name
@@ -123,9 +139,16 @@ std::vector<PredictInput> expand_inputs(const std::vector<std::string>& inputs) 
   for (const auto& input : inputs) {
     std::error_code error;
     const auto status = fs::status(input, error);
-    if (!fs::exists(status)) {
+    if (status.type() == fs::file_type::not_found) {
       expanded.push_back(bad_input(input, "no such file or folder"));
+    } else if (error) {  // a link loop, a path through a file, no permission on the way
+      expanded.push_back(bad_input(input, error.message()));
     } else if (fs::is_directory(status)) {
+      // The folder itself must be readable (below it, unreadable folders are skipped).
+      if (fs::directory_iterator(input, error); error) {
+        expanded.push_back(bad_input(input, "cannot read the folder (" + error.message() + ")"));
+        continue;
+      }
       std::vector<fs::path> found;
       for (fs::recursive_directory_iterator it(input, fs::directory_options::skip_permission_denied, error), end;
            !error && it != end; it.increment(error))

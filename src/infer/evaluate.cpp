@@ -101,6 +101,8 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
 
   report.images = report.confusion.total();
   report.skipped = static_cast<int>(images.failures().size());
+  for (const auto& file : images.damaged()) report.damaged.push_back(file.path);
+  std::sort(report.damaged.begin(), report.damaged.end());
   if (report.images == 0)
     throw Error("none of the " + std::to_string(samples.size()) + " images of the " + options.split +
                 " split could be decoded: check the files under " + data.root.string());

@@ -25,7 +25,7 @@ void write_sample_grid(const DatasetReport& report, const std::filesystem::path&
   for (const auto& sample : report.split.train) {
     if (cells.size() == 10) break;
     const bool broken = std::any_of(report.undecodable.begin(), report.undecodable.end(),
-                                    [&](const Sample& bad) { return bad.path == sample.path; });
+                                    [&](const SkippedFile& bad) { return bad.path == sample.path; });
     if (broken) continue;
     cells.push_back({decode_rgb(report.index.root / sample.path), class_name(report.index.class_names, sample.label),
                      class_colors[static_cast<size_t>(sample.label) % std::size(class_colors)]});

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <torch/torch.h>
 
 #include "catdog/base/atomic_file.h"
 #include "catdog/base/error.h"
+#include "catdog/base/text.h"
 #include "catdog/store/zip_check.h"
 
 namespace catdog {
@@ -110,6 +112,20 @@ Error not_a_checkpoint(const fs::path& file, const std::string& why) {
   return Error(file.string() + " is not a catdog checkpoint (" + why + ")");
 }
 
+// The metadata's meaning, beyond its bytes: the names eval and predict print
+// and index by (the head's outputs are checked against their count below).
+void check_class_names(const fs::path& file, const std::vector<std::string>& names) {
+  if (names.size() < 2)
+    throw not_a_checkpoint(file,
+                           "it names " + std::to_string(names.size()) + " class(es); a classifier has two or more");
+  std::set<std::string> seen;
+  for (const auto& name : names) {
+    if (name.empty() || !is_printable_text(name))
+      throw not_a_checkpoint(file, "class name '" + escape_text(name) + "' is not printable text");
+    if (!seen.insert(name).second) throw not_a_checkpoint(file, "class name '" + name + "' appears twice");
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(const fs::path& file, Classifier& model, const std::vector<torch::Tensor>& optimizer_state,
@@ -147,6 +163,17 @@ void save_checkpoint(const fs::path& file, Classifier& model, const std::vector<
   write_file_atomically(file, bytes.str());
 }
 
+CheckpointMeta read_checkpoint_meta(const std::string& json_text, const fs::path& file) {
+  CheckpointMeta meta;
+  try {
+    meta = meta_from_json(nlohmann::json::parse(json_text));
+  } catch (const nlohmann::json::exception& e) {
+    throw not_a_checkpoint(file, std::string("malformed metadata: ") + e.what());
+  }
+  check_class_names(file, meta.class_names);
+  return meta;
+}
+
 namespace {
 
 Error corrupt_checkpoint(const fs::path& file, const std::string& what) {
@@ -154,8 +181,10 @@ Error corrupt_checkpoint(const fs::path& file, const std::string& what) {
 }
 
 Checkpoint read_checkpoint(const fs::path& file, torch::Device device) {
+  // Only a missing file is "no such file": a link loop or a folder on the
+  // way is the reader's to name (UnreadableFile, with the system's reason).
   std::error_code ignored;
-  if (!fs::exists(file, ignored)) throw not_a_checkpoint(file, "no such file");
+  if (fs::status(file, ignored).type() == fs::file_type::not_found) throw not_a_checkpoint(file, "no such file");
   torch::serialize::InputArchive archive;
   ZipCheck zip;
   try {
@@ -197,18 +226,11 @@ Checkpoint read_checkpoint(const fs::path& file, torch::Device device) {
   };
   Checkpoint checkpoint;
   verify(kMetaKey, crc32_of(meta_text.toStringRef()));
-  try {
-    checkpoint.meta = meta_from_json(nlohmann::json::parse(meta_text.toStringRef()));
-  } catch (const nlohmann::json::exception& e) {
-    throw not_a_checkpoint(file, std::string("malformed metadata: ") + e.what());
-  }
+  checkpoint.meta = read_checkpoint_meta(meta_text.toStringRef(), file);
 
   if (!is_valid_image_size(checkpoint.meta.image_size))
     throw not_a_checkpoint(
         file, "its input size " + std::to_string(checkpoint.meta.image_size) + " px is not " + image_size_rule());
-  if (checkpoint.meta.class_names.size() < 2)
-    throw not_a_checkpoint(file, "it names " + std::to_string(checkpoint.meta.class_names.size()) +
-                                     " class(es); a classifier has two or more");
   checkpoint.model = Classifier(checkpoint.meta.kind, static_cast<int64_t>(checkpoint.meta.class_names.size()),
                                 checkpoint.meta.image_size, /*keras_init=*/false);
   const auto mismatch = [&](const std::string& why) {

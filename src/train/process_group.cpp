@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -19,6 +20,7 @@
 
 #include "catdog/base/error.h"
 #include "catdog/base/network.h"
+#include "catdog/base/text.h"
 
 namespace catdog {
 
@@ -30,13 +32,12 @@ int parse_int(const EnvironmentLookup& lookup, const std::string& name, std::opt
     if (fallback) return *fallback;
     throw Error("distributed launch: " + name + " is not set; set it (or unset RANK/SLURM_PROCID for a single process)");
   }
-  try {
-    size_t used = 0;
-    const int number = std::stoi(*value, &used);
-    if (used == value->size()) return number;
-  } catch (const std::exception&) {
-  }
-  throw Error("distributed launch: " + name + "=" + *value + " is not a whole number");
+  const auto number = parse_whole_number(*value);
+  if (!number) throw Error("distributed launch: " + name + "=" + *value + " is not a whole number");
+  if (*number > std::numeric_limits<int>::max() || *number < std::numeric_limits<int>::min())
+    throw Error("distributed launch: " + name + "=" + *value + " is too large (at most " +
+                std::to_string(std::numeric_limits<int>::max()) + ")");
+  return static_cast<int>(*number);
 }
 
 std::optional<LaunchEnvironment> read_launch(const EnvironmentLookup& lookup) {

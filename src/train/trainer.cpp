@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <sstream>
 
@@ -110,9 +111,10 @@ Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, GradientAverager* 
     const auto loss = torch::nn::functional::cross_entropy(logits, labels, loss_options);
     const double value = loss.item<double>();
     if (!std::isfinite(value))
-      throw Error(fmt::format("the training loss became {} in epoch {} (step {}): the run diverged; train again "
-                              "with a lower learning rate (the run's last checkpoint holds epoch {})",
-                              value, epoch, step + 1, epoch - 1));
+      throw TrainingDiverged(fmt::format("the training loss became {} in epoch {} (step {}): the run diverged; "
+                                         "train again with a lower learning rate",
+                                         value, epoch, step + 1),
+                             epoch - 1);
     loss.backward();
     if (averager) averager->average(labels.size(0));
     optimizer.step();
@@ -244,6 +246,23 @@ std::vector<Stage> stages_of(const TrainOptions& options) {
           {head_epochs + 1, options.epochs, options.learning_rate * options.fine_tune.learning_rate_factor, true}};
 }
 
+// Every stage's learning rate, derived ones included, before the first
+// epoch: RMSprop steps in float32, where 1e-3 x 1e308 is infinite and a run
+// would train its first stage only to diverge in the second.
+void require_usable_learning_rates(const std::vector<Stage>& stages) {
+  for (const auto& stage : stages) {
+    if (stage.first_epoch > stage.last_epoch) continue;  // no epoch left for it
+    const auto rate = static_cast<float>(stage.learning_rate);
+    if (!std::isfinite(rate) || rate <= 0)
+      throw Error(
+          fmt::format("the learning rate of epochs {} to {} is {:g}{}: training runs in float32, which holds "
+                      "learning rates from {:g} to {:g}; choose one in that range",
+                      stage.first_epoch, stage.last_epoch, stage.learning_rate,
+                      stage.backbone_trains ? " (the learning rate times the fine-tuning factor)" : "",
+                      std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::max()));
+  }
+}
+
 const Stage& stage_of(const std::vector<Stage>& stages, int epoch) {
   for (const auto& stage : stages)
     if (epoch <= stage.last_epoch) return stage;
@@ -323,6 +342,7 @@ void prepare_batches(StageBatches& batches, Classifier& model, const DatasetInde
 
 TrainResult train(const DatasetIndex& data, const TrainOptions& options, const Runtime& runtime,
                   const EpochCallback& on_epoch_end, TrainState* resume) {
+  require_usable_learning_rates(stages_of(options));
   require_every_class(data);
   const auto split = split_dataset(data, options.split_seed);
   spdlog::info("data {}: {} images ({} skipped): train {}, validation {}, test {}", data.root.string(),

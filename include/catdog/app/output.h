@@ -1,6 +1,7 @@
 // What the subcommands print, in one place: the text tables and JSON of
 // `summary`, `data`, `eval` and `predict` (serve's answers start from predict's).
 #pragma once
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,16 @@ nlohmann::json eval_report_to_json(const EvalReport& report);
 // Every mistake, largest loss first: file,true,predicted,confidence.
 std::string mistakes_csv(const EvalReport& report);
 
-// predict --json's line for one result (serve's answers start from it too).
+// A folder an output flag names (`flag`: "--annotate", ...), created when
+// missing and checked writable before any work: a read-only folder is one
+// Error at the start, not a failure after the first image or the whole test split.
+void require_output_folder(const std::filesystem::path& dir, const std::string& flag);
+
+// What a result's warning (a damaged image, classify.h) means, in one sentence.
+std::string damage_sentence(const std::string& decoder_words);
+
+// predict --json's line for one result (serve's answers start from it too);
+// "warning" holds damage_sentence for a damaged image.
 nlohmann::json prediction_json(const PredictionResult& result, const std::vector<std::string>& class_names);
 
 }  // namespace catdog::app

@@ -78,10 +78,13 @@ class RunFolder {
   // rewrites the history files and curves with last's epochs (a kill may
   // have left them one epoch ahead), removes stray .tmp files and points
   // runs/latest at the run (a kill may have stopped the commit before it).
-  void repair(const Checkpoint& last) const;
+  // Returns the epoch best.ckpt then holds: the last one when the best
+  // epoch's weights were lost (0 without epochs).
+  int repair(const Checkpoint& last) const;
 
-  // Removes the folder when this object created it and no epoch was committed.
-  void discard_if_unused();
+  // Removes the folder when this object created it and no epoch was
+  // committed; true when it did.
+  bool discard_if_unused();
 
  private:
   RunFolder(std::filesystem::path path, bool created);

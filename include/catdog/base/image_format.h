@@ -2,6 +2,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace catdog {
 
@@ -30,6 +31,8 @@ struct DecodeLimits {
   // Width x height the header may declare. Real photos are far below (a
   // 24-megapixel camera); a 634-byte JPEG can declare 65000 x 65000.
   int64_t max_pixels = 50'000'000;
+  // How a message over the limit says to raise it: the application names its flag.
+  std::string how_to_raise = "raise the pixel limit";
 
   bool allows(const ImageDimensions& size) const {
     return size.width <= max_pixels && size.height <= max_pixels / size.width;

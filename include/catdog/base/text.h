@@ -1,4 +1,6 @@
 #pragma once
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -12,5 +14,15 @@ namespace catdog {
 // as UTF-8) and bytes that are not part of valid UTF-8 become \xNN (lowercase
 // hex), and a backslash becomes \\, so the original bytes can be recovered.
 std::string escape_text(std::string_view bytes);
+
+// Valid UTF-8 without control characters: text escape_text keeps as it is
+// (a backslash aside), fit for a name printed in a table or a message.
+bool is_printable_text(std::string_view bytes);
+
+// A whole number as flags and environment variables give it: decimal digits,
+// optionally signed. Its value, clamped to int64's range (99999999999999999999
+// is a number too large, not malformed); nullopt for anything else ("2.5",
+// "1e9", "", " 3").
+std::optional<int64_t> parse_whole_number(std::string_view text);
 
 }  // namespace catdog

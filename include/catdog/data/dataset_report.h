@@ -12,12 +12,13 @@
 namespace catdog {
 
 // `catdog data`: what a dataset folder holds and the split `train` would cut
-// from it. Every file is decoded once to find the undecodable ones; they stay
+// from it. Every file is decoded once to find those that fail, with the
+// reason training would skip each for (undecodable, too large); they stay
 // in the split, as in training (where the loader skips each as it meets it),
 // so `data` and `train` split the very same list of files.
 struct DatasetReport {
   DatasetIndex index;               // samples: the files training uses
-  std::vector<Sample> undecodable;  // among them, the ones that fail to decode
+  std::vector<SkippedFile> undecodable;  // among them, the ones that fail to decode, and why
   uint64_t split_seed = 0;
   Split split;
 };

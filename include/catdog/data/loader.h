@@ -68,6 +68,12 @@ struct Batch {
   std::vector<size_t> indices;  // positions of the batch's images in the loader's samples
 };
 
+// A file the decoder read in part (relative to the dataset root), and its words.
+struct DamagedFile {
+  std::string path;
+  std::string damage;
+};
+
 // Batches of preprocessed images, decoded on worker threads ahead of the
 // consumer. A file that fails to decode is left out of its batch (so a batch
 // may be short), logged once, and listed by failures() with its reason
@@ -87,6 +93,9 @@ class BatchLoader {
   std::optional<Batch> next();
 
   std::vector<SkippedFile> failures() const;
+  // Files that decoded with damage (preprocess.h's DecodedImage::damage: a
+  // JPEG cut short), each once, with the decoder's words; they are used.
+  std::vector<DamagedFile> damaged() const;
   // "memory, 1.8 GB", "disk, runs/x/cache/images.u8" or "off": for the log.
   // Augmenting, it holds augment_source_size squares: 1.44 times the bytes.
   std::string cache_description() const;

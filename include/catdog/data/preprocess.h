@@ -24,6 +24,14 @@ std::string image_size_rule();
 // Error naming the rule when `side` breaks it.
 void check_image_size(int side);
 
+// A decoded image, and what the decoder noticed while decoding it: "" for
+// nothing, else its words, e.g. libjpeg's "Premature end of JPEG file" for a
+// truncated JPEG (decoded all the same, the missing part filled in gray).
+struct DecodedImage {
+  cv::Mat rgb;
+  std::string damage;
+};
+
 // Decodes an image catdog reads (image_format.h: JPEG, PNG, BMP, TIFF, WebP,
 // recognised by their bytes) into 8-bit, 3-channel RGB, exactly as
 // cv::imread(IMREAD_COLOR) + BGR->RGB does: EXIF orientation applied,
@@ -38,6 +46,11 @@ cv::Mat decode_rgb(const std::filesystem::path& file, const DecodeLimits& limits
 // The same from bytes already in memory.
 cv::Mat decode_rgb(const std::vector<uchar>& bytes, const std::string& name_for_errors,
                    const DecodeLimits& limits = {});
+
+// decode_rgb, with the damage the decoder noticed.
+DecodedImage decode_image(const std::filesystem::path& file, const DecodeLimits& limits = {});
+DecodedImage decode_image(const std::vector<uchar>& bytes, const std::string& name_for_errors,
+                          const DecodeLimits& limits = {});
 
 // Writes an RGB image as PNG/JPEG (by extension), all or nothing; Error when it cannot.
 void write_rgb_image(const cv::Mat& rgb, const std::filesystem::path& file);

@@ -40,10 +40,15 @@ struct PredictInput {
 // folder without images becomes an input with an error.
 std::vector<PredictInput> expand_inputs(const std::vector<std::string>& inputs);
 
+// The longer side of the images a result keeps (keep_images): what an
+// annotated picture or a heat map needs, whatever the photo's size; a batch of
+// 7000x7000 photos would otherwise hold gigabytes until its callbacks ran.
+inline constexpr int kKeptImageSide = 1024;
+
 struct PredictOptions {
   bool face = false;         // classify the largest human face
   std::filesystem::path face_cascade;  // face mode: OpenCV's cascade file (face.h)
-  bool keep_images = false;  // hand each result's decoded image (and face crop) to the callback
+  bool keep_images = false;  // hand each result's image (and face crop) to the callback, at most kKeptImageSide
   bool tta = false;          // test-time augmentation: class_log_probabilities (inference.h)
   int batch_size = 32;
 };
@@ -56,9 +61,15 @@ struct FaceResult {
 struct PredictionResult {
   PredictInput input;
   std::string error;  // non-empty: not predicted (input.error, or a decode failure naming the file)
+  // Non-empty: the image was damaged and decoded in part (a JPEG cut short),
+  // in the decoder's words; the probabilities are for what decoded.
+  std::string warning;
   std::vector<double> probabilities;  // one per class, the model's order
-  std::optional<FaceResult> face;  // face mode only
-  cv::Mat image, crop;             // RGB, with keep_images only; released after the callback
+  std::optional<FaceResult> face;     // face mode only; the box in the decoded image's pixels
+  cv::Size size;                      // the decoded image's
+  // RGB, with keep_images only: copies at most kKeptImageSide px on their
+  // longer side (`image` is scaled by image.cols / size.width); released after the callback.
+  cv::Mat image, crop;
 };
 
 // What the model is shown of a decoded photo, the one rule predict and serve

@@ -38,6 +38,7 @@ struct EvalReport {
   int64_t top5_correct = 0;  // images whose class is among the 5 most probable (all of them up to 5 classes)
   std::vector<Misclassified> mistakes;  // largest loss first (metrics.h's top_losses)
   int skipped = 0;                      // files that failed to decode
+  std::vector<std::string> damaged;     // files decoded in part (a JPEG cut short): evaluated, and named
   double images_per_second = 0;
   // Per sample of the split, in split order: the predicted class (-1 when it
   // failed to decode) and its probability; for the pictures.

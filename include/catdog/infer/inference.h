@@ -42,6 +42,7 @@ class ImageBatches : public BatchSource {
   bool yields_features() const override { return false; }
   void for_each_batch(int epoch, const BatchVisitor& visit) override;
   std::vector<SkippedFile> failures() const { return loader_.failures(); }
+  std::vector<DamagedFile> damaged() const { return loader_.damaged(); }
   std::string cache_description() const { return loader_.cache_description(); }
 
  private:

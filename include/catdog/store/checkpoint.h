@@ -49,6 +49,11 @@ struct Checkpoint {
 void save_checkpoint(const std::filesystem::path& file, Classifier& model,
                      const std::vector<torch::Tensor>& optimizer_state, const CheckpointMeta& meta);
 
+// A checkpoint's metadata from its JSON text (`file` names it in errors),
+// checked for meaning as well as form: class names two or more, printable and
+// unique. What load_checkpoint reads before any tensor; Error otherwise.
+CheckpointMeta read_checkpoint_meta(const std::string& json_text, const std::filesystem::path& file);
+
 // Throws Error naming the file for a missing, truncated, foreign or corrupt
 // file: a broken zip container or a record whose bytes fail their zip CRC, a
 // tensor record shorter than its shape and dtype need, or a tensor that does

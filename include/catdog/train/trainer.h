@@ -8,6 +8,7 @@
 
 #include <torch/types.h>
 
+#include "catdog/base/error.h"
 #include "catdog/base/runtime.h"
 #include "catdog/data/dataset.h"
 #include "catdog/data/loader.h"
@@ -92,8 +93,20 @@ struct TrainResult {
 // validation loss/accuracy, train with KerasRMSprop and sparse categorical
 // cross-entropy, validate every epoch and call `on_epoch_end`, in one stage
 // or the two of fine-tuning. Seeds and thread counts come from `runtime`.
-// Throws Error for a dataset with an empty class or too small to split, and
-// when the loss stops being finite.
+// The loss stopped being finite: the epoch it happened in is not handed
+// over, the epochs before it were (epochs_done of them).
+class TrainingDiverged : public Error {
+ public:
+  TrainingDiverged(const std::string& message, int epochs_done) : Error(message), epochs_done_(epochs_done) {}
+  int epochs_done() const { return epochs_done_; }
+
+ private:
+  int epochs_done_;
+};
+
+// Throws Error for a dataset with an empty class or too small to split, or a
+// stage's learning rate float32 cannot hold (before the first epoch), and
+// TrainingDiverged when the loss stops being finite.
 TrainResult train(const DatasetIndex& data, const TrainOptions& options, const Runtime& runtime,
                   const EpochCallback& on_epoch_end, TrainState* resume = nullptr);
 
