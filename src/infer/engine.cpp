@@ -1,6 +1,7 @@
 #include "catdog/infer/engine.h"
 
 #include <chrono>
+#include <string>
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -21,6 +22,19 @@ const char* output_name(GraphOutput output) {
   return "";
 }
 
+// "N oneDNN-prepacked convolutions, M layout conversions" of an optimized
+// graph: how much of it optimize_for_inference moved to oneDNN (debug log).
+std::string onednn_summary(torch::jit::Module& module) {
+  int convolutions = 0, conversions = 0;
+  for (const auto* node : module.get_method("forward").graph()->nodes()) {
+    const std::string kind = node->kind().toQualString();
+    convolutions += kind == "prim::mkldnn_convolution" || kind == "mkldnn_prepacked::conv2d_run";
+    conversions += kind == "aten::to_mkldnn" || kind == "aten::to_dense";
+  }
+  return std::to_string(convolutions) + " oneDNN-prepacked convolutions, " + std::to_string(conversions) +
+         " layout conversions";
+}
+
 }  // namespace
 
 FrozenGraph::FrozenGraph(Classifier& model, int64_t input_size, GraphOutput output) {
@@ -33,8 +47,8 @@ FrozenGraph::FrozenGraph(Classifier& model, int64_t input_size, GraphOutput outp
   require_same_outputs(
       model, graph, [this](const torch::Tensor& images) { return forward(images.to(torch::kCPU)); },
       "inference engine");
-  spdlog::debug("inference engine: frozen {} graph of {} ops ({} px) built and checked in {:.0f} ms",
-                output_name(output), graph.ops.size(), input_size,
+  spdlog::debug("inference engine: frozen {} graph of {} ops ({} px; {}) built and checked in {:.0f} ms",
+                output_name(output), graph.ops.size(), input_size, onednn_summary(module_),
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
 }
 

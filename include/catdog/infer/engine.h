@@ -38,9 +38,12 @@ class FrozenGraph {
 std::vector<int64_t> weights_key(torch::nn::Module& module);
 
 // Below this many images a FrozenGraph costs more to build (lowering,
-// scripting, freezing, optimizing, the check) than it saves over the eager
-// forward: a one-photo `predict` stays eager.
-inline constexpr size_t kFrozenGraphMinImages = 2;
+// scripting, freezing, optimizing, the check: ~0.1 s for MobileNetV2 and the
+// scratch CNN, 1-2 s for VGG16, debug log) than it saves over the eager
+// forward (issue 23's MobileNetV2 at batch 32: ~0.75 ms an image), so
+// `predict` of one photo or a few stays eager. An estimate, not a
+// measurement: BENCHMARKS.md's end-to-end runs should set it.
+inline constexpr size_t kFrozenGraphMinImages = 128;
 inline bool frozen_graph_pays_off(size_t images) { return images >= kFrozenGraphMinImages; }
 
 // catdog's no-gradient forward of a Classifier (eval, predict, serve, the
