@@ -11,7 +11,10 @@ architecture: asymmetric padding, BN eps 1e-3, BN not folded) with that file's I
   /usr/bin/python3 bench/backbones_reference.py [--binary build/bench/bench_backbones]
       [--models mobilenetv2,vgg16,scratch] [--rounds 5] [--batch 32] [--iterations 3] [--threads N]
       [--weights mobilenet_v2_1.0_no_top.h5] [--reference-channels-last] [--precision fp32|bf16]
+      [--reference-frozen] [--catdog-eager]
 --precision bf16: catdog with its bf16 autocast, PyTorch inside torch.autocast("cpu", torch.bfloat16).
+catdog runs its inference engine (frozen, optimized TorchScript in fp32) unless --catdog-eager;
+--reference-frozen: PyTorch's torch.jit.freeze + torch.jit.optimize_for_inference of the reference.
 """
 import argparse
 import os
@@ -41,11 +44,16 @@ def reference(model, weights=None):
     raise ValueError(model)
 
 
+def frozen(network):
+    return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(network.eval())))
+
+
 def reference_images_per_second(network, batch, iterations, channels_last, precision):
     images = torch.rand(batch, 3, 160, 160) * 2 - 1
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-        network = network.to(memory_format=torch.channels_last)
+        if not isinstance(network, torch.jit.ScriptModule):
+            network = network.to(memory_format=torch.channels_last)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
         network(images)  # warm-up, as the C++ side does
         start = time.perf_counter()
@@ -66,6 +74,9 @@ def main():
     parser.add_argument("--reference-channels-last", action="store_true",
                         help="run the PyTorch reference channels-last too (default: its NCHW default)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--reference-frozen", action="store_true",
+                        help="PyTorch side as torch.jit.freeze + torch.jit.optimize_for_inference")
+    parser.add_argument("--catdog-eager", action="store_true", help="catdog's eager modules, not its engine")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -73,15 +84,19 @@ def main():
     print(f"threads {args.threads}, batch {args.batch}, {args.iterations} timed forwards per run, "
           f"{args.rounds} rounds; torch {torch.__version__}; PyTorch mobilenetv2: "
           f"{'Keras re-implementation, ' + args.weights if args.weights else 'torchvision, random weights'}"
-          f"{', channels_last' if args.reference_channels_last else ''}, precision {args.precision}")
+          f"{', channels_last' if args.reference_channels_last else ''}, precision {args.precision}"
+          f"{', PyTorch frozen + optimize_for_inference' if args.reference_frozen else ''}"
+          f", catdog {'eager' if args.catdog_eager else 'engine'}")
     print("| model | catdog img/s (median) | PyTorch img/s (median) | catdog / PyTorch | catdog runs | PyTorch runs |")
     print("| --- | ---: | ---: | ---: | --- | --- |")
     for model in args.models.split(","):
         network = reference(model, args.weights).eval()
+        if args.reference_frozen:
+            network = frozen(network)
         catdog_runs, reference_runs = [], []
         for _ in range(args.rounds):
             output = subprocess.run([args.binary, model, str(args.batch), str(args.iterations), str(args.threads),
-                                     args.precision],
+                                     args.precision] + (["eager"] if args.catdog_eager else []),
                                     check=True, capture_output=True, text=True).stdout
             catdog_runs.append(float(output.strip()))
             reference_runs.append(

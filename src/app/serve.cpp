@@ -177,6 +177,7 @@ class ImageServer::Impl {
         runtime_(runtime),
         checkpoint_file_(resolve_checkpoint(options.checkpoint)),
         checkpoint_(load_run_checkpoint(checkpoint_file_, runtime.device)),
+        logits_(checkpoint_.model, GraphOutput::Logits, runtime),
         faces_(face_cascade()),
         gate_(options.workers, options.queue),
         pixels_(options.pixel_budget),
@@ -186,10 +187,12 @@ class ImageServer::Impl {
     for (const auto& name : options.allowed_hosts) allowed_hosts_.push_back(host_name(name));
     allowed_hosts_.push_back(host_name(options.host));  // an address names no one else (0.0.0.0 included)
     model_info_ = model_info();
-    // The first forward pass sets up lazily built state (folded weights,
-    // oneDNN primitives): do it before requests race for it.
+    // The first forward pass sets up lazily built state (the engine's frozen
+    // graph, folded weights, oneDNN primitives): do it before requests race for it.
     const int side = checkpoint_.model->image_size();
-    explain(checkpoint_.model, cv::Mat(side, side, CV_8UC3, cv::Scalar::all(128)));
+    const cv::Mat grey(side, side, CV_8UC3, cv::Scalar::all(128));
+    class_probabilities(logits_, to_input_tensor(grey).unsqueeze(0), false);
+    explain(checkpoint_.model, grey);
     configure_http();
     port_ = options.port == 0 ? http_.bind_to_any_port(options.host)
                               : (http_.bind_to_port(options.host, options.port) ? options.port : -1);
@@ -379,8 +382,8 @@ class ImageServer::Impl {
     result.warning = image.damage;  // "warning" in the answer, as predict --json has it
     result.face = shown.face;
     const auto probabilities = class_probabilities(
-        checkpoint_.model, to_input_tensor(resize_to_input(rgb(region), checkpoint_.model->image_size())).unsqueeze(0),
-        false, runtime_)[0];
+        logits_, to_input_tensor(resize_to_input(rgb(region), checkpoint_.model->image_size())).unsqueeze(0),
+        false)[0];
     result.probabilities.assign(probabilities.data_ptr<double>(),
                                 probabilities.data_ptr<double>() + probabilities.numel());
     const auto classified = std::chrono::steady_clock::now();
@@ -444,6 +447,7 @@ class ImageServer::Impl {
   std::vector<std::string> allowed_hosts_;  // host_name()s
   fs::path checkpoint_file_;
   Checkpoint checkpoint_;
+  InferenceEngine logits_;  // serve answers many requests: the frozen graph pays off
   FaceFinderPool faces_;
   RequestGate gate_;
   PixelBudget pixels_;

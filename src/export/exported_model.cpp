@@ -10,6 +10,10 @@ ExportedModel prepare_export(Checkpoint& checkpoint) {
   ExportedModel exported{lower_classifier(checkpoint.model, meta.image_size), model_name(meta.kind), meta.class_names,
                          meta.preprocessing.empty() ? preprocessing_text(meta.image_size) : meta.preprocessing,
                          CATDOG_VERSION};
+  require_same_outputs(
+      checkpoint.model, exported.graph,
+      [&](const torch::Tensor& images) { return run_inference_graph(exported.graph, images.to(torch::kCPU)); },
+      "export");
   if (exported.graph.classes != static_cast<int64_t>(exported.class_names.size()))
     throw Error("the checkpoint names " + std::to_string(exported.class_names.size()) + " classes but its model has " +
                 std::to_string(exported.graph.classes) + " outputs: it is damaged, train it again");

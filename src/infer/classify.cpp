@@ -174,13 +174,9 @@ ClassifiedRegion region_to_classify(const cv::Mat& rgb, const FaceSearchFunction
   return shown;
 }
 
-torch::Tensor class_probabilities(Classifier& model, const torch::Tensor& images, bool tta, const Runtime& runtime) {
+torch::Tensor class_probabilities(InferenceEngine& logits, const torch::Tensor& images, bool tta) {
   torch::NoGradGuard no_grad;
-  const auto dtype = inference_dtype(runtime.precision, runtime.device);
-  const auto model_forward = [&](const torch::Tensor& batch) {
-    return forward_in(dtype, runtime.device, [&] { return model->forward(batch); });
-  };
-  return torch::exp(class_log_probabilities(model_forward, images.to(runtime.device), tta))
+  return torch::exp(class_log_probabilities(std::ref(logits), images.to(logits.device()), tta))
       .to(torch::kCPU, torch::kFloat64)
       .contiguous();
 }
@@ -190,6 +186,7 @@ std::vector<PredictionResult> predict_images(Classifier& model, const std::vecto
                                              const std::function<void(const PredictionResult&)>& on_result) {
   Decoder decoder(options, runtime, model->image_size());
   model->eval();
+  InferenceEngine logits(model, GraphOutput::Logits, runtime, frozen_graph_pays_off(inputs.size()));
   const auto batch = static_cast<size_t>(std::max(1, options.batch_size));
   const auto decode_batch = [&](size_t start) {
     const std::vector<PredictInput> chunk(
@@ -210,7 +207,7 @@ std::vector<PredictionResult> predict_images(Classifier& model, const std::vecto
     for (const auto& item : decoded)
       if (item.second.defined()) tensors.push_back(item.second);
     const torch::Tensor probabilities =
-        tensors.empty() ? torch::Tensor() : class_probabilities(model, torch::stack(tensors), options.tta, runtime);
+        tensors.empty() ? torch::Tensor() : class_probabilities(logits, torch::stack(tensors), options.tta);
     int64_t row = 0;
     for (auto& [result, tensor] : decoded) {
       if (tensor.defined()) {

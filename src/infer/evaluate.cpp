@@ -15,6 +15,7 @@
 #include "catdog/data/dataset.h"
 #include "catdog/data/preprocess.h"
 #include "catdog/data/split.h"
+#include "catdog/infer/engine.h"
 #include "catdog/infer/inference.h"
 
 namespace catdog {
@@ -59,11 +60,9 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
   const auto start = std::chrono::steady_clock::now();
   checkpoint.model->eval();
   const auto dtype = inference_dtype(runtime.precision, runtime.device);
-  const auto model_forward = [&](const torch::Tensor& inputs) {
-    return forward_in(dtype, runtime.device, [&] { return checkpoint.model->forward(inputs); });
-  };
+  InferenceEngine logits(checkpoint.model, GraphOutput::Logits, runtime, frozen_graph_pays_off(samples.size()));
   run_inference(
-      images, [&](const torch::Tensor& inputs) { return class_log_probabilities(model_forward, inputs, options.tta); },
+      images, [&](const torch::Tensor& inputs) { return class_log_probabilities(std::ref(logits), inputs, options.tta); },
       [&](const torch::Tensor& log_probabilities, const torch::Tensor& labels, const std::vector<size_t>& indices) {
         // Cross-entropy: on the logits' log_softmax as Keras and PyTorch; with
         // TTA on the log of the averaged probabilities.
@@ -117,8 +116,9 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
   std::vector<Misclassified> ranked;
   for (size_t i : top_losses(probabilities, truths, report.mistakes.size())) ranked.push_back(report.mistakes[i]);
   report.mistakes = std::move(ranked);
-  spdlog::info("evaluated {} images in {:.2f} s ({:.0f} images/s, {}{})", report.images, seconds,
-               report.images_per_second, c10::toString(dtype), options.tta ? ", flip TTA" : "");
+  spdlog::info("evaluated {} images in {:.2f} s ({:.0f} images/s, {}{}{})", report.images, seconds,
+               report.images_per_second, c10::toString(dtype), logits.runs_frozen_graph() ? ", frozen graph" : "",
+               options.tta ? ", flip TTA" : "");
   return report;
 }
 

@@ -12,6 +12,7 @@
 #include "catdog/base/atomic_file.h"
 #include "catdog/base/error.h"
 #include "catdog/base/progress.h"
+#include "catdog/infer/engine.h"
 #include "catdog/infer/inference.h"
 #include "catdog/store/feature_cache.h"
 #include "catdog/store/zip_check.h"
@@ -57,7 +58,11 @@ struct Tally {
 
 // Loss and accuracy over the first `max_images` images of `source` (all when
 // 0), summed over the ranks of `group` (each with its share of the split).
-Tally validate(Classifier& model, BatchSource& source, ProcessGroup* group, int64_t max_images = 0) {
+// Images go through `image_logits` (the engine: rebuilt whenever the weights
+// changed, so once per epoch), features through the head itself (two Dense
+// layers: nothing for a frozen graph to gain).
+Tally validate(Classifier& model, InferenceEngine& image_logits, BatchSource& source, ProcessGroup* group,
+               int64_t max_images = 0) {
   model->eval();
   Tally tally;
   run_inference(
@@ -65,7 +70,8 @@ Tally validate(Classifier& model, BatchSource& source, ProcessGroup* group, int6
       [&](const torch::Tensor& inputs) {
         const int64_t take = max_images > 0 ? std::min<int64_t>(inputs.size(0), max_images - tally.images)
                                             : inputs.size(0);
-        return logits_of(model, source, inputs.narrow(0, 0, take));
+        const auto batch = inputs.narrow(0, 0, take);
+        return source.yields_features() ? model->classify(batch) : image_logits(batch);
       },
       [&](const torch::Tensor& logits, const torch::Tensor& labels, const std::vector<size_t>&) {
         const auto batch_labels = labels.narrow(0, 0, logits.size(0));
@@ -184,12 +190,10 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
   const size_t share = (samples.size() + ranks - 1 - rank) / ranks;
   CachedFeatures result{torch::Tensor(), std::vector<bool>(share, false)};
   model->eval();
+  InferenceEngine features(model, GraphOutput::Features, runtime, frozen_graph_pays_off(share));
   ProgressBar bar("features", images.num_batches(), options.progress);
   run_inference(
-      images,
-      [&](const torch::Tensor& batch) {
-        return forward_in(dtype, runtime.device, [&] { return model->features(batch); }).to(torch::kCPU);
-      },
+      images, [&](const torch::Tensor& batch) { return features(batch).to(torch::kCPU); },
       [&](const torch::Tensor& features, const torch::Tensor&, const std::vector<size_t>& indices) {
         if (!result.features.defined()) result.features = torch::zeros({static_cast<int64_t>(share), features.size(1)});
         std::vector<int64_t> rows;
@@ -398,6 +402,11 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
     }
     prepare_batches(batches, model, data, split, options, runtime);
   };
+  // Validation computes in float32 whatever the precision, as it always has.
+  Runtime validation_runtime = runtime;
+  validation_runtime.precision = Precision::Fp32;
+  InferenceEngine validation_logits(model, GraphOutput::Logits, validation_runtime,
+                                    frozen_graph_pays_off(split.validation.size() / static_cast<size_t>(ranks)));
   const Stage& first = stage_of(stages, std::min(epochs_done + 1, options.epochs));
   enter_stage(first, resume && epochs_done + 1 > first.first_epoch);
 
@@ -405,7 +414,8 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
     // The first `checked` validation images in all, whatever the number of ranks: this rank's share of them.
     const int64_t checked = static_cast<int64_t>(options.initial_eval_batches) * options.batch_size;
     const auto initial =
-        validate(model, *batches.validation, group, std::max<int64_t>(1, (checked + ranks - 1 - rank) / ranks));
+        validate(model, validation_logits, *batches.validation, group,
+                 std::max<int64_t>(1, (checked + ranks - 1 - rank) / ranks));
     spdlog::info("initial: val_loss {:.4f} val_accuracy {:.4f} ({} validation images)", initial.loss(),
                  initial.accuracy(), initial.images);
   }
@@ -430,7 +440,7 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
                                          warmup_steps);
         },
         training_dtype(runtime.precision), runtime.device, bar);
-    const auto validated = validate(model, *batches.validation, group);
+    const auto validated = validate(model, validation_logits, *batches.validation, group);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const EpochRecord* best_before = best_epoch(history);
     const bool is_best = !best_before || validated.accuracy() > best_before->val_accuracy;

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "catdog/export/inference_graph.h"
+#include "catdog/infer/inference_graph.h"
 #include "catdog/store/checkpoint.h"
 
 namespace catdog {
@@ -19,8 +19,9 @@ struct ExportedModel {
   std::string catdog_version;            // of the catdog that wrote the export
 };
 
-// Lowers the checkpoint's model (lower_classifier); an Error when its class
-// names do not match its output count.
+// Lowers the checkpoint's model (lower_classifier) and checks the graph
+// against it (require_same_outputs); an Error when its class names do not
+// match its output count.
 ExportedModel prepare_export(Checkpoint& checkpoint);
 
 // The facts every format carries (ONNX metadata_props, TorchScript's extra

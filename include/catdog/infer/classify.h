@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include "catdog/base/runtime.h"
+#include "catdog/infer/engine.h"
 #include "catdog/infer/face.h"
 #include "catdog/models/classifier.h"
 
@@ -84,12 +85,14 @@ struct ClassifiedRegion {
 ClassifiedRegion region_to_classify(const cv::Mat& rgb, const FaceSearchFunction& largest_face, bool crop_to_face);
 
 // Class probabilities (N x classes, float64, CPU) of preprocessed images
-// (N x 3 x S x S, preprocess.h) in the run's precision, with test-time
-// augmentation when asked: the forward pass predict and serve both report.
-torch::Tensor class_probabilities(Classifier& model, const torch::Tensor& images, bool tta, const Runtime& runtime);
+// (N x 3 x S x S, preprocess.h) by an engine of the model's logits (in the
+// run's precision), with test-time augmentation when asked: the forward pass
+// predict and serve both report.
+torch::Tensor class_probabilities(InferenceEngine& logits, const torch::Tensor& images, bool tta);
 
 // Predicts every input with `model` in input order, in batches, decoding the
-// next batch on runtime.threads threads while the model runs. Each result,
+// next batch on runtime.threads threads while the model runs (an
+// InferenceEngine: the frozen graph from kFrozenGraphMinImages inputs on). Each result,
 // failed ones included, goes to `on_result` as soon as it is ready, then
 // into the returned list (without its images).
 std::vector<PredictionResult> predict_images(Classifier& model, const std::vector<PredictInput>& inputs,

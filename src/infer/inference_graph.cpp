@@ -1,6 +1,10 @@
-#include "catdog/export/inference_graph.h"
+#include "catdog/infer/inference_graph.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <limits>
+#include <sstream>
 
 #include <torch/torch.h>
 
@@ -15,8 +19,9 @@ namespace {
 
 namespace nn = torch::nn;
 
-// How far the graph's probabilities may stray from the model's: float
-// rounding of another summation order, far below what changes a verdict.
+// How far a graph's outputs may stray from the model's, relative to the
+// largest of them (at least 1: probabilities): float rounding of another
+// summation order, far below what changes a verdict.
 constexpr double kSelfCheckTolerance = 1e-4;
 
 std::shared_ptr<nn::Module> child(nn::Module& parent, const std::string& name) {
@@ -29,14 +34,14 @@ template <typename Impl>
 Impl& child_as(nn::Module& parent, const std::string& name) {
   const auto found = child(parent, name);
   Impl* typed = found ? found->as<Impl>() : nullptr;
-  if (!typed) throw Error("export: a layer has no '" + name + "' part of the expected type");
+  if (!typed) throw Error("inference graph: a layer has no '" + name + "' part of the expected type");
   return *typed;
 }
 
 template <typename Impl>
 Impl& module_as(const LayerStackImpl::Layer& layer) {
   Impl* typed = layer.module.ptr()->as<Impl>();
-  if (!typed) throw Error("export: layer '" + layer.name + "' is not the " + layer.keras_type + " it says it is");
+  if (!typed) throw Error("inference graph: layer '" + layer.name + "' is not the " + layer.keras_type + " it says it is");
   return *typed;
 }
 
@@ -50,8 +55,9 @@ class Lowering {
     for (const auto& layer : layers.layers()) this->layer(layer);
   }
 
-  InferenceGraph finish() {
-    emit({GraphOpKind::Softmax, "softmax"});
+  InferenceGraph finish(GraphOutput output) {
+    if (output == GraphOutput::Probabilities) emit({GraphOpKind::Softmax, "softmax"});
+    graph_.output = output;
     return std::move(graph_);
   }
 
@@ -72,7 +78,7 @@ class Lowering {
       if ((*options.kernel_size())[0] != 2 || (*options.kernel_size())[1] != 2 || (*options.stride())[0] != 2 ||
           (*options.stride())[1] != 2 || (*options.padding())[0] != 0 || (*options.padding())[1] != 0 ||
           options.ceil_mode())
-        throw Error("export: max pooling '" + layer.name + "' is not the 2x2, stride 2 kind it can write");
+        throw Error("inference graph: max pooling '" + layer.name + "' is not the 2x2, stride 2 kind it can write");
       emit({GraphOpKind::MaxPool2x2, layer.name});
       height_ /= 2;
       width_ /= 2;
@@ -93,7 +99,7 @@ class Lowering {
     } else if (type == "InvertedResidual") {
       inverted_residual(layer.name, *layer.module.ptr());
     } else {
-      throw Error("export: layer '" + layer.name + "' (" + type + ") has no ONNX or TorchScript form yet");
+      throw Error("inference graph: layer '" + layer.name + "' (" + type + ") has no ONNX or TorchScript form yet");
     }
     if (layer.activation == Activation::Relu) emit({GraphOpKind::Relu, layer.name + "_relu"});
   }
@@ -105,7 +111,7 @@ class Lowering {
     const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&options.padding());
     if (!padding || (*options.dilation())[0] != 1 || (*options.dilation())[1] != 1 ||
         (*options.stride())[0] != (*options.stride())[1] || !c10::get_if<torch::enumtype::kZeros>(&options.padding_mode()))
-      throw Error("export: convolution '" + name + "' has a padding, dilation or stride it cannot write");
+      throw Error("inference graph: convolution '" + name + "' has a padding, dilation or stride it cannot write");
     const int64_t kernel = (*options.kernel_size())[0];
     GraphOp op{GraphOpKind::Conv, name};
     op.stride = (*options.stride())[0];
@@ -146,7 +152,7 @@ class Lowering {
     const int input = current_;
     const int64_t input_channels = channels_;
     const auto depthwise = child(block, "depthwise"), project = child(block, "project");
-    if (!depthwise || !project) throw Error("export: block '" + name + "' is not an inverted residual");
+    if (!depthwise || !project) throw Error("inference graph: block '" + name + "' is not an inverted residual");
     if (const auto expand = child(block, "expand")) conv_bn(name + "_expand", *expand, true);
     conv_bn(name + "_depthwise", *depthwise, true);
     conv_bn(name + "_project", *project, false);
@@ -159,6 +165,20 @@ class Lowering {
   int64_t height_, width_, channels_ = 3;
 };
 
+// An attribute name for a Keras layer name ("block_3_depthwise" stays).
+std::string identifier(const std::string& name) {
+  std::string text = name;
+  for (auto& c : text)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return std::isdigit(static_cast<unsigned char>(text.front())) ? "_" + text : text;
+}
+
+std::string int_list(std::initializer_list<int64_t> values) {
+  std::string text = "[";
+  for (const auto value : values) text += (text.size() > 1 ? ", " : "") + std::to_string(value);
+  return text + "]";
+}
+
 // A fixed input with pixels spread over [-1, 1]: the same every export, and
 // no draw from LibTorch's random generator.
 torch::Tensor self_check_images(int64_t side) {
@@ -167,21 +187,36 @@ torch::Tensor self_check_images(int64_t side) {
 
 }  // namespace
 
-InferenceGraph lower_classifier(Classifier& model, int64_t input_size) {
+InferenceGraph lower_classifier(Classifier& model, int64_t input_size, GraphOutput output) {
   Lowering lowering(input_size);
-  if (const auto backbone = child(*model, "backbone")) lowering.stack(child_as<LayerStackImpl>(*backbone, "layers"));
-  lowering.stack(child_as<LayerStackImpl>(*model, "head"));
-  InferenceGraph graph = lowering.finish();
+  const auto backbone = child(*model, "backbone");
+  if (backbone) lowering.stack(child_as<LayerStackImpl>(*backbone, "layers"));
+  if (output == GraphOutput::Features) {
+    if (!backbone) throw Error("inference graph: a " + model_name(model->kind()) + " model has no backbone features");
+  } else {
+    lowering.stack(child_as<LayerStackImpl>(*model, "head"));
+  }
+  return lowering.finish(output);
+}
 
+void require_same_outputs(Classifier& model, const InferenceGraph& graph,
+                          const std::function<torch::Tensor(const torch::Tensor&)>& run, const std::string& what) {
   torch::NoGradGuard no_grad;
-  const auto images = self_check_images(input_size).to(model->parameters().front().device());
-  const auto expected = torch::softmax(model->forward(images), 1).to(torch::kCPU);
-  const auto actual = run_inference_graph(graph, images.to(torch::kCPU));
-  const double difference = (actual - expected).abs().max().item<double>();
+  const auto images = self_check_images(graph.input_size).to(model->parameters().front().device());
+  torch::Tensor expected;
+  switch (graph.output) {
+    case GraphOutput::Probabilities: expected = torch::softmax(model->forward(images), 1); break;
+    case GraphOutput::Logits: expected = model->forward(images); break;
+    case GraphOutput::Features: expected = model->features(images); break;
+  }
+  expected = expected.to(torch::kCPU, torch::kFloat32);
+  const auto actual = run(images).to(torch::kCPU, torch::kFloat32);
+  const double scale = std::max(1.0, expected.abs().max().item<double>());
+  const double difference = actual.sizes() == expected.sizes() ? (actual - expected).abs().max().item<double>() / scale
+                                                               : std::numeric_limits<double>::infinity();
   if (!(difference <= kSelfCheckTolerance))
-    throw Error("export: the written " + model_name(model->kind()) + " network differs from catdog's by " +
-                std::to_string(difference) + " in a probability (a catdog bug: please report it)");
-  return graph;
+    throw Error(what + ": the " + model_name(model->kind()) + " network differs from catdog's by " +
+                std::to_string(difference) + " (relative) in an output (a catdog bug: please report it)");
 }
 
 torch::Tensor run_inference_graph(const InferenceGraph& graph, const torch::Tensor& images) {
@@ -209,6 +244,62 @@ torch::Tensor run_inference_graph(const InferenceGraph& graph, const torch::Tens
     values.push_back(y);
   }
   return values.back();
+}
+
+torch::jit::Module script_module(const InferenceGraph& graph) {
+  torch::jit::Module module("CatdogClassifier");
+  std::ostringstream forward;
+  forward << "def forward(self, images):\n";
+  std::vector<std::string> values = {"images"};
+  for (size_t i = 0; i < graph.ops.size(); ++i) {
+    const auto& op = graph.ops[i];
+    const auto input = [&](size_t k) { return values[static_cast<size_t>(op.inputs[k])]; };
+    const auto parameter = [&](const std::string& part, const torch::Tensor& tensor) {
+      const std::string name = identifier(op.name) + "_" + part;
+      module.register_parameter(name, tensor, /*requires_grad=*/false);
+      return "self." + name;
+    };
+    const std::string value = "v" + std::to_string(i + 1);
+    forward << "    " << value << " = ";
+    switch (op.kind) {
+      case GraphOpKind::Conv: {
+        const bool symmetric = op.pads[0] == op.pads[2] && op.pads[1] == op.pads[3];
+        const std::string padded =
+            symmetric ? input(0)
+                      : "torch.constant_pad_nd(" + input(0) + ", " +
+                            int_list({op.pads[1], op.pads[3], op.pads[0], op.pads[2]}) + ", 0.0)";
+        forward << "torch.conv2d(" << padded << ", " << parameter("weight", op.weight) << ", "
+                << parameter("bias", op.bias) << ", " << int_list({op.stride, op.stride}) << ", "
+                << (symmetric ? int_list({op.pads[0], op.pads[1]}) : int_list({0, 0})) << ", [1, 1], " << op.groups
+                << ")";
+        break;
+      }
+      case GraphOpKind::Relu: forward << "torch.relu(" << input(0) << ")"; break;
+      case GraphOpKind::Relu6: forward << "torch.clamp(" << input(0) << ", 0.0, 6.0)"; break;
+      case GraphOpKind::MaxPool2x2:
+        forward << "torch.max_pool2d(" << input(0) << ", [2, 2], [2, 2], [0, 0], [1, 1], False)";
+        break;
+      case GraphOpKind::GlobalAveragePool: forward << "torch.mean(" << input(0) << ", [2, 3])"; break;
+      case GraphOpKind::Flatten: forward << "torch.flatten(" << input(0) << ", 1)"; break;
+      case GraphOpKind::Dense:
+        forward << "torch.addmm(" << parameter("bias", op.bias) << ", " << input(0) << ", "
+                << parameter("weight", op.weight) << ".t())";
+        break;
+      case GraphOpKind::Add: forward << input(0) << " + " << input(1); break;
+      case GraphOpKind::Softmax: forward << "torch.softmax(" << input(0) << ", 1)"; break;
+    }
+    forward << "\n";
+    values.push_back(value);
+  }
+  forward << "    return " << values.back() << "\n";
+  try {
+    module.define(forward.str());
+  } catch (const c10::Error& e) {
+    throw Error("inference graph: the TorchScript forward does not compile (a catdog bug: please report it): " +
+                std::string(e.what_without_backtrace()));
+  }
+  module.eval();
+  return module;
 }
 
 }  // namespace catdog
