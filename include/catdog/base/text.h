@@ -1,6 +1,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace catdog {
 
@@ -12,5 +13,12 @@ namespace catdog {
 // as UTF-8) and bytes that are not part of valid UTF-8 become \xNN (lowercase
 // hex), and a backslash becomes \\, so the original bytes can be recovered.
 std::string escape_text(std::string_view bytes);
+
+// Edits (insert, delete, replace a character, or swap two neighbours) that
+// turn `a` into `b`: "trian" -> "train" is 1.
+size_t edit_distance(std::string_view a, std::string_view b);
+// The candidate a typo most likely meant: the nearest by edit_distance within
+// a third of the word's length (at least 1; ties: the first), else "".
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
 
 }  // namespace catdog
