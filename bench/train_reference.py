@@ -16,8 +16,10 @@
                as Keras' VGG16 no-top) + global average pooling + Dense512-Dense2, the same
                naive loop as mobilenetv2, 5 epochs.
 
-The split is catdog's (split.h): samples sorted by relative path, Fisher-Yates from the back
-with mt19937_64(seed), j = rng() % (i + 1), cut at round(0.8 n) and round(0.9 n).
+Any folder of classes, as catdog reads it (dataset.h): one class per sub-folder, names sorted,
+Dense2 becomes DenseN. The split is catdog's (split.h): samples sorted by relative path,
+Fisher-Yates from the back with mt19937_64(seed), j = rng() % (i + 1), cut at round(0.8 n) and
+round(0.9 n) of the whole for cat/dog, of each class in that order for every other dataset.
 Preprocessing: PIL decode (libjpeg, like OpenCV) + EXIF transpose + RGB, then a bilinear
 resize to 160x160 without antialiasing (torch interpolate, align_corners=False: OpenCV
 INTER_LINEAR's sampling grid; OpenCV rounds in 8-bit fixed point, so pixels may differ by 1),
@@ -114,26 +116,47 @@ def shuffled_indices(n, seed):
     return order
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
 def scan(root):
+    """catdog's dataset.h: one class per non-hidden sub-folder, names sorted; a cat/dog pair
+    (cat, cats, dog, dogs in any case) is named cat and dog. Returns (class names, samples
+    sorted by relative path)."""
+    folders = sorted(n for n in os.listdir(root) if not n.startswith(".") and os.path.isdir(os.path.join(root, n)))
+    if len(folders) < 2:
+        sys.exit(f"{root}: a classifier needs two or more class folders")
+    kinds = [("cat" if n.lower() in ("cat", "cats") else "dog" if n.lower() in ("dog", "dogs") else None)
+             for n in folders]
+    cats_vs_dogs = len(folders) == 2 and sorted(filter(None, kinds)) == ["cat", "dog"]
+    names = kinds if cats_vs_dogs else folders
+    class_names = sorted(names)
     samples = []
-    for label, names in ((0, ("cat", "cats", "Cat", "Cats")), (1, ("dog", "dogs", "Dog", "Dogs"))):
-        folder = next((n for n in names if os.path.isdir(os.path.join(root, n))), None)
-        if folder is None:
-            sys.exit(f"{root}: no cat/dog folder")
-        for name in os.listdir(os.path.join(root, folder)):
-            if name.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")):
-                samples.append((f"{folder}/{name}", label))
+    for folder, name in zip(folders, names):
+        for file in os.listdir(os.path.join(root, folder)):
+            if file.lower().endswith(IMAGE_SUFFIXES):
+                samples.append((f"{folder}/{file}", class_names.index(name)))
     samples.sort()
-    return samples
+    return class_names, samples
 
 
-def split(samples, seed):
+def split(samples, seed, stratified):
+    """split.h: one shuffle of everything; the first 80% / 10% / 10% in that order of the
+    whole (cats_vs_dogs) or of each class (stratified, every other dataset)."""
     order = shuffled_indices(len(samples), seed)
-    n = len(samples)
-    # C++ llround: halves away from zero (Python's round() goes to even).
-    cut1, cut2 = int(np.floor(0.8 * n + 0.5)), int(np.floor(0.9 * n + 0.5))
-    ordered = [samples[k] for k in order]
-    return ordered[:cut1], ordered[cut1:cut2], ordered[cut2:]
+    group = (lambda label: label) if stratified else (lambda label: 0)
+    sizes, placed = {}, {}
+    for _, label in samples:
+        sizes[group(label)] = sizes.get(group(label), 0) + 1
+    parts = ([], [], [])
+    for k in order:
+        g = group(samples[k][1])
+        n, i = sizes[g], placed.get(g, 0)
+        # C++ llround: halves away from zero (Python's round() goes to even).
+        cut1, cut2 = int(np.floor(0.8 * n + 0.5)), int(np.floor(0.9 * n + 0.5))
+        parts[0 if i < cut1 else 1 if i < cut2 else 2].append(samples[k])
+        placed[g] = i + 1
+    return parts
 
 
 def load_images(root, samples, size=160):
@@ -201,13 +224,13 @@ def augment(uint8_batch, generator, out_size=160):
 
 
 class Scratch(nn.Module):
-    def __init__(self):
+    def __init__(self, classes=2):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
         self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
         self.conv3 = nn.Conv2d(32, 64, 3, padding=1)
         self.dense1 = nn.Linear(20 * 20 * 64, 512)
-        self.dense2 = nn.Linear(512, 2)
+        self.dense2 = nn.Linear(512, classes)
         for layer in (self.conv1, self.conv2, self.conv3, self.dense1, self.dense2):
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -240,14 +263,14 @@ def inference_autocast(device, precision):
 class FrozenBackbone(nn.Module):
     """Backbone (frozen unless unfreeze_from says otherwise) + global average pooling + head."""
 
-    def __init__(self, backbone, features, precision="fp32"):
+    def __init__(self, backbone, features, classes=2, precision="fp32"):
         super().__init__()
         self.precision = precision
         self.backbone = backbone.eval()
         for p in self.backbone.parameters():
             p.requires_grad_(False)
         self.dense1 = nn.Linear(features, 512)
-        self.dense2 = nn.Linear(512, 2)
+        self.dense2 = nn.Linear(512, classes)
         for layer in (self.dense1, self.dense2):
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -416,8 +439,9 @@ def main():
     torch.manual_seed(args.seed)
     epochs = args.epochs or (10 if args.model == "scratch" or args.fine_tune else 5)
 
-    samples = scan(args.data)
-    train, validation, test = split(samples, args.split_seed)
+    class_names, samples = scan(args.data)
+    train, validation, test = split(samples, args.split_seed, stratified=class_names != ["cat", "dog"])
+    print(f"classes: {', '.join(class_names)}", flush=True)
     if args.limit:
         train = train[:args.limit]
     print(f"train {len(train)}, validation {len(validation)}, test {len(test)}", flush=True)
@@ -431,13 +455,14 @@ def main():
     device = torch.device(args.device)
     train_x, train_y, val_x, val_y, test_x, test_y = (t.to(device) for t in (train_x, train_y, val_x, val_y, test_x, test_y))
 
-    model = Scratch() if args.model == "scratch" else FrozenBackbone(*backbone_and_width(args.model, args.weights),
-                                                                     precision=args.precision)
+    classes = len(class_names)
+    model = Scratch(classes) if args.model == "scratch" else FrozenBackbone(
+        *backbone_and_width(args.model, args.weights), classes=classes, precision=args.precision)
     model.to(device)
     generator = torch.Generator().manual_seed(args.seed)  # shuffles and augmentation draws
     data = (train_x, train_y, val_x, val_y)
     history = []
-    results = dict(model=args.model, weights=args.weights, threads=args.threads, device=args.device,
+    results = dict(model=args.model, class_names=class_names, weights=args.weights, threads=args.threads, device=args.device,
                    precision=args.precision, options=vars(args),
                    decode_seconds=decode_seconds, history=history)
     train_stage(model, KerasRMSprop(model.parameters(), args.lr), data, args, 1, epochs, args.lr, generator, history)

@@ -87,6 +87,13 @@ void add_data_flag(CLI::App& command, std::string& data) {
   command.add_option("--data", data, "dataset folder (default: $CATDOG_DATA, else data/)");
 }
 
+// train and data: the same subset of classes, so that data shows the split train will use.
+void add_classes_flag(CLI::App& command, std::vector<std::string>& classes, const std::string& verb) {
+  command.add_option("--classes", classes, verb + " these classes of the dataset alone, comma-separated (two or more; default: all)")
+      ->delimiter(',')
+      ->expected(1, -1);
+}
+
 void add_checkpoint_flag(CLI::App& command, std::string& checkpoint) {
   command.add_option("--checkpoint", checkpoint,
                      "checkpoint file or run folder (default: best checkpoint of runs/latest)");
@@ -172,6 +179,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   data->add_option("--grid", data_command.grid_png, "write 10 sample training images with labels to this PNG");
   data->add_flag("--json", data_command.json, "print the counts as one JSON object");
+  add_classes_flag(*data, data_command.classes, "count");
 
   app::SummaryCommand summary_command;
   auto* summary = cli.add_subcommand("summary", "print a model's layers and parameter counts");
@@ -243,10 +251,7 @@ int main(int argc, char** argv) {
                     "data-parallel on this machine: start N ranks of this training, batch size and --threads per rank")
       ->check(CLI::Range(1, 256));
   add_precision_flag(*train, flags);
-  train->add_option("--classes", train_command.classes,
-                    "train on these classes of the dataset alone, comma-separated (two or more; default: all)")
-      ->delimiter(',')
-      ->expected(1, -1);
+  add_classes_flag(*train, train_command.classes, "train on");
 
   app::EvalCommand eval_command;
   auto* eval = cli.add_subcommand("eval", "evaluate a checkpoint on the test split");

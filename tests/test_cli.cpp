@@ -586,7 +586,14 @@ TEST_F(Cli, ACheckpointOnADatasetOfOtherClassesIsOneErrorNamingBoth) {
                           " has [apple, pear, plum]"),
             std::string::npos)
       << eval.err;
-  // A --classes subset trains and evaluates on those classes alone.
+  // A --classes subset is counted, trained and evaluated on those classes alone.
+  const CommandResult counted =
+      run("data -q --json --classes plum,apple --data '" + (work / "fruit").string() + "'");
+  ASSERT_EQ(counted.code, 0) << counted.err;
+  const auto counts = nlohmann::json::parse(counted.out);
+  EXPECT_EQ(counts["class_names"], (std::vector<std::string>{"apple", "plum"}));
+  EXPECT_EQ(counts["split"]["test"]["total"], 2) << counted.out;
+  EXPECT_FALSE(counts["split"]["train"].contains("pear")) << counted.out;
   const CommandResult train = run("train -q --threads 2 --epochs 1 --classes plum,apple --data '" +
                                   (work / "fruit").string() + "' --out '" + (work / "run").string() + "'");
   ASSERT_EQ(train.code, 0) << train.err;

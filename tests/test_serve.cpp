@@ -884,5 +884,60 @@ TEST(ServePage, ShowsTheVerdictAndDrawsTheHeatMapInChromium) {
   EXPECT_FALSE(cv::imread(screenshot.string()).empty()) << screenshot;
 }
 
+// A model of more classes than two: its question, its top 3 as bars, and in
+// face mode which class the face looks like most.
+TEST(ServePage, AModelOfFiveClassesShowsItsTopThreeAsBars) {
+  if (!testing::Browser::available()) GTEST_SKIP() << testing::Browser::kMissing;
+  TempDir temp;
+  torch::manual_seed(7);
+  Classifier model(ModelKind::Scratch, 5);
+  CheckpointMeta meta;
+  meta.class_names = {"daisy", "dandelion", "rose", "sunflower", "tulip"};
+  const fs::path checkpoint = temp / "flowers.ckpt";
+  save_checkpoint(checkpoint, model, {}, meta);
+  const fs::path photo = pet_photo(temp);
+  ServeOptions options;
+  options.checkpoint = checkpoint.string();
+  RunningServer server(options);
+  testing::Browser browser(temp / "profile");
+
+  browser.command("POST", "/url", {{"url", server.url() + "/"}});
+  EXPECT_EQ(browser.wait_for_text("document.getElementById('classes').textContent"),
+            "This model knows 5 classes: daisy, dandelion, rose, sunflower, tulip.");
+  EXPECT_EQ(browser.script("return document.getElementById('question').textContent").get<std::string>(),
+            "Mirror, mirror: which of these do I look like most?");
+  browser.choose_file("#file", photo);
+  const std::string sentence = browser.wait_for_text("document.getElementById('sentence').textContent");
+  const auto expected = library_prediction(checkpoint, photo);
+  std::vector<std::pair<double, std::string>> ranked;
+  for (const auto& [name, p] : expected["probabilities"].items()) ranked.emplace_back(p.get<double>(), name);
+  std::sort(ranked.rbegin(), ranked.rend());
+  std::vector<double> probabilities;
+  for (const auto& name : meta.class_names) probabilities.push_back(expected["probabilities"][name].get<double>());
+  EXPECT_EQ(sentence, verdict_sentence(probabilities, meta.class_names));
+  const auto bars = browser.script(R"(
+      return [...document.querySelectorAll('#top li')].map((row) => row.getAttribute('aria-label'));)");
+  ASSERT_EQ(bars.size(), 3u) << bars;
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(bars[i], ranked[i].second + ": " + std::to_string(std::lround(ranked[i].first * 100)) + "%");
+  EXPECT_TRUE(browser.script("return document.getElementById('dogcat').hidden").get<bool>())
+      << "the dog/cat bar is for cat/dog models";
+
+  if (!fs::exists(face_photo())) return;
+  // Face mode on the pet photo first (no face: no such line), then a face photo.
+  browser.script("document.querySelector('input[value=face]').click(); return 0;");
+  const std::string no_face = browser.wait_for_text(
+      "document.getElementById('caption').textContent.startsWith('Classified the face') ? "
+      "document.getElementById('caption').textContent : ''");
+  EXPECT_EQ(no_face.find("looks most like"), std::string::npos) << no_face;
+  browser.choose_file("#file", face_photo());
+  const std::string caption = browser.wait_for_text(
+      "document.getElementById('caption').textContent.includes('a face was found') ? "
+      "document.getElementById('caption').textContent : ''");
+  EXPECT_NE(caption.find("Classified the face; a face was found (outlined). That face looks most like "),
+            std::string::npos)
+      << caption;
+}
+
 }  // namespace
 }  // namespace catdog::app

@@ -50,13 +50,38 @@ async function predict() {
   say('');
 }
 
+// A cat/dog model answers with its dog/cat bar; any other, with its top 3 classes as bars.
+function isCatDog(classes) { return classes.length === 2 && classes.includes('cat') && classes.includes('dog'); }
+
+function topClasses(count) {
+  return Object.entries(answer.probabilities).sort((a, b) => b[1] - a[1]).slice(0, count);
+}
+
+function showTop() {
+  const list = $('top');
+  list.replaceChildren(...topClasses(3).map(([name, p]) => {
+    const row = document.createElement('li');
+    const percent = Math.round(p * 100);
+    row.innerHTML = '<span class="name"></span><span class="bar"><span></span></span><span class="share"></span>';
+    row.querySelector('.name').textContent = name;
+    row.querySelector('.bar span').style.width = percent + '%';
+    row.querySelector('.share').textContent = percent + '%';
+    row.setAttribute('aria-label', `${name}: ${percent}%`);
+    return row;
+  }));
+}
+
 function show() {
-  const dog = Math.round(answer.dog * 100);
+  const catDog = isCatDog(Object.keys(answer.probabilities));
   $('sentence').textContent = answer.sentence;
-  $('dogbar').style.width = dog + '%';
+  $('dogcat').hidden = !catDog;
+  $('top').hidden = catDog;
+  if (catDog) $('dogbar').style.width = Math.round(answer.dog * 100) + '%';
+  else showTop();
   const face = answer.face.found ? 'a face was found (outlined)' : 'no face was found';
   const what = answer.classified === 'face' ? 'the face' : 'the whole photo';
-  $('caption').textContent = `Classified ${what}; ${face}.` +
+  const likeMost = answer.classified === 'face' && answer.face.found && !catDog ? ` That face looks most like ${topClasses(1)[0][0]}.` : '';
+  $('caption').textContent = `Classified ${what}; ${face}.${likeMost}` +
       ($('showheat').checked ? ` Red marks what made it say ${answer.explained}.` : '');
   $('canvas').setAttribute('aria-label', `Your photo: ${answer.sentence} ${face}.`);
   $('result').hidden = false;
@@ -138,6 +163,13 @@ document.querySelectorAll('input[name=crop]').forEach((radio) => radio.addEventL
 $('showheat').addEventListener('change', () => { if (answer) show(); });
 
 fetch('/api/model').then((response) => response.json()).then((model) => {
+  if (!isCatDog(model.classes)) {
+    const question = 'Mirror, mirror: which of these do I look like most?';
+    $('question').textContent = question;
+    $('classes').textContent = `This model knows ${model.classes.length} classes: ${model.classes.join(', ')}.`;
+    $('classes').hidden = false;
+    document.title = `catdog mirror: ${model.classes.join(', ')}`;
+  }
   const accuracy = model.test_accuracy ?? model.validation_accuracy;
   $('model').textContent = `Model: ${model.model}, trained ${model.trained.slice(0, 10)}` +
       (accuracy != null ? `, ${Math.round(accuracy * 100)}% right on held-out photos` : '') + '.';

@@ -12,9 +12,9 @@
 namespace catdog {
 
 DatasetReport report_dataset(const std::filesystem::path& dir, uint64_t split_seed, int threads,
-                             const DecodeLimits& limits) {
+                             const DecodeLimits& limits, const std::vector<std::string>& only_classes) {
   DatasetReport report;
-  report.index = scan_dataset(dir, /*decode_all=*/false, threads, limits);
+  report.index = scan_dataset(dir, /*decode_all=*/false, threads, limits, only_classes);
   const auto undecodable = find_undecodable(report.index.root, report.index.samples, threads, limits);
   for (size_t i = 0; i < undecodable.size(); ++i)
     if (undecodable[i]) report.undecodable.push_back(report.index.samples[i]);

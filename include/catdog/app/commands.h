@@ -44,6 +44,7 @@ struct DataCommand {
   uint64_t split_seed = kDefaultSplitSeed;
   std::filesystem::path grid_png;
   bool json = false;
+  std::vector<std::string> classes;  // count these classes of the dataset alone (empty: all)
 };
 int run_data(const DataCommand& command, const Runtime& runtime, std::ostream& out);
 

@@ -21,7 +21,8 @@ struct DatasetReport {
   uint64_t split_seed = 0;
   Split split;
 };
+// `only_classes`: as scan_dataset's (empty: every class).
 DatasetReport report_dataset(const std::filesystem::path& dir, uint64_t split_seed, int threads,
-                             const DecodeLimits& limits = {});
+                             const DecodeLimits& limits = {}, const std::vector<std::string>& only_classes = {});
 
 }  // namespace catdog
