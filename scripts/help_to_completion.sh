@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes catdog's bash completion from the program's own --help output (the
 # flags are declared once, in the CLI): subcommands, each one's flags, and the
-# values of flags with a fixed choice ("--device TEXT:{auto,cpu,cuda}").
+# values of flags with a fixed choice ("--device {auto,cpu,cuda}=auto"); the
+# global flags are offered after a subcommand too.
 #   scripts/help_to_completion.sh path/to/catdog catdog.bash
 set -euo pipefail
 program=$1
@@ -11,10 +12,10 @@ exec > "$2"
 subcommands=$("$(dirname "$0")/catdog_subcommands.sh" "$program")
 [ -n "$subcommands" ] || { echo "no subcommands in '$program --help'" >&2; exit 1; }
 
-# "-v,--verbose" and "--device TEXT:{auto,cpu,cuda}=auto" -> flag names; choices as "flag=a b c".
+# "-v,--verbose" and "--device {auto,cpu,cuda}=auto" -> flag names; choices as "flag=a:b:c".
 flags_of() { "$1" "${@:2}" --help | awk '/^  +-/ { n = split($1, names, ","); for (i = 1; i <= n; ++i) print names[i] }'; }
 choices_of() {
-  "$1" "${@:2}" --help | awk '/^  +-[^ ]* [A-Z]+:\{/ {
+  "$1" "${@:2}" --help | awk '/^  +-[^ ]* \{/ {
     n = split($1, names, ","); match($2, /\{[^}]*\}/); values = substr($2, RSTART + 1, RLENGTH - 2)
     gsub(",", ":", values); for (i = 1; i <= n; ++i) print names[i] "=" values }'
 }
@@ -28,13 +29,15 @@ echo "  local subcommands=\"$(echo $subcommands)\""
 echo "  for word in \"\${COMP_WORDS[@]:1:COMP_CWORD-1}\"; do"
 echo "    case \" \$subcommands \" in *\" \$word \"*) subcommand=\$word; break ;; esac"
 echo "  done"
+global_flags=$(flags_of "$program" | grep -vx -e -h -e --help -e --version)
+global_choices=$(choices_of "$program")
 echo "  local flags choices=\"\""
 echo "  case \$subcommand in"
 echo "    \"\") flags=\"$(echo $(flags_of "$program"))\""
 echo "       choices=\"$(echo $(choices_of "$program"))\" ;;"
 for name in $subcommands; do
-  echo "    $name) flags=\"$(echo $(flags_of "$program" "$name"))\""
-  echo "       choices=\"$(echo $(choices_of "$program" "$name"))\" ;;"
+  echo "    $name) flags=\"$(echo $(flags_of "$program" "$name") $global_flags)\""
+  echo "       choices=\"$(echo $(choices_of "$program" "$name") $global_choices)\" ;;"
 done
 cat <<'TAIL'
   esac

@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -19,6 +21,7 @@
 #include "catdog/base/text.h"
 #include "catdog/data/preprocess.h"
 #include "catdog/models/classifier.h"
+#include "cli_help.h"
 
 namespace {
 
@@ -168,10 +171,28 @@ std::string joined_command_line(int argc, char** argv) {
   return line.str();
 }
 
-void configure_logging(const GlobalFlags& flags) {
-  // NO_COLOR, TERM=dumb or a log file: plain lines.
-  auto logger = catdog::app::use_colour(STDERR_FILENO) ? spdlog::stderr_color_mt("catdog") : spdlog::stderr_logger_mt("catdog");
-  logger->set_pattern("%^[%H:%M:%S %l]%$ %v");
+// A log message as a JSON string: log lines that log collectors parse (serve --json).
+class JsonMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& message, const std::tm&, spdlog::memory_buf_t& out) override {
+    const std::string text = nlohmann::json(std::string(message.payload.data(), message.payload.size()))
+                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out.append(text.data(), text.data() + text.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
+};
+
+void configure_logging(const GlobalFlags& flags, bool json_lines) {
+  // NO_COLOR, TERM=dumb, a log file or JSON lines: plain lines.
+  auto logger = catdog::app::use_colour(STDERR_FILENO) && !json_lines ? spdlog::stderr_color_mt("catdog")
+                                                                       : spdlog::stderr_logger_mt("catdog");
+  if (json_lines) {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JsonMessage>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","message":%*})");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger->set_pattern("%^[%H:%M:%S %l]%$ %v");
+  }
   logger->set_level(flags.verbose ? spdlog::level::debug
                     : flags.quiet ? spdlog::level::warn
                                   : spdlog::level::info);
@@ -185,6 +206,8 @@ int main(int argc, char** argv) {
                "Mirror, mirror: do I look more like a dog or a cat?",
                "catdog"};
   cli.set_version_flag("--version", std::string("catdog ") + CATDOG_VERSION);
+  cli.formatter(std::make_shared<catdog::cli::CompactFormatter>());
+  cli.footer("catdog help SUBCOMMAND (or catdog SUBCOMMAND --help): that subcommand's flags.");
   cli.require_subcommand(1);
   GlobalFlags flags;
   add_global_flags(cli, flags);
@@ -231,7 +254,10 @@ int main(int argc, char** argv) {
   train->add_option("--weights", train_command.weights,
                     "Keras no-top .h5 for vgg16/mobilenetv2 (default: Keras' own, downloaded once into ~/.cache/catdog/weights)");
   train->add_option("--out", train_command.out, "run folder (default: runs/<model>-<timestamp>)");
-  train->add_flag("--resume", train_command.resume, "continue the run in --out from its last checkpoint");
+  train->add_flag("--resume", train_command.resume,
+                  "continue the run in --out from its last checkpoint, with its recipe and data folder");
+  train->add_option("--config", train_command.config,
+                    "repeat a run's recipe and data folder from its settings.json (flags given win)");
   train->add_flag("--exist-ok", train_command.exist_ok, "train into an --out folder that holds a run, replacing it");
   train->add_option("--seed", flags.runtime.seed, "random seed (initial weights, shuffling)")->capture_default_str();
   train->add_option("--split-seed", train_command.split_seed, "seed of the train/validation/test split")
@@ -266,6 +292,8 @@ int main(int argc, char** argv) {
       ->check(finite_number(0.0, 0.5))
       ->capture_default_str();
   train->add_flag("--json", train_command.json, "print the run folder, best epoch and final metrics as JSON");
+  bool no_test = false;
+  train->add_flag("--no-test", no_test, "end without evaluating the best checkpoint on the test split");
   int nproc = 1;
   train->add_option("--nproc", nproc,
                     "data-parallel on this machine: start N ranks of this training, batch size and --threads per rank")
@@ -357,16 +385,19 @@ int main(int argc, char** argv) {
       ->check(whole_number(1, 1024))
       ->capture_default_str();
   serve->add_option("--save-dir", serve_options.save_dir, "keep every upload in this folder (default: nothing is written)");
+  serve->add_flag("--json", serve_options.json_logs,
+                  "log as JSON lines (time, level, message) on stderr; the API answers JSON either way");
 
   for (auto* command : {data, summary, train, eval, predict, export_, serve})
     command->fallthrough()->footer("Global flags (before or after the subcommand): --device, --threads, -v, -q; "
                                    "see catdog --help");
 
+  if (const auto answered = catdog::cli::answer_before_parsing(cli, argc, argv, std::cout, std::cerr)) return *answered;
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return cli.exit(e);  // --help, --version
-    std::cerr << "catdog: error: " << catdog::first_line(e.what()) << " (see catdog --help)\n";
+    std::cerr << "catdog: error: " << catdog::cli::explain_parse_error(cli, e, argc, argv) << "\n";
     return app::kExitUsage;
   }
   // Fine-tuning's flags would be ignored without --fine-tune: a usage error.
@@ -383,7 +414,7 @@ int main(int argc, char** argv) {
     }
 
   try {
-    configure_logging(flags);
+    configure_logging(flags, serve->parsed() && serve_options.json_logs);
     if (train->parsed() && nproc > 1)
       return app::run_train_ranks(nproc, std::vector<std::string>(argv + 1, argv + argc), flags.runtime.threads > 0);
     flags.runtime.precision = catdog::parse_precision(flags.precision);
@@ -399,7 +430,10 @@ int main(int argc, char** argv) {
       train_command.schedule = catdog::parse_schedule(schedule);
       train_command.cache = catdog::parse_cache_mode(cache);
       train_command.progress = !flags.quiet;
+      train_command.test = !no_test;
       train_command.command_line = joined_command_line(argc, argv);
+      for (const CLI::Option* option : train->get_options())
+        if (option->count() > 0) train_command.flags_given.push_back(option->get_name());
       return app::run_train(train_command, runtime, std::cout);
     }
     if (eval->parsed()) {
@@ -416,6 +450,9 @@ int main(int argc, char** argv) {
       serve_options.request_timeout = std::chrono::seconds(timeout_seconds);
       return app::run_serve(serve_options, runtime);
     }
+  } catch (const app::Interrupted& e) {
+    std::cerr << "catdog: " << e.what() << "\n";
+    return app::kExitInterrupted;
   } catch (const std::exception& e) {  // catdog::Error, and LibTorch's c10::Error
     std::cerr << "catdog: error: " << catdog::first_line(e.what()) << "\n";
     return app::kExitFailure;

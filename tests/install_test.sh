@@ -23,6 +23,10 @@ if grep -q '^HELP2MAN:FILEPATH=.*help2man$' "$build/CMakeCache.txt"; then
     grep -q "^\.SS \"catdog $name\"" "$man_page" || fail "the man page has no section for 'catdog $name'"
   done
   grep -q '^Usage: catdog train' "$man_page" || fail "the man page's usage lines do not say plain 'catdog'"
+  for section in EXAMPLES "EXIT STATUS"; do
+    grep -q "^\.SH \"$section\"" "$man_page" || fail "the man page has no $section section"
+  done
+  ! grep -q -e '\[1 - ' -e 'INT:' "$man_page" || fail "the man page shows this machine's ranges or CLI11's types"
 else
   echo "help2man was not found at configure time: man page not checked"
 fi
@@ -44,4 +48,9 @@ done
 [ "$(offers catdog train --ep)" = "--epochs" ] || fail "'catdog train --ep<TAB>' offers '$(offers catdog train --ep)'"
 [ "$(offers catdog train --cache "")" = "auto memory disk off" ] ||
   fail "'catdog train --cache <TAB>' offers '$(offers catdog train --cache "")'"
+[ "$(offers catdog train --no-a)" = "--no-augment" ] || fail "'catdog train --no-a<TAB>' offers '$(offers catdog train --no-a)'"
+[ "$(offers catdog train --thr)" = "--threads" ] || fail "'catdog train --thr<TAB>' offers '$(offers catdog train --thr)'"
+[ "$(offers catdog eval --device "")" = "auto cpu cuda" ] ||
+  fail "'catdog eval --device <TAB>' offers '$(offers catdog eval --device "")'"
+! grep -q -e '{false}' -e '{true}' "$completion" || fail "the completion offers CLI11's flag values ({false})"
 echo "installed and checked under $prefix"

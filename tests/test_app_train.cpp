@@ -35,6 +35,7 @@ class AppTrain : public ::testing::Test {
     command.epochs = epochs;
     command.progress = false;
     command.initial_eval_batches = 1;
+    command.test = false;  // TrainEndsByTestingTheBestCheckpoint tests it
     return command;
   }
   std::string run(const TrainCommand& command) {
@@ -95,6 +96,33 @@ TEST_F(AppTrain, DefaultRunFolderHoldsEverythingAndLatestPointsAtIt) {
   EXPECT_EQ(best.meta.image_size, 160);
   EXPECT_EQ(best.meta.settings["dataset_fingerprint"], settings["dataset_fingerprint"]);
   EXPECT_EQ(best.meta.split_seed, kDefaultSplitSeed);
+}
+
+// Training ends with eval's table of best.ckpt on the test split, kept in
+// test.json for serve; --json carries the same object.
+TEST_F(AppTrain, TrainEndsByTestingTheBestCheckpoint) {
+  TempDir dir;
+  auto options = command(dir / "run", 1);
+  options.test = true;
+  const std::string printed = run(options);
+  EXPECT_NE(printed.find("best epoch: 1 of 1"), std::string::npos) << printed;
+  const auto test = read_json(dir / "run" / kTestResultFile);
+  EXPECT_EQ(test["split"], "test");
+  EXPECT_EQ(test["epoch"], 1);
+  EXPECT_EQ(test["checkpoint"], (dir / "run" / kBestCheckpoint).string());
+  EXPECT_GT(test["images"], 0);
+  EvalCommand eval;
+  eval.checkpoint = (dir / "run").string();
+  eval.progress = false;
+  std::ostringstream eval_out;
+  run_eval(eval, runtime_, eval_out);
+  const std::string table = eval_out.str().substr(0, eval_out.str().find("speed:"));  // all but the timing
+  EXPECT_NE(printed.find("\n\n" + table), std::string::npos) << printed << "\n---\n" << table;
+
+  auto json = command(dir / "json", 1);
+  json.test = true;
+  json.json = true;
+  EXPECT_EQ(nlohmann::json::parse(run(json))["test"]["images"], test["images"]);
 }
 
 TEST_F(AppTrain, LatestFollowsARunWhateverItsOutFolder) {
@@ -282,6 +310,117 @@ TEST_F(AppTrain, JsonNamesTheRunBestEpochAndFinalMetrics) {
   EXPECT_TRUE(json["best_epoch"] == 1 || json["best_epoch"] == 2) << json;
   for (const char* key : {"loss", "accuracy", "val_loss", "val_accuracy"}) EXPECT_TRUE(json["final"].contains(key));
   EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 1);
+}
+
+// A run remembers its data folder: eval of the run and --resume need no
+// --data, from any working folder; --resume keeps the first command line and
+// says which of its flags the run's recipe overrides.
+TEST_F(AppTrain, EvalAndResumeUseTheRunsDataFolder) {
+  testing::ScopedEnv no_data_variable("CATDOG_DATA", nullptr);
+  TempDir dir, elsewhere;
+  auto first = command(dir / "run", 1);
+  first.command_line = "catdog train --epochs 1";
+  run(first);
+  EXPECT_EQ(read_json(dir / "run" / kSettingsFile)["data_dir"], fs::absolute(small_dataset()).string());
+
+  in_directory(elsewhere.path(), [&] {
+    EvalCommand eval;
+    eval.checkpoint = (dir / "run").string();
+    eval.progress = false;
+    std::ostringstream out;
+    EXPECT_EQ(run_eval(eval, runtime_, out), kExitOk);
+    EXPECT_NE(out.str().find("accuracy"), std::string::npos) << out.str();
+
+    auto more = command(dir / "run", 2);
+    more.data.clear();
+    more.resume = true;
+    more.learning_rate = 0.5;
+    more.flags_given = {"--out", "--resume", "--epochs", "--lr"};
+    more.command_line = "catdog train --out run --resume --epochs 2 --lr 0.5";
+    testing::LogCapture log;
+    run(more);
+    EXPECT_NE(log.text().find("--resume continues the run's own recipe: --lr 0.0001 (not 0.5)"), std::string::npos)
+        << log.text();
+  });
+  const auto settings = read_json(dir / "run" / kSettingsFile);
+  EXPECT_EQ(settings["command_line"], "catdog train --epochs 1");
+  EXPECT_EQ(settings["resumed_by"], nlohmann::json::array({"catdog train --out run --resume --epochs 2 --lr 0.5"}));
+  EXPECT_EQ(settings["learning_rate"], 1e-4);
+  EXPECT_EQ(load_checkpoint(dir / "run" / kLastCheckpoint, torch::kCPU).meta.epochs_done, 2);
+}
+
+TEST_F(AppTrain, AMovedDataFolderIsNamedInOneLine) {
+  testing::ScopedEnv no_data_variable("CATDOG_DATA", nullptr);
+  TempDir dir;
+  testing::write_synthetic_dataset(dir / "photos", 10);
+  auto first = command(dir / "run", 1);
+  first.data = (dir / "photos").string();
+  run(first);
+  fs::rename(dir / "photos", dir / "moved");
+  EvalCommand eval;
+  eval.checkpoint = (dir / "run").string();
+  eval.progress = false;
+  in_directory(dir.path(), [&] {
+    const std::string message = error_of([&] {
+      std::ostringstream out;
+      run_eval(eval, runtime_, out);
+    });
+    EXPECT_NE(message.find("the run's data folder " + (dir / "photos").string() +
+                           " holds no dataset any more (moved or removed?): pass --data"),
+              std::string::npos)
+        << message;
+    fs::rename(dir / "moved", dir / "data");  // the default folder: used, with a warning
+    testing::LogCapture log;
+    std::ostringstream out;
+    EXPECT_EQ(run_eval(eval, runtime_, out), kExitOk);
+    EXPECT_NE(log.text().find("holds no dataset any more (moved or removed?): using data"), std::string::npos)
+        << log.text();
+  });
+}
+
+// --config repeats a run: its recipe, seeds and data folder, bit for bit;
+// flags given win over it.
+TEST_F(AppTrain, ConfigRepeatsARecordedRun) {
+  testing::ScopedEnv no_data_variable("CATDOG_DATA", nullptr);
+  TempDir dir;
+  auto original = command(dir / "x", 1);
+  original.batch_size = 8;
+  original.learning_rate = 3e-4;
+  original.schedule = Schedule::Cosine;
+  runtime_.seed = 7;
+  run(original);
+
+  runtime_.seed = 42;
+  TrainCommand repeat;
+  repeat.config = dir / "x" / kSettingsFile;
+  repeat.out = (dir / "y").string();
+  repeat.progress = false;
+  repeat.initial_eval_batches = 1;
+  repeat.test = false;
+  in_directory(dir.path(), [&] { run(repeat); });
+  const auto x = read_json(dir / "x" / kSettingsFile), y = read_json(dir / "y" / kSettingsFile);
+  for (const char* key : {"model", "data_dir", "epochs", "batch_size", "learning_rate", "schedule", "seed", "split_seed"})
+    EXPECT_EQ(x[key], y[key]) << key;
+  expect_same_trainable_weights(dir / "x" / kLastCheckpoint, dir / "y" / kLastCheckpoint);
+
+  auto longer = repeat;
+  longer.out = (dir / "z").string();
+  longer.epochs = 2;
+  longer.batch_size = 4;
+  longer.flags_given = {"--config", "--out", "--epochs", "--batch-size"};
+  run(longer);
+  const auto z = read_json(dir / "z" / kSettingsFile);
+  EXPECT_EQ(z["epochs"], 2);
+  EXPECT_EQ(z["batch_size"], 4);
+  EXPECT_EQ(z["learning_rate"], 3e-4);
+
+  auto broken = repeat;
+  broken.config = dir / "x" / kHistoryCsv;
+  EXPECT_NE(error_of([&] {
+              std::ostringstream out;
+              run_train(broken, runtime_, out);
+            }).find("is not a JSON object"),
+            std::string::npos);
 }
 
 // The registry's recipes, and flags over them: augmenting lengthens the

@@ -40,6 +40,23 @@ TEST(Charts, TrainingCurvesAreTwoPanelsOnWhite) {
   EXPECT_GT(orange, 100);
 }
 
+// A validation loss that climbs at the end puts its last point in the upper
+// right corner, the loss legend's usual place: the legend moves, the point shows.
+TEST(Charts, TheLegendNeverHidesTheLastPoint) {
+  History history;
+  for (int epoch = 1; epoch <= 9; ++epoch)
+    history.push_back({epoch, 1.0 - 0.1 * epoch, 0.5, epoch == 9 ? 1.0 : 0.6, 0.5, 1.0});
+  TempDir dir;
+  plot_training_curves(history, dir / "curves.png");
+  const cv::Mat image = cv::imread((dir / "curves.png").string());
+  // The loss panel's area (x 685..1175, y 50..430) holds epochs 0.6..9.4 and losses 0.06..1.04 (5% margins).
+  const cv::Point last(static_cast<int>(685 + 490 * (9 - 0.6) / 8.8), static_cast<int>(430 - 380 * (1.0 - 0.055) / 0.99));
+  int orange = 0;
+  for (int dy = -2; dy <= 2; ++dy)
+    for (int dx = -2; dx <= 2; ++dx) orange += image.at<cv::Vec3b>(last.y + dy, last.x + dx) == cv::Vec3b(14, 127, 255);
+  EXPECT_GT(orange, 5) << "the last validation loss point at " << last << " is hidden";
+}
+
 TEST(Charts, TrainingCurvesCopeWithOneEpochAndWithNone) {
   TempDir dir;
   plot_training_curves({three_epochs()[0]}, dir / "one.png");

@@ -84,7 +84,7 @@ TempDir* Cli::dir_ = nullptr;
 // --checkpoint: runs/latest must lead to that run.
 TEST_F(Cli, TrainCommitsARunThatPredictFindsThroughLatest) {
   TempDir work;
-  const CommandResult train = run("train -q --threads 2 --epochs 1 --batch-size 16 --data '" + data().string() +
+  const CommandResult train = run("train -q --threads 2 --no-test --epochs 1 --batch-size 16 --data '" + data().string() +
                                       "' --out elsewhere/run",
                                   work.path());
   ASSERT_EQ(train.code, 0) << train.err;
@@ -120,7 +120,7 @@ TEST_F(Cli, HelpAndVersion) {
 // Usage errors: exit code 2 and one line in the form of every other error.
 TEST_F(Cli, UsageErrorsExitWithTwoAndOneLine) {
   for (const char* arguments :
-       {"predict --no-such-flag x.jpg", "predict", "", "train --epochs 0", "train --epochs -3", "train --lr nan",
+       {"predict --no-such-flag x.jpg", "predict", "train --epochs 0", "train --epochs -3", "train --lr nan",
         "train --lr inf", "train --lr -1", "train --lr 0", "train --batch-size 0", "train --model resnet50",
         // Every floating-point flag refuses NaN and infinities (CLI::Range alone lets NaN through).
         "train --lr 1e400", "train --label-smoothing nan", "train --label-smoothing -inf",
@@ -163,6 +163,55 @@ TEST_F(Cli, UsageErrorsNameTheRealProblem) {
     EXPECT_NE(result.err.find(expected), std::string::npos) << arguments << ": " << result.err;
     EXPECT_EQ(result.err.find("not in range"), std::string::npos) << arguments << ": " << result.err;
   }
+}
+
+// Bare `catdog` and `catdog help` list the subcommands; `catdog help train`
+// is `catdog train --help`.
+TEST_F(Cli, BareAndHelpListTheSubcommands) {
+  for (const char* arguments : {"", "help", "-q help"}) {
+    const CommandResult result = run(arguments);
+    EXPECT_EQ(result.code, 0) << arguments << ": " << result.err;
+    EXPECT_NE(result.out.find("Subcommands:"), std::string::npos) << arguments << ": " << result.out;
+    for (const char* command : {"data", "summary", "train", "eval", "predict", "export", "serve"})
+      EXPECT_NE(result.out.find("\n  " + std::string(command) + " "), std::string::npos) << command;
+  }
+  EXPECT_EQ(run("help train").out, run("train --help").out);
+}
+
+// A mistyped subcommand or flag: one line naming the nearest one.
+TEST_F(Cli, TyposGetDidYouMean) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"trian", "catdog: error: unknown subcommand 'trian': did you mean 'train'? (see catdog help)"},
+      {"--threads 2 predcit x.jpg", "catdog: error: unknown subcommand 'predcit': did you mean 'predict'?"},
+      {"frobnicate", "catdog: error: unknown subcommand 'frobnicate': the subcommands are data, summary, train, eval"},
+      {"help trian", "catdog: error: unknown subcommand 'trian': did you mean 'train'?"},
+      {"train --epoch 3", "catdog: error: unknown flag --epoch for catdog train: did you mean --epochs? (see catdog "
+                          "train --help)"},
+      {"eval --tta --batchsize=3", "unknown flag --batchsize for catdog eval: did you mean --batch-size?"},
+      {"data --verbos", "unknown flag --verbos for catdog data: did you mean --verbose?"}};
+  for (const auto& [arguments, message] : cases) {
+    const CommandResult result = run(arguments);
+    EXPECT_EQ(result.code, 2) << arguments;
+    EXPECT_EQ(lines_of(result.err).size(), 1u) << arguments << ": " << result.err;
+    EXPECT_NE(result.err.find(message), std::string::npos) << arguments << ": " << result.err;
+    EXPECT_EQ(result.err.find("A subcommand is required"), std::string::npos) << result.err;
+  }
+}
+
+// --help reads at 80 columns: no line wider, no CLI11 type noise.
+TEST_F(Cli, HelpFitsEightyColumnsWithoutTypeNoise) {
+  for (const char* arguments : {"--help", "data --help", "summary --help", "train --help", "eval --help",
+                                "predict --help", "export --help", "serve --help"}) {
+    const CommandResult help = run(arguments);
+    ASSERT_EQ(help.code, 0) << arguments;
+    for (const auto& line : lines_of(help.out)) EXPECT_LE(line.size(), 80u) << arguments << ": " << line;
+    for (const char* noise : {"INT:", "FLOAT:", "TEXT:", "{false}", "{true}", "2147483647", " in ["})
+      EXPECT_EQ(help.out.find(noise), std::string::npos) << arguments << " shows " << noise << ":\n" << help.out;
+  }
+  const std::string train = run("train --help").out;
+  EXPECT_NE(train.find("  --augment,--no-augment "), std::string::npos) << train;
+  EXPECT_NE(train.find("  --batch-size INT=32 "), std::string::npos) << train;
+  EXPECT_NE(train.find("  --cache {auto,memory,disk,off}=auto"), std::string::npos) << train;
 }
 
 TEST_F(Cli, GlobalFlagsGoBeforeOrAfterTheSubcommand) {

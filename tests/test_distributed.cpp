@@ -465,7 +465,7 @@ class DistributedCli : public ::testing::Test {
   }
   static fs::path data() { return dir_->path() / "data"; }
   static std::string train_arguments(const fs::path& run, int epochs) {
-    return "train -q --threads 1 --model scratch --batch-size 8 --epochs " + std::to_string(epochs) + " --data '" +
+    return "train -q --threads 1 --no-test --model scratch --batch-size 8 --epochs " + std::to_string(epochs) + " --data '" +
            data().string() + "' --out '" + run.string() + "'";
   }
   static nlohmann::json settings(const fs::path& run) { return nlohmann::json::parse(read_text(run / "settings.json")); }

@@ -1,5 +1,6 @@
 // The app's one reader of the environment (app/environment.h).
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
@@ -115,6 +116,28 @@ TEST(Environment, ColourOnlyOnATerminalWithoutNoColor) {
     ScopedEnv dumb("TERM", "dumb");
     EXPECT_FALSE(use_colour(pty.terminal()));
   }
+}
+
+TEST(Environment, TerminalColumnsFromColumnsElseTheTerminal) {
+  PseudoTerminal pty;
+  if (!pty.ok()) GTEST_SKIP() << "no pseudo-terminal on this machine";
+  winsize size{};
+  size.ws_col = 57;
+  size.ws_row = 20;
+  ASSERT_EQ(ioctl(pty.terminal(), TIOCSWINSZ, &size), 0);
+  {
+    ScopedEnv columns("COLUMNS", "123");
+    EXPECT_EQ(terminal_columns(pty.terminal()), 123);
+  }
+  for (const char* ignored : {static_cast<const char*>(nullptr), "", "wide", "-3", "0"}) {
+    ScopedEnv columns("COLUMNS", ignored);
+    EXPECT_EQ(terminal_columns(pty.terminal()), 57) << (ignored ? ignored : "unset");
+  }
+  ScopedEnv columns("COLUMNS", nullptr);
+  TempDir dir;
+  const int file = open((dir / "log").c_str(), O_WRONLY | O_CREAT, 0600);
+  EXPECT_EQ(terminal_columns(file), 80);
+  close(file);
 }
 
 TEST(Environment, ColourNeverIntoAFile) {

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <tuple>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
@@ -115,8 +116,21 @@ TEST_F(Evaluate, GridConfusionPictureAndMistakesFile) {
   write_prediction_grid(report, grid_png);
   const cv::Mat grid = cv::imread(grid_png.string());
   ASSERT_FALSE(grid.empty());
-  EXPECT_EQ(grid.cols, 8 * kGridCellWidth);
-  EXPECT_EQ(grid.rows, 4 * kGridCellHeight);
+  ASSERT_GE(report.samples.size(), 5u);
+  ASSERT_LT(report.samples.size(), 16u);
+  // As many rows of 8 as the images fill, no blank ones: 16 images fill two
+  // rows of eight, 5 one row of five (the split's images, repeated).
+  for (const auto& [images, cols, rows] : {std::tuple{16, 8, 2}, std::tuple{5, 5, 1}}) {
+    auto sized = report;
+    sized.samples.clear();
+    for (int k = 0; k < images; ++k) sized.samples.push_back(report.samples[k % report.samples.size()]);
+    sized.predicted.assign(images, 0);
+    sized.confidence.assign(images, 0.9f);
+    write_prediction_grid(sized, grid_png);
+    const cv::Mat picture = cv::imread(grid_png.string());
+    EXPECT_EQ(picture.cols, cols * kGridCellWidth) << images;
+    EXPECT_EQ(picture.rows, rows * kGridCellHeight) << images;
+  }
 
   std::istringstream csv(app::mistakes_csv(report));
   std::string line;

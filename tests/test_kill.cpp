@@ -77,11 +77,15 @@ class TrainProcess {
   }
   // SIGKILL (harmless when it already ended) and reap: true when the kill ended it.
   bool kill() { return child_.kill(SIGKILL); }
+  // Sends `signal` (not reaped: see Child::kill).
+  void signal(int signal) { child_.kill(signal); }
   // Exit code, -1 for a signal.
   int exit_code() {
     const int code = child_.wait();
     return code > 128 ? -1 : code;
   }
+  // Exit code, 128 + the signal that killed it.
+  int raw_exit_code() { return child_.wait(); }
   std::string log() const { return read_text(log_); }
 
  private:
@@ -94,7 +98,7 @@ class TrainProcess {
   static std::vector<std::string> arguments(const fs::path& data, const std::string& mode) {
     std::vector<std::string> arguments = {testing::catdog_binary().string(), "-q", "--threads", "1", "train",
                                           "--epochs", std::to_string(kEpochs), "--batch-size", "8", "--data",
-                                          data.string(), "--out", "run"};
+                                          data.string(), "--out", "run", "--no-test"};
     if (!mode.empty()) arguments.push_back(mode);
     return arguments;
   }
@@ -371,6 +375,29 @@ TEST_F(Kill, AtEachCommitPointTheRunResumesIntoTheUninterruptedOne) {
     expect_finished_like(folder, data(), reference_);
     if (HasFailure()) FAIL() << "log of the runs in " << folder << ":\n" << read_text(folder / "log");
   }
+}
+
+// Ctrl+C (SIGINT, here sent while the process is paused after its first
+// epoch's commit) stops training at the next step: one line saying where and
+// how to go on, exit 130, and --resume then finishes the uninterrupted run.
+TEST_F(Kill, CtrlCLeavesAResumableRunAndSaysHowToContinue) {
+  const fs::path folder = work("interrupt");
+  {
+    TrainProcess victim(folder, data(), "", kEpochCommittedPoint);
+    ASSERT_TRUE(victim.stopped()) << victim.log();
+    victim.signal(SIGINT);  // pending until the process runs again
+    victim.signal(SIGCONT);
+    EXPECT_EQ(victim.raw_exit_code(), 130) << victim.log();
+    // One line of its own, after the tiny dataset's warnings.
+    const auto lines = testing::lines_of(victim.log());
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back(), "catdog: interrupted at epoch 2, batch 0: continue with catdog train --out run --resume")
+        << victim.log();
+    EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [](const std::string& line) { return line.rfind("catdog:", 0) == 0; }), 1)
+        << victim.log();
+  }
+  expect_readable_after_kill(folder);
+  expect_finished_like(folder, data(), reference_);
 }
 
 }  // namespace

@@ -36,6 +36,15 @@ TEST(Precision, ParsesAndNames) {
             "unknown precision 'fp8': choose auto, fp32 or bf16");
 }
 
+// Logs and messages name number formats as a person does, not "Float".
+TEST(Precision, DtypesAreNamedAsPeopleDo) {
+  EXPECT_EQ(catdog::dtype_name(torch::kFloat), "fp32");
+  EXPECT_EQ(catdog::dtype_name(torch::kBFloat16), "bf16");
+  EXPECT_EQ(catdog::dtype_name(torch::kHalf), "fp16");
+  EXPECT_EQ(catdog::dtype_name(torch::kDouble), "fp64");
+  EXPECT_EQ(catdog::dtype_name(torch::kInt8), "Char");
+}
+
 TEST(Precision, AutoIsFp16OnCudaAndFp32OnCpus) {
   const torch::Device cpu(torch::kCPU), cuda(torch::kCUDA);
   EXPECT_EQ(catdog::inference_dtype(catdog::Precision::Fp32, cpu), torch::kFloat);

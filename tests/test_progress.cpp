@@ -102,7 +102,8 @@ TEST(ProgressBar, OnATerminalRedrawsOneLineInPlace) {
   PseudoTerminal pty;
   if (!pty.ok()) GTEST_SKIP() << "no pseudo-terminal on this machine";
   with_stderr_on(pty.terminal(), [] {
-    catdog::ProgressBar bar("epoch 1/1", 3, stderr);
+    // Wide: the rate of steps this fast has many digits (RedrawsFitTheTerminalWidth narrows).
+    catdog::ProgressBar bar("epoch 1/1", 3, stderr, "img", 200);
     for (int step = 0; step < 3; ++step) bar.advance(16, "loss 0.5");
     bar.finish();
   });
@@ -114,6 +115,40 @@ TEST(ProgressBar, OnATerminalRedrawsOneLineInPlace) {
   EXPECT_EQ(screen.back(), '\n');
   EXPECT_EQ(std::count(screen.begin(), screen.end(), '\n'), 1) << screen;
   EXPECT_EQ(screen.find("\x1b[3"), std::string::npos) << "the bar is not coloured";
+}
+
+// Each redraw fits the terminal's width (one column to spare): a line that
+// wraps is never redrawn in place and leaves a stale line per update.
+TEST(ProgressBar, RedrawsFitTheTerminalWidth) {
+  PseudoTerminal pty;
+  if (!pty.ok()) GTEST_SKIP() << "no pseudo-terminal on this machine";
+  const std::string metrics = "loss 0.6931 - accuracy 0.5000 - val_loss 0.6931 - val_accuracy 0.5000";
+  for (const int columns : {80, 60, 30}) {
+    with_stderr_on(pty.terminal(), [&] {
+      catdog::ProgressBar bar("epoch 12/30", 1000, stderr, "img", columns);
+      for (int step = 0; step < 999; ++step) bar.advance(32, metrics);
+    });
+    const std::string screen = pty.screen();
+    std::istringstream redraws(screen);
+    size_t drawn = 0;
+    for (std::string redraw; std::getline(redraws, redraw, '\r');) {
+      if (redraw.empty()) continue;
+      const std::string text = redraw.substr(0, redraw.find("\x1b[K"));
+      EXPECT_LE(text.size(), static_cast<size_t>(columns - 1)) << columns << " columns: " << text;
+      EXPECT_EQ(text.rfind("epoch 12/30 ", 0), 0u) << text;
+      ++drawn;
+    }
+    EXPECT_GT(drawn, 0u);
+    EXPECT_EQ(std::count(screen.begin(), screen.end(), '\n'), 1) << screen;
+  }
+  // Wide enough: the whole line, the 30-character bar included.
+  with_stderr_on(pty.terminal(), [&] {
+    catdog::ProgressBar bar("epoch 12/30", 4, stderr, "img", 200);
+    bar.advance(32, metrics);
+  });
+  const std::string wide = pty.screen();
+  EXPECT_NE(wide.find("[=======>......................] "), std::string::npos) << wide;
+  EXPECT_NE(wide.find(metrics), std::string::npos) << wide;
 }
 
 TEST(ProgressBar, AnAbandonedBarEndsItsTerminalLine) {

@@ -26,6 +26,7 @@
 
 #include "browser.h"
 #include "catdog/app/commands.h"
+#include "catdog/app/run_folder.h"
 #include "catdog/app/serve.h"
 #include "catdog/app/serve_gate.h"
 #include "catdog/app/web_assets.h"
@@ -174,6 +175,17 @@ TEST_F(Serve, APhotoGetsTheLibrarysPredictionAndAHeatMap) {
   const auto form_answer = json::parse(form->body);
   EXPECT_EQ(form_answer["dog"], answer["dog"]);
   EXPECT_EQ(form_answer["file"], "dog.jpg") << "the client's name is a label, never a path";
+
+  // A raw body is sniffed by its bytes whatever type it declares: curl
+  // --data-binary's default x-www-form-urlencoded too (httplib would parse
+  // that as a form and refuse it past 8 KB).
+  ASSERT_GT(fs::file_size(photo), 8192u);
+  for (const char* type : {"application/x-www-form-urlencoded", "text/plain", "image/png"}) {
+    const auto raw = client.Post("/api/predict", read_bytes(photo), type);
+    ASSERT_TRUE(raw) << type;
+    ASSERT_EQ(raw->status, 200) << type << ": " << raw->body;
+    EXPECT_EQ(json::parse(raw->body)["dog"], answer["dog"]) << type;
+  }
 }
 
 TEST_F(Serve, AFacePhotoGetsAFaceBoxAndCanBeClassifiedByTheFace) {
@@ -298,6 +310,27 @@ TEST_F(Serve, ServesThePageAndDescribesTheModel) {
   EXPECT_EQ(info["trained"].get<std::string>().size(), 20u);  // 2026-01-02T03:04:05Z
 }
 
+// The page's footer shows the test split's accuracy that `catdog train` kept
+// beside the checkpoint (test.json), when it is this checkpoint's epoch.
+TEST_F(Serve, ModelInfoCarriesTheTestAccuracyTrainingMeasured) {
+  TempDir run;
+  fs::copy_file(*checkpoint_, run / "best.ckpt");
+  const auto write_test_result = [&](int epoch) {
+    std::ofstream(run / kTestResultFile) << json{{"epoch", epoch}, {"accuracy", 0.875}, {"split", "test"}}.dump();
+  };
+  const auto test_accuracy = [&] {
+    auto serve = options();
+    serve.checkpoint = (run / "best.ckpt").string();
+    RunningServer server(serve);
+    const auto model = server.client().Get("/api/model");
+    return model ? json::parse(model->body)["test_accuracy"] : json("no answer");
+  };
+  write_test_result(0);  // CheckpointMeta's epochs_done
+  EXPECT_EQ(test_accuracy(), 0.875);
+  write_test_result(3);  // another epoch's weights
+  EXPECT_TRUE(test_accuracy().is_null());
+}
+
 TEST_F(Serve, SavesUploadsOnlyWhenAskedUnderItsOwnNames) {
   TempDir saved;
   auto keep = options();
@@ -401,6 +434,31 @@ TEST_F(Serve, TheCommandWarnsForOtherHostsAndStopsCleanlyOnSigterm) {
   ASSERT_TRUE(WIFEXITED(status)) << read_bytes(log);
   EXPECT_EQ(WEXITSTATUS(status), 0) << read_bytes(log);
   EXPECT_NE(read_bytes(log).find("catdog: stopped"), std::string::npos);
+}
+
+// serve --json: every line on stderr is a JSON object (time, level, message).
+TEST_F(Serve, JsonMakesTheLogJsonLines) {
+  TempDir temp;
+  testing::ChildOptions streams;
+  streams.err = temp / "stderr.txt";
+  testing::Child server = testing::start_catdog(
+      "serve --json --threads 1 --port 0 --checkpoint " + testing::quoted(*checkpoint_), streams);
+  std::string text;
+  for (int attempt = 0; attempt < 1200 && text.find("serving on") == std::string::npos; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    text = read_bytes(streams.err);
+  }
+  ASSERT_NE(text.find("serving on http://127.0.0.1:"), std::string::npos) << text;
+  server.kill(SIGTERM);
+  EXPECT_EQ(server.wait(), 0);
+  const auto lines = testing::lines_of(read_bytes(streams.err));
+  ASSERT_GE(lines.size(), 2u);
+  for (const auto& line : lines) {
+    const auto entry = json::parse(line, nullptr, false);
+    ASSERT_TRUE(entry.is_object()) << line;
+    EXPECT_TRUE(entry["time"].is_string() && entry["level"].is_string() && entry["message"].is_string()) << line;
+  }
+  EXPECT_EQ(json::parse(lines.back())["message"], "stopped");
 }
 
 // ---- Hostile clients, spoken to in raw HTTP/1.1 over a loopback socket.

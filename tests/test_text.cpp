@@ -66,5 +66,22 @@ TEST(Text, WholeNumbersAreDigitsAndSaturateAtInt64) {
     EXPECT_EQ(parse_whole_number(text), std::nullopt) << text;
 }
 
+TEST(Text, EditDistanceCountsASwapAsOneEdit) {
+  EXPECT_EQ(edit_distance("train", "train"), 0u);
+  EXPECT_EQ(edit_distance("trian", "train"), 1u);
+  EXPECT_EQ(edit_distance("--epoch", "--epochs"), 1u);
+  EXPECT_EQ(edit_distance("", "eval"), 4u);
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+}
+
+TEST(Text, ClosestMatchSuggestsOnlyNearNames) {
+  const std::vector<std::string> subcommands = {"data", "summary", "train", "eval", "predict", "export", "serve"};
+  EXPECT_EQ(closest_match("trian", subcommands), "train");
+  EXPECT_EQ(closest_match("evla", subcommands), "eval");
+  EXPECT_EQ(closest_match("predcit", subcommands), "predict");
+  EXPECT_EQ(closest_match("frobnicate", subcommands), "");
+  EXPECT_EQ(closest_match("--epoch", {"--model", "--epochs", "--eval"}), "--epochs");
+}
+
 }  // namespace
 }  // namespace catdog

@@ -1,4 +1,6 @@
 // `catdog eval`
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include "catdog/app/commands.h"
@@ -45,7 +47,7 @@ int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& o
   if (!command.grid_png.empty()) require_output_folder(command.grid_png.parent_path(), "--grid");
   const fs::path checkpoint_file = resolve_checkpoint(command.checkpoint);
   Checkpoint checkpoint = load_run_checkpoint(checkpoint_file, runtime.device);
-  const DatasetIndex data = scan_dataset(dataset_folder(command.data), /*decode_all=*/false, runtime.threads,
+  const DatasetIndex data = scan_dataset(dataset_folder(command.data, recorded_data_dir(checkpoint.meta.settings)), /*decode_all=*/false, runtime.threads,
                                          runtime.decode_limits, trained_subset(checkpoint.meta));
   require_classes(checkpoint.meta.class_names, data);  // before the warning: other classes are the whole story
   warn_if_other_dataset(checkpoint.meta, data, command.split);
@@ -55,6 +57,7 @@ int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& o
   options.batch_size = command.batch_size;
   options.tta = command.tta;
   options.progress = command.progress && !command.json ? stderr : nullptr;
+  options.progress_columns = terminal_columns(STDERR_FILENO);
   EvalReport report = evaluate(checkpoint, data, options, runtime);
   report.checkpoint = checkpoint_file.string();
 

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -146,7 +147,8 @@ RunFolder RunFolder::open(const fs::path& dir, OpenMode mode) {
                                  : " already holds files: ") +
                 "choose a new --out folder, or add --exist-ok to train over it");
   if (mode == OpenMode::ExistOk)
-    for (const char* name : {kLastCheckpoint, kBestCheckpoint, kHistoryJson, kHistoryCsv, kCurvesPng, kSettingsFile})
+    for (const char* name :
+         {kLastCheckpoint, kBestCheckpoint, kHistoryJson, kHistoryCsv, kCurvesPng, kSettingsFile, kTestResultFile})
       fs::remove(dir / name);
   return folder;
 }
@@ -171,6 +173,10 @@ void RunFolder::write_settings(const nlohmann::json& settings) const {
   require_finite_numbers(settings, "settings");
   pause_if_testing_at(kSettingsFile);
   write_file_atomically(path_ / kSettingsFile, json_file_text(settings));
+}
+
+void RunFolder::write_test_result(const nlohmann::json& result) const {
+  write_file_atomically(path_ / kTestResultFile, json_file_text(result));
 }
 
 void RunFolder::commit_epoch(Classifier& model, const std::vector<torch::Tensor>& optimizer_state,
@@ -279,6 +285,21 @@ fs::path resolve_checkpoint(const std::string& from_flag) {
   throw Error("checkpoint " + file.string() +
               " does not exist: pass a best.ckpt / last.ckpt or a run folder written by `catdog train` "
               "(run `catdog train` first)");
+}
+
+nlohmann::json read_settings(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw Error("cannot read " + file.string() + ": pass a run's " + kSettingsFile);
+  const nlohmann::json settings = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!settings.is_object())
+    throw Error(file.string() + " is not a JSON object: pass a run's " + kSettingsFile + " (written by `catdog train`)");
+  return settings;
+}
+
+std::string recorded_data_dir(const nlohmann::json& settings) {
+  if (!settings.is_object()) return "";
+  const auto dir = settings.find("data_dir");
+  return dir != settings.end() && dir->is_string() ? dir->get<std::string>() : "";
 }
 
 Checkpoint load_run_checkpoint(const fs::path& file, torch::Device device) {

@@ -181,7 +181,10 @@ class ImageServer::Impl {
         faces_(face_cascade()),
         gate_(options.workers, options.queue),
         pixels_(options.pixel_budget),
-        http_(connection_policy(options), [this](const httplib::Request& request) { return answer_from_head(request); }) {
+        http_(connection_policy(options), [this](httplib::Request& request) {
+          read_body_as_bytes_unless_multipart(request);
+          return answer_from_head(request);
+        }) {
     if (options.max_upload < 1) throw Error("the upload cap must be at least one byte");
     if (!options.save_dir.empty()) fs::create_directories(options.save_dir);
     for (const auto& name : options.allowed_hosts) allowed_hosts_.push_back(host_name(name));
@@ -292,16 +295,11 @@ class ImageServer::Impl {
       send_asset(request.path, response);
     });
     // Statuses httplib sets itself (400 for a malformed request, 413 for a large form) get a JSON body too.
-    http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& request,
+    http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request&,
                                                                          httplib::Response& response) {
       if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-      // httplib caps URL-encoded forms at 8 KB whatever the upload cap: curl's default for --data.
-      const bool url_encoded_form =
-          request.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
       const std::string message =
-          response.status == 413 && url_encoded_form
-              ? "send the image as the body with Content-Type image/jpeg (or any image type), or as a multipart form"
-          : response.status == 413 ? upload_too_large_message(options_.max_upload)
+          response.status == 413 ? upload_too_large_message(options_.max_upload)
           : response.status == 404 ? "no such page: try / or /api/predict"
                                     : "bad request";
       send_json(response, response.status, {{"error", message}});
@@ -438,6 +436,14 @@ class ImageServer::Impl {
       }
     }
     if (!history.empty()) info["validation_accuracy"] = history.back().val_accuracy;
+    // The test split's, when training ended by testing this very checkpoint.
+    const auto test_file = checkpoint_file_.parent_path() / kTestResultFile;
+    if (fs::exists(test_file)) {
+      std::ifstream in(test_file);
+      const auto test = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (test.is_object() && test.value("epoch", -1) == meta.epochs_done && test.contains("accuracy"))
+        info["test_accuracy"] = test["accuracy"];
+    }
     return info;
   }
 
@@ -476,16 +482,21 @@ int run_serve(const ServeOptions& options, const Runtime& runtime) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Its own lines: plain on stderr, or log lines under --json.
+  const auto say = [&](spdlog::level::level_enum level, const std::string& text) {
+    if (options.json_logs) spdlog::log(level, text);
+    else std::cerr << "catdog: " << (level == spdlog::level::warn ? "warning: " : "") << text << "\n";
+  };
   if (!is_loopback_name(options.host))
-    std::cerr << "catdog: warning: serving on " << options.host
-              << ": other machines can reach this server; it has no password and no encryption\n";
+    say(spdlog::level::warn, "serving on " + options.host +
+                                 ": other machines can reach this server; it has no password and no encryption");
   // --threads is shared by the workers: each model run gets its part (OpenMP
   // threads beyond the cores spin against each other).
   const Runtime per_worker = share_threads(runtime, options.workers);
   spdlog::info("{} workers, {} LibTorch threads each", options.workers, per_worker.threads);
   ImageServer server(options, per_worker);
-  std::cerr << "catdog: serving on http://" << (options.host == "0.0.0.0" ? "127.0.0.1" : options.host) << ":"
-            << server.port() << "/ (Ctrl+C stops)\n";
+  say(spdlog::level::info, "serving on http://" + (options.host == "0.0.0.0" ? std::string("127.0.0.1") : options.host) +
+                               ":" + std::to_string(server.port()) + "/ (Ctrl+C stops)");
 
   std::thread signal_waiter([&] {
     int signal = 0;
@@ -500,7 +511,7 @@ int run_serve(const ServeOptions& options, const Runtime& runtime) {
     throw;
   }
   signal_waiter.join();
-  std::cerr << "catdog: stopped\n";
+  say(spdlog::level::info, "stopped");
   return 0;
 }
 

@@ -44,6 +44,12 @@ std::optional<EarlyAnswer> check_body_length(const httplib::Request& request, si
   return std::nullopt;
 }
 
+void read_body_as_bytes_unless_multipart(httplib::Request& request) {
+  if (request.method != "POST" || request.is_multipart_form_data()) return;
+  request.headers.erase("Content-Type");
+  request.headers.emplace("Content-Type", "application/octet-stream");
+}
+
 Upload find_upload(const httplib::Request& request, size_t max_upload, const DecodeLimits& limits) {
   std::string file_name = "upload";
   const std::string* bytes = &request.body;

@@ -32,7 +32,8 @@ class DownloadBar {
  public:
   DownloadBar(const ModelSpec& spec, std::FILE* out)
       : total_((spec.weights_bytes + kMegabyte - 1) / kMegabyte),
-        bar_(spec.name + " weights", static_cast<size_t>(total_), out, "MB") {}
+        bar_(spec.name + " weights", static_cast<size_t>(total_), out, "MB",
+             out ? terminal_columns(fileno(out)) : ProgressBar::kDefaultColumns) {}
   void show(int64_t bytes_received) {
     for (; shown_ < std::min(bytes_received / kMegabyte, total_); ++shown_) bar_.advance(1);
   }

@@ -85,4 +85,14 @@ torch::Tensor forward_in(torch::ScalarType dtype, torch::Device device, const st
   return forward().to(torch::kFloat);
 }
 
+std::string dtype_name(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kFloat: return "fp32";
+    case torch::kBFloat16: return "bf16";
+    case torch::kHalf: return "fp16";
+    case torch::kDouble: return "fp64";
+    default: return c10::toString(dtype);
+  }
+}
+
 }  // namespace catdog

@@ -54,7 +54,8 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
   loader_options.cache = CacheMode::Off;  // every image is read once
   loader_options.workers = runtime.threads;
   ImageBatches images(data.root, samples, loader_options, runtime.device);
-  ProgressBar progress("eval " + options.split, images.num_batches(), options.progress);
+  ProgressBar progress("eval " + options.split, images.num_batches(), options.progress, "img",
+                       options.progress_columns);
 
   double loss_sum = 0;
   const auto start = std::chrono::steady_clock::now();
@@ -117,7 +118,7 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
   for (size_t i : top_losses(probabilities, truths, report.mistakes.size())) ranked.push_back(report.mistakes[i]);
   report.mistakes = std::move(ranked);
   spdlog::info("evaluated {} images in {:.2f} s ({:.0f} images/s, {}{}{})", report.images, seconds,
-               report.images_per_second, c10::toString(dtype), logits.runs_frozen_graph() ? ", frozen graph" : "",
+               report.images_per_second, dtype_name(dtype), logits.runs_frozen_graph() ? ", frozen graph" : "",
                options.tta ? ", flip TTA" : "");
   return report;
 }

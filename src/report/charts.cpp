@@ -128,11 +128,13 @@ void draw_line_chart(Painter& painter, const cv::Rect2d& area, const std::string
   };
 
   constexpr double kTickLength = 5;
+  double widest_tick = 0;
   for (double tick : y_axis.ticks) {
     const double y = to_pixel({x_axis.low, tick}).y;
     painter.line({area.x, y}, {area.x + area.width, y}, kGridLine);
     painter.line({area.x - kTickLength, y}, {area.x, y}, kSpine);
     painter.text(y_axis.label(tick), {area.x - kTickLength - 4, y}, kTickSize, kInk, Align::End, Align::Center);
+    widest_tick = std::max(widest_tick, painter.text_width(y_axis.label(tick), kTickSize));
   }
   for (double tick : x_axis.ticks) {
     const double x = to_pixel({tick, y_axis.low}).x;
@@ -143,25 +145,52 @@ void draw_line_chart(Painter& painter, const cv::Rect2d& area, const std::string
   }
   painter.frame(area, kSpine);
 
+  // Every point's pixel, and along each line a sample every few pixels (for the legend's place).
+  std::vector<cv::Point2d> inked;
   for (const auto& s : series) {
     std::vector<cv::Point2d> pixels;
     for (const auto& p : s.points) pixels.push_back(to_pixel(p));
     painter.polyline(pixels, s.color, 1.8);
     for (const auto& p : pixels) painter.disc(p, 3.5, s.color);
+    for (size_t i = 0; i < pixels.size(); ++i) {
+      inked.push_back(pixels[i]);
+      if (i == 0) continue;
+      const int samples = static_cast<int>(cv::norm(pixels[i] - pixels[i - 1]) / 4);
+      for (int k = 1; k < samples; ++k) inked.push_back(pixels[i - 1] + (pixels[i] - pixels[i - 1]) * k / samples);
+    }
   }
 
   painter.text(title, {area.x + area.width / 2, area.y - 14}, 14, kInk, Align::Center, Align::End, true);
   painter.text(x_label, {area.x + area.width / 2, area.y + area.height + 42}, 12, kInk, Align::Center, Align::End);
-  painter.vertical_text(y_label, {area.x - 58, area.y + area.height / 2}, 12, kInk);
+  // Left of the widest tick label, never over it.
+  constexpr double kLabelGap = 8, kLabelHalfHeight = 10;
+  painter.vertical_text(y_label, {area.x - kTickLength - 4 - widest_tick - kLabelGap - kLabelHalfHeight,
+                                  area.y + area.height / 2},
+                        12, kInk);
 
-  // Legend in a corner on the right, as the tutorial places it.
-  constexpr double kRow = 20, kPad = 8, kSample = 26, kLabelSize = 11;
+  // Legend in a corner, on the right as the tutorial places it unless that
+  // hides data (the last epochs' points are often there): the corner it
+  // hides least of, the preferred one on a tie.
+  constexpr double kRow = 20, kPad = 8, kSample = 26, kLabelSize = 11, kInset = 10, kClearance = 5;
   double widest = 0;
   for (const auto& s : series) widest = std::max(widest, painter.text_width(s.label, kLabelSize));
   const double box_width = kPad * 3 + kSample + widest;
   const double box_height = kPad * 2 + kRow * static_cast<double>(series.size());
-  const cv::Rect2d box(area.x + area.width - box_width - 10,
-                       legend == LegendCorner::UpperRight ? area.y + 10 : area.y + area.height - box_height - 10, box_width, box_height);
+  const double left = area.x + kInset, right = area.x + area.width - box_width - kInset;
+  const double top = area.y + kInset, bottom = area.y + area.height - box_height - kInset;
+  const bool upper_first = legend == LegendCorner::UpperRight;
+  const cv::Point2d corners[] = {{right, upper_first ? top : bottom}, {right, upper_first ? bottom : top},
+                                 {left, upper_first ? top : bottom}, {left, upper_first ? bottom : top}};
+  cv::Rect2d box;
+  size_t fewest_hidden = std::numeric_limits<size_t>::max();
+  for (const auto& corner : corners) {
+    const cv::Rect2d candidate(corner.x, corner.y, box_width, box_height);
+    const cv::Rect2d cleared(candidate.x - kClearance, candidate.y - kClearance, candidate.width + 2 * kClearance,
+                             candidate.height + 2 * kClearance);
+    const auto hidden = static_cast<size_t>(
+        std::count_if(inked.begin(), inked.end(), [&](const cv::Point2d& p) { return cleared.contains(p); }));
+    if (hidden < fewest_hidden) box = candidate, fewest_hidden = hidden;
+  }
   painter.fill(box, kWhite);
   painter.frame(box, kLegendEdge);
   for (size_t i = 0; i < series.size(); ++i) {

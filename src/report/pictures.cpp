@@ -47,7 +47,10 @@ void write_prediction_grid(const EvalReport& report, const fs::path& png) {
     cells.push_back({resize_to_input(decode_rgb(report.data_root / sample.path), report.image_size), title,
                      predicted == sample.label ? kRight : kWrong});
   }
-  plot_image_grid(cells, kGridRows, kGridCols, png);
+  // Fewer images than the grid holds: as many rows (and, below one row, columns) as they fill.
+  const int cols = std::max(1, std::min(kGridCols, static_cast<int>(cells.size())));
+  const int rows = std::max(1, (static_cast<int>(cells.size()) + cols - 1) / cols);
+  plot_image_grid(cells, rows, cols, png);
 }
 
 size_t write_top_losses(const EvalReport& report, size_t count, const fs::path& png) {

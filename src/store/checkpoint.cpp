@@ -9,6 +9,7 @@
 
 #include "catdog/base/atomic_file.h"
 #include "catdog/base/error.h"
+#include "catdog/base/precision.h"
 #include "catdog/base/text.h"
 #include "catdog/store/zip_check.h"
 
@@ -219,8 +220,7 @@ Checkpoint read_checkpoint(const fs::path& file, torch::Device device) {
   };
   const auto checked = [&](const std::string& key, const torch::Tensor& stored, torch::ScalarType dtype) {
     if (stored.scalar_type() != dtype)
-      throw corrupt(key + " is " + std::string(c10::toString(stored.scalar_type())) + ", expected " +
-                    c10::toString(dtype));
+      throw corrupt(key + " is " + dtype_name(stored.scalar_type()) + ", expected " + dtype_name(dtype));
     if (stored.device() != torch::kCPU || !fits_its_storage(stored))
       throw corrupt(key + " reaches past its storage");
   };

@@ -62,7 +62,7 @@ History history_from_json(const nlohmann::json& json) {
 
 std::string history_csv(const History& history) {
   std::ostringstream out;
-  out << std::setprecision(std::numeric_limits<double>::max_digits10);
+  out << std::setprecision(6);  // %.6g: for people; history.json keeps every digit
   out << "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n";
   for (const auto& record : history)
     out << record.epoch << ',' << record.loss << ',' << record.accuracy << ',' << record.val_loss << ','

@@ -95,7 +95,7 @@ std::string metrics_text(const Tally& tally) {
 // `dtype`: what the forward and backward compute in (training_dtype, precision.h).
 Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, GradientAverager* averager, BatchSource& source,
                   int epoch, double label_smoothing, const std::function<double(int64_t)>& learning_rate,
-                  torch::ScalarType dtype, torch::Device device, ProgressBar& bar) {
+                  torch::ScalarType dtype, torch::Device device, ProgressBar& bar, const std::atomic<bool>* stop) {
   model->train();
   Tally tally;
   size_t step = 0;
@@ -103,6 +103,7 @@ Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, GradientAverager* 
   const auto loss_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing);
   source.for_each_batch(epoch - 1, [&](const torch::Tensor& inputs, const torch::Tensor& labels,
                                        const std::vector<size_t>&) {
+    if (stop && stop->load()) return false;
     if (labels.numel() == 0 && !averager) return true;
     optimizer.zero_grad();
     optimizer.set_learning_rate(learning_rate(static_cast<int64_t>(step)));
@@ -129,6 +130,7 @@ Tally train_epoch(Classifier& model, KerasRMSprop& optimizer, GradientAverager* 
     bar.advance(static_cast<size_t>(labels.size(0)), metrics_text(tally));
     return true;
   });
+  if (stop && stop->load()) throw TrainingInterrupted(epoch, step);
   if (averager) tally.sum_over(&averager->group());
   return tally;
 }
@@ -176,7 +178,7 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
   }
   const int rank = group ? group->rank() : 0, ranks = group ? group->world_size() : 1;
   spdlog::info("features: one {} backbone pass over {} images in {}", model_name(model->kind()), samples.size(),
-               c10::toString(dtype));
+               dtype_name(dtype));
   LoaderOptions loader_options;
   loader_options.image_size = model->image_size();
   loader_options.decode_limits = runtime.decode_limits;
@@ -191,7 +193,7 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
   CachedFeatures result{torch::Tensor(), std::vector<bool>(share, false)};
   model->eval();
   InferenceEngine features(model, GraphOutput::Features, runtime, frozen_graph_pays_off(share));
-  ProgressBar bar("features", images.num_batches(), options.progress);
+  ProgressBar bar("features", images.num_batches(), options.progress, "img", options.progress_columns);
   run_inference(
       images, [&](const torch::Tensor& batch) { return features(batch).to(torch::kCPU); },
       [&](const torch::Tensor& features, const torch::Tensor&, const std::vector<size_t>& indices) {
@@ -344,6 +346,11 @@ void prepare_batches(StageBatches& batches, Classifier& model, const DatasetInde
 
 }  // namespace
 
+TrainingInterrupted::TrainingInterrupted(int epoch, size_t batches_done)
+    : Error(fmt::format("interrupted at epoch {}, batch {}", epoch, batches_done)),
+      epoch(epoch),
+      batches_done(batches_done) {}
+
 TrainResult train(const DatasetIndex& data, const TrainOptions& options, const Runtime& runtime,
                   const EpochCallback& on_epoch_end, TrainState* resume) {
   require_usable_learning_rates(stages_of(options));
@@ -423,11 +430,12 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
     spdlog::info("the run already has {} of {} epochs: nothing to train", epochs_done, options.epochs);
 
   for (int epoch = epochs_done + 1; epoch <= options.epochs; ++epoch) {
+    if (!group && options.stop && options.stop->load()) throw TrainingInterrupted(epoch, 0);
     if (epoch > stage->last_epoch) enter_stage(stage_of(stages, epoch), false);
     const auto start = std::chrono::steady_clock::now();
     // One bar per epoch, finished with the validation metrics: one line per epoch in a log file.
     ProgressBar bar(fmt::format("epoch {}/{}", epoch, options.epochs), batches.train->num_batches(),
-                    options.progress);
+                    options.progress, "img", options.progress_columns);
     const double communication_before = group ? group->communication_seconds() : 0;
     const auto steps_per_epoch = static_cast<int64_t>(batches.train->num_batches());
     const auto stage_steps = steps_per_epoch * (stage->last_epoch - stage->first_epoch + 1);
@@ -439,7 +447,7 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
           return scheduled_learning_rate(options.schedule, stage->learning_rate, steps_before + step, stage_steps,
                                          warmup_steps);
         },
-        training_dtype(runtime.precision), runtime.device, bar);
+        training_dtype(runtime.precision), runtime.device, bar, group ? nullptr : options.stop);
     const auto validated = validate(model, validation_logits, *batches.validation, group);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const EpochRecord* best_before = best_epoch(history);

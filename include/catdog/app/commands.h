@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "catdog/base/error.h"
 #include "catdog/base/names.h"
 #include "catdog/base/runtime.h"
 #include "catdog/data/loader.h"
@@ -29,6 +30,14 @@ namespace catdog::app {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
+inline constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as a shell reports Ctrl+C
+
+// A command stopped by Ctrl+C or SIGTERM: main prints the message (what was
+// kept and how to go on) as one line and exits kExitInterrupted.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
 
 struct DataCommand {
   std::string data;  // "" = $CATDOG_DATA, else data/
@@ -76,10 +85,17 @@ struct TrainCommand {
   CacheMode cache = CacheMode::Auto;
   bool json = false;
   bool progress = true;
+  bool test = true;  // end by evaluating best.ckpt on the test split (run_folder.h's kTestResultFile)
   int initial_eval_batches = recipe::kInitialEvalBatches;
   bool feature_cache = true;
   std::string command_line;  // recorded in the run folder
   std::vector<std::string> classes;  // train on these classes of the dataset alone (empty: all)
+  // A run's settings.json whose recipe (and data folder) this run repeats;
+  // the flags in flags_given win over it.
+  std::filesystem::path config;
+  // The flags given on the command line ("--lr"): they override --config, and
+  // --resume warns about those that differ from the run's recipe.
+  std::vector<std::string> flags_given;
 };
 int run_train(const TrainCommand& command, const Runtime& runtime, std::ostream& out);
 // The recipe the flags ask for on top of the registry's defaults for `spec`:

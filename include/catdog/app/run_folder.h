@@ -20,6 +20,9 @@ inline constexpr const char* kHistoryJson = "history.json";
 inline constexpr const char* kHistoryCsv = "history.csv";
 inline constexpr const char* kCurvesPng = "curves.png";
 inline constexpr const char* kLockFile = ".lock";
+// best.ckpt on the test split when training ended (`catdog eval --json`'s
+// object plus "epoch", best.ckpt's): serve's page shows its accuracy.
+inline constexpr const char* kTestResultFile = "test.json";
 inline constexpr const char* kFeaturesDir = "features";  // train.pt, validation.pt: backbone features
 inline constexpr const char* kImageCacheDir = "cache";   // the loader's disk cache
 // runs/latest: the newest run that finished at least one epoch.
@@ -65,6 +68,7 @@ class RunFolder {
   std::filesystem::path file(const char* name) const { return path_ / name; }
 
   void write_settings(const nlohmann::json& settings) const;
+  void write_test_result(const nlohmann::json& result) const;
 
   // One epoch, committed in this order (a kill between two steps leaves a
   // folder that repair() completes):
@@ -103,6 +107,12 @@ void point_latest_link(const std::filesystem::path& run_dir);
 // --checkpoint: a checkpoint file, or a run folder (its best checkpoint);
 // empty = runs/latest's best. Throws Error saying how to get one.
 std::filesystem::path resolve_checkpoint(const std::string& from_flag);
+
+// A settings.json (a run's recipe, for --config) as JSON; Error naming the file
+// when it cannot be read or is not a JSON object.
+nlohmann::json read_settings(const std::filesystem::path& file);
+// The data folder a run recorded in its settings ("" when none).
+std::string recorded_data_dir(const nlohmann::json& settings);
 
 // load_checkpoint (store/checkpoint.h) for eval, predict and serve: a file that
 // is not a whole checkpoint is an Error that also says what to pass instead.

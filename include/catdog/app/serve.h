@@ -20,6 +20,7 @@ struct ServeOptions {
   int queue = 16;                            // requests waiting beyond those (503 beyond)
   std::chrono::seconds request_timeout{30};  // a request's head and body arrive within it; longest wait for a worker
   std::filesystem::path save_dir;            // keep every upload there ("" = write nothing)
+  bool json_logs = false;  // --json: its own lines go to the log (main makes that JSON lines), not plain stderr
   // Host header values answered besides this machine's loopback names and
   // addresses (a page elsewhere reaches the server through DNS rebinding
   // under its own name, so every other name gets 421).

@@ -120,8 +120,9 @@ const httplib::Headers& security_headers();
 // through a stream that enforces the deadline and the byte cap.
 class GuardedHttpServer : public httplib::Server {
  public:
-  using HeadCheck = std::function<std::optional<EarlyAnswer>(const httplib::Request&)>;
-  // `head_check` sees every request once its head is read, before its body.
+  using HeadCheck = std::function<std::optional<EarlyAnswer>(httplib::Request&)>;
+  // `head_check` sees every request once its head is read, before its body
+  // (and may set how the body is read: read_body_as_bytes_unless_multipart).
   GuardedHttpServer(ConnectionPolicy policy, HeadCheck head_check);
 
  private:

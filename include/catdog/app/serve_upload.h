@@ -26,6 +26,12 @@ struct HttpError {
 // nullopt when the body may be read.
 std::optional<EarlyAnswer> check_body_length(const httplib::Request& request, size_t max_upload);
 
+// Before a POST's body is read: a body that is not a multipart form is an
+// image's bytes (sniffed by them, not by its type), whatever Content-Type it
+// declares. curl --data-binary sends application/x-www-form-urlencoded, which
+// httplib would otherwise parse as a form and refuse past 8 KB.
+void read_body_as_bytes_unless_multipart(httplib::Request& request);
+
 // The image a request carries: its body, or a multipart form's "image" field,
 // else the form's first file.
 struct Upload {

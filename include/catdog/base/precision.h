@@ -36,6 +36,9 @@ bool bf16_emulated(Precision precision, torch::Device device);
 
 // The dtype inference on `device` runs in for `precision`: float, bfloat16 or half.
 torch::ScalarType inference_dtype(Precision precision, torch::Device device);
+// A number format as people name it in messages: fp32, bf16, fp16, fp64
+// (LibTorch's own names, "Float" and "BFloat16", for the rest).
+std::string dtype_name(torch::ScalarType dtype);
 // The dtype the trainable layers compute in: bfloat16 when asked for, else float
 // (fp16 on CUDA would need loss scaling, which catdog does not do).
 torch::ScalarType training_dtype(Precision precision);

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace catdog {
 
@@ -24,5 +25,12 @@ bool is_printable_text(std::string_view bytes);
 // is a number too large, not malformed); nullopt for anything else ("2.5",
 // "1e9", "", " 3").
 std::optional<int64_t> parse_whole_number(std::string_view text);
+
+// Edits (insert, delete, replace a character, or swap two neighbours) that
+// turn `a` into `b`: "trian" -> "train" is 1.
+size_t edit_distance(std::string_view a, std::string_view b);
+// The candidate a typo most likely meant: the nearest by edit_distance within
+// a third of the word's length (at least 1; ties: the first), else "".
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
 
 }  // namespace catdog

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
+#include "catdog/base/progress.h"
 #include "catdog/base/runtime.h"
 #include "catdog/data/dataset.h"
 #include "catdog/infer/metrics.h"
@@ -19,6 +20,7 @@ struct EvalOptions {
   int batch_size = 64;
   bool tta = false;  // test-time augmentation: class_log_probabilities (inference.h)
   std::FILE* progress = nullptr;  // where the progress bar goes; nullptr: none
+  int progress_columns = ProgressBar::kDefaultColumns;  // the terminal's width
 };
 
 struct Misclassified {

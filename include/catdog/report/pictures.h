@@ -11,7 +11,8 @@ namespace catdog {
 
 // 10 sample training images with their labels.
 void write_sample_grid(const DatasetReport& report, const std::filesystem::path& png);
-// The first 32 images of the split with what the model said (blue right, red wrong).
+// The first 32 images of the split with what the model said (blue right, red
+// wrong): 4 rows of 8, fewer rows (or columns) when fewer images fill them.
 void write_prediction_grid(const EvalReport& report, const std::filesystem::path& png);
 // fastai's top losses: the `count` most confident wrong predictions with
 // their file names and probabilities. Returns how many; none: no file.

@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <torch/types.h>
 
 #include "catdog/base/error.h"
+#include "catdog/base/progress.h"
 #include "catdog/base/runtime.h"
 #include "catdog/data/dataset.h"
 #include "catdog/data/loader.h"
@@ -58,11 +60,25 @@ struct TrainOptions {
   bool feature_cache = true;
   std::filesystem::path train_features_file, validation_features_file;
   std::FILE* progress = nullptr;  // where progress bars go (the application passes stderr); nullptr: none
+  int progress_columns = ProgressBar::kDefaultColumns;  // the terminal's width, for the bars
   // Data-parallel training (distributed.h): this rank's process group, or
   // null for one process. Each rank then trains on its share of every batch
   // (batch_size is per rank), gradients and metrics are summed over ranks,
   // and the feature files above should be named for one rank only.
   ProcessGroup* group = nullptr;
+  // Set by the caller (a signal handler, say) to stop: the step under way
+  // finishes, the epoch under way is dropped (the last committed epoch stays
+  // the run's) and train() throws TrainingInterrupted. One process only: a
+  // data-parallel run ignores it (its ranks must stop at the same step).
+  const std::atomic<bool>* stop = nullptr;
+};
+
+// train() stopped by TrainOptions::stop: "interrupted at epoch 3, batch 41".
+class TrainingInterrupted : public Error {
+ public:
+  TrainingInterrupted(int epoch, size_t batches_done);
+  int epoch;            // the epoch dropped
+  size_t batches_done;  // its steps taken
 };
 
 // Where a resumed run continues from (a checkpoint's content).
