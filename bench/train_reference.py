@@ -21,7 +21,7 @@ Dense2 becomes DenseN. The split is catdog's (split.h): samples sorted by relati
 Fisher-Yates from the back with mt19937_64(seed), j = rng() % (i + 1), cut at round(0.8 n) and
 round(0.9 n) of the whole for cat/dog, of each class in that order for every other dataset.
 Preprocessing: PIL decode (libjpeg, like OpenCV) + EXIF transpose + RGB, then a bilinear
-resize to 160x160 without antialiasing (torch interpolate, align_corners=False: OpenCV
+resize to 160x160 (--image-size N: NxN) without antialiasing (torch interpolate, align_corners=False: OpenCV
 INTER_LINEAR's sampling grid; OpenCV rounds in 8-bit fixed point, so pixels may differ by 1),
 x / 127.5 - 1. Images are decoded once and kept in memory (like catdog's memory cache).
 
@@ -35,7 +35,7 @@ Beyond the tutorial's recipe (bench/RESULTS-finetune.md; the spec is catdog's --
                U[0.6, 1], aspect log-uniform in [3/4, 4/3], centre uniform where the crop fits),
                rotation U[-15, 15] degrees about the crop centre, horizontal flip p 0.5, as ONE
                affine warp (torch grid_sample, bilinear, reflect-101 outside the source) from the
-               192x192 decode to 160x160; then brightness, contrast (about the image's mean grey)
+               192x192 decode to 160x160 (1.2 N to N); then brightness, contrast (about the image's mean grey)
                and saturation (about each pixel's grey), each factor U[0.8, 1.2], clamped to
                [0, 255]. The draws come from torch's generator seeded by --seed (the same
                distributions as catdog, not the same draws).
@@ -224,12 +224,12 @@ def augment(uint8_batch, generator, out_size=160):
 
 
 class Scratch(nn.Module):
-    def __init__(self, classes=2):
+    def __init__(self, classes=2, side=160):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
         self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
         self.conv3 = nn.Conv2d(32, 64, 3, padding=1)
-        self.dense1 = nn.Linear(20 * 20 * 64, 512)
+        self.dense1 = nn.Linear((side // 8) ** 2 * 64, 512)
         self.dense2 = nn.Linear(512, classes)
         for layer in (self.conv1, self.conv2, self.conv3, self.dense1, self.dense2):
             nn.init.xavier_uniform_(layer.weight)
@@ -370,7 +370,7 @@ def train_stage(model, optimizer, data, args, stage, epochs, base_lr, generator,
         for begin in range(0, len(order), args.batch_size):
             index = order[begin:begin + args.batch_size]
             target = train_y[index]
-            x = augment(train_x[index], generator) if args.augment else to_input(train_x[index])
+            x = augment(train_x[index], generator, args.image_size) if args.augment else to_input(train_x[index])
             optimizer.lr = learning_rate(base_lr, args.schedule, step, steps_per_epoch, epochs * steps_per_epoch)
             step += 1
             optimizer.zero_grad()
@@ -425,6 +425,8 @@ def main():
     parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--patience", type=int, default=0, help="early stopping on val_loss (0: off)")
+    parser.add_argument("--image-size", type=int, default=160,
+                        help="input side (catdog's --image-size); augmentation decodes at round(1.2 x) of it")
     parser.add_argument("--tta", action="store_true", help="score the test split with flip TTA too")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--precision", choices=("fp32", "auto"), default="fp32",
@@ -447,16 +449,17 @@ def main():
     print(f"train {len(train)}, validation {len(validation)}, test {len(test)}", flush=True)
     start = time.perf_counter()
     # Augmented crops come from a slightly larger decode, as in catdog's cache.
-    train_x, train_y = load_images(args.data, train, size=192 if args.augment else 160)
-    val_x, val_y = load_images(args.data, validation)
-    test_x, test_y = load_images(args.data, test)
+    side = args.image_size
+    train_x, train_y = load_images(args.data, train, size=int(math.floor(side * 1.2 + 0.5)) if args.augment else side)
+    val_x, val_y = load_images(args.data, validation, size=side)
+    test_x, test_y = load_images(args.data, test, size=side)
     decode_seconds = time.perf_counter() - start
     print(f"decoded in {decode_seconds:.1f}s", flush=True)
     device = torch.device(args.device)
     train_x, train_y, val_x, val_y, test_x, test_y = (t.to(device) for t in (train_x, train_y, val_x, val_y, test_x, test_y))
 
     classes = len(class_names)
-    model = Scratch(classes) if args.model == "scratch" else FrozenBackbone(
+    model = Scratch(classes, args.image_size) if args.model == "scratch" else FrozenBackbone(
         *backbone_and_width(args.model, args.weights), classes=classes, precision=args.precision)
     model.to(device)
     generator = torch.Generator().manual_seed(args.seed)  # shuffles and augmentation draws

@@ -98,7 +98,9 @@ TEST(Charts, EpochTickLabelsNeverOverlapAndStepSensibly) {
       ASSERT_FALSE(ticks.empty()) << what;
       expect_apart(ticks, true, what);
       EXPECT_LE(ticks.size(), 10u) << what;
-      if (epochs >= 2) EXPECT_GE(ticks.size(), 2u) << what;
+      if (epochs >= 2) {
+        EXPECT_GE(ticks.size(), 2u) << what;
+      }
       // Whole epochs, one step of 1, 2, 2.5 or 5 times a power of ten (25, not 2.5 -> 3).
       const double step = ticks.size() > 1 ? ticks[1].value - ticks[0].value : 1;
       double unit = step;
@@ -110,7 +112,9 @@ TEST(Charts, EpochTickLabelsNeverOverlapAndStepSensibly) {
         EXPECT_GE(tick.value, 0) << what;
         EXPECT_LE(tick.value, epochs * 1.05 + 1) << what;
       }
-      if (ticks.size() > 2) EXPECT_EQ(ticks[2].value - ticks[1].value, step) << what;
+      if (ticks.size() > 2) {
+        EXPECT_EQ(ticks[2].value - ticks[1].value, step) << what;
+      }
     }
 }
 
