@@ -35,7 +35,7 @@ torch::Tensor dev_photos() {
     for (const auto& entry : fs::directory_iterator(testing::shared_dir() / "data" / "catdog-dev" / label))
       files.push_back(entry.path());
     std::sort(files.begin(), files.end());
-    for (int i = 0; i < kPhotosPerClass; ++i) images.push_back(load_input(files[static_cast<size_t>(i)]));
+    for (int i = 0; i < kPhotosPerClass; ++i) images.push_back(load_input(files[static_cast<size_t>(i)], kDefaultImageSize));
   }
   return torch::stack(images);
 }
