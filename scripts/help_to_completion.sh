@@ -13,9 +13,9 @@ subcommands=$("$(dirname "$0")/catdog_subcommands.sh" "$program")
 [ -n "$subcommands" ] || { echo "no subcommands in '$program --help'" >&2; exit 1; }
 
 # "-v,--verbose" and "--device {auto,cpu,cuda}=auto" -> flag names; choices as "flag=a:b:c".
-flags_of() { "$1" "${@:2}" --help | awk '/^  +-/ { n = split($1, names, ","); for (i = 1; i <= n; ++i) print names[i] }'; }
+flags_of() { "$1" "${@:2}" --help | awk '/^  -/ { n = split($1, names, ","); for (i = 1; i <= n; ++i) print names[i] }'; }
 choices_of() {
-  "$1" "${@:2}" --help | awk '/^  +-[^ ]* \{/ {
+  "$1" "${@:2}" --help | awk '/^  -[^ ]* \{/ {
     n = split($1, names, ","); match($2, /\{[^}]*\}/); values = substr($2, RSTART + 1, RLENGTH - 2)
     gsub(",", ":", values); for (i = 1; i <= n; ++i) print names[i] "=" values }'
 }

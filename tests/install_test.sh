@@ -41,7 +41,7 @@ bash -c "source '$completion'; complete -p catdog" | grep -q -- '-F _catdog' || 
 [ "$(offers catdog pre)" = "predict" ] || fail "'catdog pre<TAB>' offers '$(offers catdog pre)'"
 for name in $subcommands; do
   flags=$(offers catdog "$name" --)
-  for flag in $("$program" "$name" --help | awk '/^  +-/ { n = split($1, f, ","); for (i = 1; i <= n; ++i) if (f[i] ~ /^--/) print f[i] }'); do
+  for flag in $("$program" "$name" --help | awk '/^  -/ { n = split($1, f, ","); for (i = 1; i <= n; ++i) if (f[i] ~ /^--/) print f[i] }'); do
     [[ " $flags " == *" $flag "* ]] || fail "'catdog $name --<TAB>' does not offer $flag"
   done
 done
