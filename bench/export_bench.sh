@@ -6,8 +6,9 @@
 # Env: DATA (default ../shared/data/catdog-dev; for the checkpoint trained when none
 # is given), WEIGHTS (the Keras file of MODEL), THREADS (2), ROUNDS (5), PRECISION
 # (fp32), OUT (/tmp/export-bench). Per batch size (1, 32), ROUNDS rounds, each running
-# catdog's bench_backbones then ONNX Runtime, one after the other; prints every round
-# and the medians in images per second. bench_backbones times the backbone (the
+# catdog's bench_backbones on the product's path (the inference engine), on the eager
+# modules, then ONNX Runtime, one after the other; prints every round and the medians
+# in images per second. bench_backbones times the backbone (the
 # scratch network whole), ONNX Runtime the whole exported model (head and softmax
 # too: a few thousandths of the work), both on random inputs after one warm-up run.
 # The folder row, whole processes timed on both sides: `catdog predict` over FOLDER
@@ -30,14 +31,17 @@ for batch in 1 32; do
   [ "$MODEL" = vgg16 ] && iterations=$((batch == 1 ? 20 : 2))
   for round in $(seq "$ROUNDS"); do
     c=$(build/bench/bench_backbones "$MODEL" $batch $iterations "$THREADS" "$PRECISION")
+    e=$(build/bench/bench_backbones "$MODEL" $batch $iterations "$THREADS" "$PRECISION" eager)
     o=$(node bench/onnxruntime_forward.js "$ORT" "$OUT/$MODEL.onnx" $batch $iterations "$THREADS")
-    echo "$MODEL batch $batch round $round: catdog $c img/s, onnxruntime $o img/s"
+    echo "$MODEL batch $batch round $round: catdog $c img/s (eager $e), onnxruntime $o img/s"
     echo "$c" >>"$OUT/catdog-$MODEL-$batch"
+    echo "$e" >>"$OUT/eager-$MODEL-$batch"
     echo "$o" >>"$OUT/ort-$MODEL-$batch"
   done
-  c=$(median <"$OUT/catdog-$MODEL-$batch") o=$(median <"$OUT/ort-$MODEL-$batch")
-  rm -f "$OUT/catdog-$MODEL-$batch" "$OUT/ort-$MODEL-$batch"
-  echo "$MODEL batch $batch median: catdog $c img/s, onnxruntime $o img/s, ratio $(echo "scale=2; $c / $o" | bc)"
+  c=$(median <"$OUT/catdog-$MODEL-$batch") e=$(median <"$OUT/eager-$MODEL-$batch") o=$(median <"$OUT/ort-$MODEL-$batch")
+  rm -f "$OUT/catdog-$MODEL-$batch" "$OUT/eager-$MODEL-$batch" "$OUT/ort-$MODEL-$batch"
+  echo "$MODEL batch $batch $PRECISION median: catdog $c img/s (eager $e), onnxruntime $o img/s," \
+    "ratio $(echo "scale=2; $c / $o" | bc) (eager $(echo "scale=2; $e / $o" | bc))"
 done
 if [ -n "${FOLDER:-}" ]; then
   count=$(find -L "$FOLDER" -type f | wc -l)

@@ -8,9 +8,12 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <tuple>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "catdog/base/runtime.h"
 #include "catdog/data/dataset.h"
@@ -406,11 +409,28 @@ TEST_F(Cli, ExplainWritesAHeatMapOverlayPerImage) {
                                        dog_image(6).string() + "'");
   EXPECT_EQ(result.code, 0) << result.err;
   for (const char* name : {"cat.6.jpg", "dog.6.jpg"}) {
-    const cv::Mat overlay = cv::imread((out / name).string());
-    ASSERT_FALSE(overlay.empty()) << name;
-    EXPECT_EQ(overlay.size(), cv::Size(200, 150)) << "the photo's own size, no banner";
-    const cv::Mat photo = cv::imread((name[0] == 'c' ? cat_image(6) : dog_image(6)).string());
+    const cv::Mat picture = cv::imread((out / name).string());
+    ASSERT_FALSE(picture.empty()) << name;
+    // The 200 x 150 photo enlarged to 320 px on its shorter side, a verdict banner and a colour key below.
+    ASSERT_EQ(picture.cols, 427) << name;
+    ASSERT_EQ(picture.rows, 320 + 36 + 28) << name;
+    cv::Mat photo = cv::imread((name[0] == 'c' ? cat_image(6) : dog_image(6)).string());
+    cv::resize(photo, photo, cv::Size(427, 320), 0, 0, cv::INTER_CUBIC);
+    const cv::Mat overlay = picture(cv::Rect(0, 0, 427, 320));
     EXPECT_GT(cv::norm(overlay, photo, cv::NORM_L1) / overlay.total(), 10.0) << "the heat map is blended in";
+    cv::Mat banner;
+    cv::cvtColor(picture(cv::Rect(0, 320, 427, 36)), banner, cv::COLOR_BGR2GRAY);
+    EXPECT_GT(cv::countNonZero(banner > 200), 100) << "the verdict in white on the dark banner";
+    // The key shows the map's colours from none (dark blue) to most (red).
+    const cv::Mat key = picture(cv::Rect(0, picture.rows - 28, 427, 28));
+    int blue = 0, red = 0;
+    for (auto pixel = key.begin<cv::Vec3b>(); pixel != key.end<cv::Vec3b>(); ++pixel) {
+      const auto [b, g, r] = std::make_tuple((*pixel)[0], (*pixel)[1], (*pixel)[2]);
+      blue += b > 110 && g < 60 && r < 60;
+      red += r > 110 && g < 60 && b < 60;
+    }
+    EXPECT_GT(blue, 10) << name;
+    EXPECT_GT(red, 10) << name;
   }
 }
 

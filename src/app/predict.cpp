@@ -123,7 +123,10 @@ int run_predict(const PredictCommand& command, const Runtime& runtime, std::ostr
     }
     if (!explanations.empty()) {  // the heat map over what was classified (the face crop in face mode)
       const cv::Mat& classified = result.crop.empty() ? result.image : result.crop;
-      write_rgb_image(gradcam_overlay(classified, explain(checkpoint.model, classified).heat), explanations[i]);
+      const auto explanation = explain(checkpoint.model, classified);
+      write_rgb_image(draw_explanation(classified, explanation.heat, sentence,
+                                       class_name(checkpoint.meta.class_names, explanation.explained_label)),
+                      explanations[i]);
     }
   });
   return all_good ? kExitOk : kExitFailure;

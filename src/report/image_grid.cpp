@@ -7,6 +7,7 @@
 #include "catdog/base/error.h"
 #include "catdog/data/dataset.h"
 #include "catdog/data/preprocess.h"
+#include "catdog/infer/gradcam.h"
 #include "catdog/infer/metrics.h"
 #include "catdog/report/painter.h"
 
@@ -130,6 +131,41 @@ cv::Mat draw_verdict(const cv::Mat& rgb, const std::string& text, const std::opt
                   cv::LINE_AA);
   }
   return annotated;
+}
+
+cv::Mat draw_explanation(const cv::Mat& rgb, const cv::Mat& heat, const std::string& text,
+                         const std::string& explained_class) {
+  cv::Mat image = as_rgb(rgb);
+  if (image.empty()) throw Error("cannot explain an empty image");
+  const int shorter = std::min(image.cols, image.rows);
+  if (shorter < kExplainedMinSide) {
+    const double scale = static_cast<double>(kExplainedMinSide) / shorter;
+    cv::resize(image, image, cv::Size(), scale, scale, cv::INTER_CUBIC);
+  }
+  const cv::Mat explained = draw_verdict(gradcam_overlay(image, heat), text, std::nullopt);
+
+  // The key: "evidence for CLASS:", then the colours from none to most.
+  const int key_height = std::max(28, static_cast<int>(std::lround(explained.cols * 0.05)));
+  const double size = key_height * 0.32;
+  Painter key(explained.cols, key_height);
+  const std::string label = "evidence for " + explained_class + ":  none";
+  const double margin = key_height * 0.4;
+  key.text(label, {margin, key_height / 2.0}, size, kInk, Align::Start, Align::Center);
+  const double most_width = key.text_width("most", size);
+  const double bar_left = margin + key.text_width(label, size) + margin * 0.6;
+  const double bar_right = explained.cols - margin - most_width - margin * 0.6;
+  key.text("most", {explained.cols - margin, key_height / 2.0}, size, kInk, Align::End, Align::Center);
+  cv::Mat picture(explained.rows + key_height, explained.cols, CV_8UC3);
+  explained.copyTo(picture(cv::Rect(0, 0, explained.cols, explained.rows)));
+  key.result().copyTo(picture(cv::Rect(0, explained.rows, explained.cols, key_height)));
+  if (bar_right - bar_left >= 8) {  // the colour bar itself, drawn in the jet colours the map uses
+    const int width = static_cast<int>(bar_right - bar_left), height = key_height / 2;
+    cv::Mat ramp(1, width, CV_32F);
+    for (int x = 0; x < width; ++x) ramp.at<float>(0, x) = static_cast<float>(x) / static_cast<float>(width - 1);
+    const cv::Mat bar = gradcam_overlay(cv::Mat(height, width, CV_8UC3, kWhite), ramp, 1.0);
+    bar.copyTo(picture(cv::Rect(static_cast<int>(bar_left), explained.rows + (key_height - height) / 2, width, height)));
+  }
+  return picture;
 }
 
 }  // namespace catdog

@@ -42,4 +42,13 @@ size_t plot_top_losses(const std::vector<ScoredImage>& images, const std::vector
 // when given, a box drawn around `highlight` (the face in face mode).
 cv::Mat draw_verdict(const cv::Mat& rgb, const std::string& text, const std::optional<cv::Rect>& highlight);
 
+// `predict --explain`: the Grad-CAM `heat` map (gradcam.h) over what was
+// classified, enlarged to at least kExplainedMinSide pixels on its shorter side
+// (a face crop is a picture to look at, not a thumbnail), with `text` (the
+// verdict) on a banner below it and a colour key: the jet scale from no to
+// most evidence for `explained_class`.
+inline constexpr int kExplainedMinSide = 320;
+cv::Mat draw_explanation(const cv::Mat& rgb, const cv::Mat& heat, const std::string& text,
+                         const std::string& explained_class);
+
 }  // namespace catdog
