@@ -186,6 +186,15 @@ TEST_F(Serve, APhotoGetsTheLibrarysPredictionAndAHeatMap) {
     ASSERT_EQ(raw->status, 200) << type << ": " << raw->body;
     EXPECT_EQ(json::parse(raw->body)["dog"], answer["dog"]) << type;
   }
+
+  // ?heatmap=0: the same verdict without the Grad-CAM fields.
+  const auto plain = client.Post("/api/predict?heatmap=0", read_bytes(photo), "application/octet-stream");
+  ASSERT_TRUE(plain);
+  ASSERT_EQ(plain->status, 200) << plain->body;
+  const auto plain_answer = json::parse(plain->body);
+  EXPECT_EQ(plain_answer["dog"], answer["dog"]);
+  EXPECT_EQ(plain_answer["sentence"], answer["sentence"]);
+  for (const char* field : {"heatmap", "heatmap_box", "explained"}) EXPECT_FALSE(plain_answer.contains(field)) << field;
 }
 
 TEST_F(Serve, AFacePhotoGetsAFaceBoxAndCanBeClassifiedByTheFace) {

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <httplib.h>
@@ -345,14 +346,17 @@ class ImageServer::Impl {
                                                                           [](RequestGate* gate) { gate->leave(); });
       const auto decoding = pixels_.reserve(upload.dimensions.width * upload.dimensions.height, wait);
       if (!decoding) throw HttpError{503, "the server is busy decoding other images: try again in a moment"};
-      send_json(response, 200, classify(upload, request.get_param_value("crop") == "face"));
+      send_json(response, 200,
+                classify(upload, request.get_param_value("crop") == "face", request.get_param_value("heatmap") != "0"));
     } catch (const HttpError& e) {
       if (e.status == 503) response.set_header("Retry-After", "1");
       send_json(response, e.status, {{"error", e.message}});
     }
   }
 
-  nlohmann::json classify(const Upload& upload, bool face_crop) {
+  // `with_heat_map`: the page's Grad-CAM fields too (?heatmap=0 leaves them
+  // out: an API client that wants the verdict alone skips a pass with gradients).
+  nlohmann::json classify(const Upload& upload, bool face_crop, bool with_heat_map) {
     const auto received = std::chrono::steady_clock::now();
     DecodedImage image;
     try {
@@ -385,7 +389,9 @@ class ImageServer::Impl {
     result.probabilities.assign(probabilities.data_ptr<double>(),
                                 probabilities.data_ptr<double>() + probabilities.numel());
     const auto classified = std::chrono::steady_clock::now();
-    const auto explanation = explain(checkpoint_.model, rgb(region), -1, heat_map_size(region.size()));
+    const auto explanation = with_heat_map
+                                 ? std::optional(explain(checkpoint_.model, rgb(region), -1, heat_map_size(region.size())))
+                                 : std::nullopt;
     const auto done = std::chrono::steady_clock::now();
     const auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
     spdlog::debug("{}x{} image: decode {:.1f} ms, face {:.1f} ms, model {:.1f} ms, Grad-CAM {:.1f} ms", rgb.cols,
@@ -395,13 +401,14 @@ class ImageServer::Impl {
     // predict --json's fields, then the page's.
     const auto& names = checkpoint_.meta.class_names;
     nlohmann::json answer = prediction_json(result, names);
-    const auto explained = static_cast<size_t>(explanation.explained_label);
     answer["sentence"] = verdict_sentence(result.probabilities, names);
     answer["image"] = {{"width", rgb.cols}, {"height", rgb.rows}};
     answer["classified"] = crop_to_face ? "face" : "whole";
-    answer["explained"] = class_name(names, static_cast<int64_t>(explained));
-    answer["heatmap"] = png_base64(gradcam_rgba(explanation.heat));
-    answer["heatmap_box"] = {region.x, region.y, region.width, region.height};
+    if (explanation) {
+      answer["explained"] = class_name(names, static_cast<int64_t>(explanation->explained_label));
+      answer["heatmap"] = png_base64(gradcam_rgba(explanation->heat));
+      answer["heatmap_box"] = {region.x, region.y, region.width, region.height};
+    }
     return answer;
   }
 

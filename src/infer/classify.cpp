@@ -186,7 +186,7 @@ std::vector<PredictionResult> predict_images(Classifier& model, const std::vecto
                                              const std::function<void(const PredictionResult&)>& on_result) {
   Decoder decoder(options, runtime, model->image_size());
   model->eval();
-  InferenceEngine logits(model, GraphOutput::Logits, runtime, frozen_graph_pays_off(inputs.size()));
+  InferenceEngine logits(model, GraphOutput::Logits, runtime, frozen_graph_pays_off(model->kind(), inputs.size()));
   const auto batch = static_cast<size_t>(std::max(1, options.batch_size));
   const auto decode_batch = [&](size_t start) {
     const std::vector<PredictInput> chunk(

@@ -192,7 +192,7 @@ CachedFeatures backbone_features(Classifier& model, const fs::path& root, const 
   const size_t share = (samples.size() + ranks - 1 - rank) / ranks;
   CachedFeatures result{torch::Tensor(), std::vector<bool>(share, false)};
   model->eval();
-  InferenceEngine features(model, GraphOutput::Features, runtime, frozen_graph_pays_off(share));
+  InferenceEngine features(model, GraphOutput::Features, runtime, frozen_graph_pays_off(model->kind(), share));
   ProgressBar bar("features", images.num_batches(), options.progress, "img", options.progress_columns);
   run_inference(
       images, [&](const torch::Tensor& batch) { return features(batch).to(torch::kCPU); },
@@ -413,7 +413,7 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
   Runtime validation_runtime = runtime;
   validation_runtime.precision = Precision::Fp32;
   InferenceEngine validation_logits(model, GraphOutput::Logits, validation_runtime,
-                                    frozen_graph_pays_off(split.validation.size() / static_cast<size_t>(ranks)));
+                                    frozen_graph_pays_off(model->kind(), split.validation.size() / static_cast<size_t>(ranks)));
   const Stage& first = stage_of(stages, std::min(epochs_done + 1, options.epochs));
   enter_stage(first, resume && epochs_done + 1 > first.first_epoch);
 

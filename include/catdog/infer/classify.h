@@ -92,7 +92,7 @@ torch::Tensor class_probabilities(InferenceEngine& logits, const torch::Tensor& 
 
 // Predicts every input with `model` in input order, in batches, decoding the
 // next batch on runtime.threads threads while the model runs (an
-// InferenceEngine: the frozen graph from kFrozenGraphMinImages inputs on). Each result,
+// InferenceEngine: the frozen graph where frozen_graph_pays_off). Each result,
 // failed ones included, goes to `on_result` as soon as it is ready, then
 // into the returned list (without its images).
 std::vector<PredictionResult> predict_images(Classifier& model, const std::vector<PredictInput>& inputs,

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -37,14 +38,23 @@ class FrozenGraph {
 // statistics), so equal keys mean the same weights.
 std::vector<int64_t> weights_key(torch::nn::Module& module);
 
-// Below this many images a FrozenGraph costs more to build (lowering,
-// scripting, freezing, optimizing, the check: ~0.1 s for MobileNetV2 and the
-// scratch CNN, 1-2 s for VGG16, debug log) than it saves over the eager
-// forward (issue 23's MobileNetV2 at batch 32: ~0.75 ms an image), so
-// `predict` of one photo or a few stays eager. An estimate, not a
-// measurement: BENCHMARKS.md's end-to-end runs should set it.
-inline constexpr size_t kFrozenGraphMinImages = 128;
-inline bool frozen_graph_pays_off(size_t images) { return images >= kFrozenGraphMinImages; }
+// From how many images a batch job (eval, predict, validation, the feature
+// pass) gains by building a FrozenGraph: its build time over what it saves per
+// image at batch 32, measured (BENCHMARKS.md, "Inference engine": built and
+// checked in 236 ms for scratch, 477 ms for VGG16; saving 0.36 and 4.4 ms an
+// image). MobileNetV2 never: at batches of 8 and more its frozen graph is
+// slower than the eager channels-last modules (oneDNN's layout conversions
+// around Keras' asymmetric pads), faster only at 1 to 4 images a batch, which
+// is serve's case (it builds one whatever this says).
+inline size_t frozen_graph_min_images(ModelKind kind) {
+  switch (kind) {
+    case ModelKind::Scratch: return 700;
+    case ModelKind::Vgg16: return 128;
+    case ModelKind::MobileNetV2: break;
+  }
+  return std::numeric_limits<size_t>::max();
+}
+inline bool frozen_graph_pays_off(ModelKind kind, size_t images) { return images >= frozen_graph_min_images(kind); }
 
 // catdog's no-gradient forward of a Classifier (eval, predict, serve, the
 // trainer's validation on images and the frozen backbone's feature pass):
