@@ -185,6 +185,16 @@ TEST_F(AppTrain, ResumeContinuesBitForBit) {
   const auto straight_history = load_checkpoint(straight / "run" / kLastCheckpoint, torch::kCPU).meta.history;
   ASSERT_EQ(meta.history.size(), 2u);
   for (size_t i = 0; i < 2; ++i) EXPECT_EQ(meta.history[i].val_loss, straight_history[i].val_loss);
+
+  // A second stage's length on a run without one is an error, never ignored.
+  auto longer = command(resumed / "run", 3);
+  longer.resume = true;
+  longer.fine_tune_epochs = 2;
+  std::ostringstream out;
+  EXPECT_NE(testing::error_of([&] { run_train(longer, runtime_, out); })
+                .find("--fine-tune-epochs: run " + (resumed / "run").string() + " has no fine-tuning stage"),
+            std::string::npos);
+  EXPECT_EQ(load_checkpoint(resumed / "run" / kLastCheckpoint, torch::kCPU).meta.epochs_done, 2);
 }
 
 // A bf16 run resumed without --precision goes on in bf16: bit for bit the

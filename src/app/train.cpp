@@ -172,7 +172,9 @@ void adopt_run_settings(const CheckpointMeta& meta, const TrainCommand& command,
   options.epochs = settings.value("epochs", options.epochs);
   const bool fine_tunes = !options.fine_tune.unfreeze_from.empty();
   if (command.epochs && !fine_tunes) options.epochs = *command.epochs;
-  if (command.fine_tune_epochs && fine_tunes) options.epochs = options.fine_tune.head_epochs + *command.fine_tune_epochs;
+  if (command.fine_tune_epochs && !fine_tunes)
+    throw Error("--fine-tune-epochs: run " + command.out + " has no fine-tuning stage; give --epochs N for more epochs");
+  if (command.fine_tune_epochs) options.epochs = options.fine_tune.head_epochs + *command.fine_tune_epochs;
 }
 
 nlohmann::json settings_json(const TrainCommand& command, const TrainOptions& options, const Runtime& runtime,
