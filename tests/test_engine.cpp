@@ -10,6 +10,7 @@
 #include "catdog/infer/engine.h"
 #include "catdog/infer/inference.h"
 #include "catdog/models/classifier.h"
+#include "random_backbone.h"
 #include "test_support.h"
 
 namespace catdog {
@@ -50,16 +51,7 @@ Classifier make_model(ModelKind kind, int64_t classes) {
   Classifier model(kind, classes);
   if (kind == ModelKind::MobileNetV2)
     model->load_backbone_weights(testing::shared_dir() / "weights" / "mobilenet_v2_1.0_no_top.h5");
-  if (kind == ModelKind::Vgg16) {
-    torch::NoGradGuard no_grad;
-    for (auto& parameter : model->named_parameters())
-      if (parameter.key().rfind("backbone.", 0) == 0) {
-        if (parameter.value().dim() == 4)
-          torch::nn::init::kaiming_normal_(parameter.value(), 0, torch::kFanIn, torch::kReLU);
-        else
-          parameter.value().uniform_(-0.1, 0.1);
-      }
-  }
+  if (kind == ModelKind::Vgg16) testing::he_initialise_backbone(model);
   model->eval();
   return model;
 }

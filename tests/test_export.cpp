@@ -23,6 +23,7 @@
 #include "catdog/infer/classify.h"
 #include "catdog/models/classifier.h"
 #include "catdog/store/checkpoint.h"
+#include "random_backbone.h"
 #include "square_model.h"
 #include "test_support.h"
 
@@ -73,15 +74,7 @@ Classifier make_model(ModelKind kind) {
   torch::manual_seed(20);
   Classifier model(kind);
   if (kind == ModelKind::Vgg16) {
-    torch::NoGradGuard no_grad;
-    for (auto& parameter : model->named_parameters())
-      if (parameter.key().rfind("backbone.", 0) == 0) {
-        if (parameter.value().dim() == 4)
-          torch::nn::init::kaiming_normal_(parameter.value(), 0, torch::kFanIn, torch::kReLU);
-        else
-          parameter.value().uniform_(-0.1, 0.1);
-      }
-    model->weights_changed();
+    testing::he_initialise_backbone(model);
   } else {
     model->load_backbone_weights(testing::shared_dir() / "weights" / "mobilenet_v2_1.0_no_top.h5");
   }

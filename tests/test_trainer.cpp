@@ -357,23 +357,27 @@ TEST_F(Trainer, ACorruptFeatureCacheIsRecomputedAndRewritten) {
   EXPECT_EQ(rewritten.size(), whole.size());
 }
 
+// The training features a feature-cache file holds, and the input size it records.
+std::pair<torch::Tensor, int64_t> stored_features(const fs::path& file) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(file.string());
+  torch::Tensor features;
+  c10::IValue image_size;
+  archive.read("features", features, /*is_buffer=*/true);
+  archive.read("image_size", image_size);
+  return {features, image_size.toInt()};
+}
+
 // Features computed in bf16 are not fp32's: a cache written by one is recomputed by the other.
 TEST_F(Trainer, FeatureCacheIsKeyedByPrecision) {
   TempDir cache;
   auto o = mobilenet_with_feature_files(cache);
-  const auto stored = [&] {
-    torch::serialize::InputArchive archive;
-    archive.load_from((cache / "train.pt").string());
-    torch::Tensor features;
-    archive.read("features", features, /*is_buffer=*/true);
-    return features;
-  };
   runtime_.precision = Precision::Fp32;
   train(small(), o, runtime_, kIgnoreEpochs);
-  const auto fp32 = stored();
+  const auto fp32 = stored_features(cache / "train.pt").first;
   runtime_.precision = Precision::Bf16;
   train(small(), o, runtime_, kIgnoreEpochs);
-  const auto bf16 = stored();
+  const auto bf16 = stored_features(cache / "train.pt").first;
   ASSERT_EQ(fp32.sizes(), bf16.sizes());
   EXPECT_FALSE(fp32.equal(bf16));
   // Synthetic images are far from ImageNet's: bf16 drifts more here than on photos (test_mobilenet_v2).
@@ -385,22 +389,13 @@ TEST_F(Trainer, FeatureCacheIsKeyedByPrecision) {
 TEST_F(Trainer, FeatureCacheIsKeyedByImageSize) {
   TempDir cache;
   auto o = mobilenet_with_feature_files(cache);
-  const auto stored = [&] {
-    torch::serialize::InputArchive archive;
-    archive.load_from((cache / "train.pt").string());
-    torch::Tensor features;
-    c10::IValue image_size;
-    archive.read("features", features, /*is_buffer=*/true);
-    archive.read("image_size", image_size);
-    return std::make_pair(features, image_size.toInt());
-  };
   train(small(), o, runtime_, kIgnoreEpochs);
-  const auto [at_160, size_160] = stored();
+  const auto [at_160, size_160] = stored_features(cache / "train.pt");
   EXPECT_EQ(size_160, 160);
   o.image_size = 96;
   const auto result = train(small(), o, runtime_, kIgnoreEpochs);
   EXPECT_EQ(result.model->image_size(), 96);
-  const auto [at_96, size_96] = stored();
+  const auto [at_96, size_96] = stored_features(cache / "train.pt");
   EXPECT_EQ(size_96, 96);
   ASSERT_EQ(at_160.sizes(), at_96.sizes());
   EXPECT_FALSE(at_160.equal(at_96)) << "the 160 px features were reused for 96 px";
