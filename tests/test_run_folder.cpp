@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <torch/torch.h>
@@ -42,20 +43,30 @@ TEST(RunFolder, DefaultNamesAreCreatedExclusively) {
   EXPECT_TRUE(fs::is_directory(second.path()));
 }
 
-TEST(RunFolder, ASecondHolderIsRefusedWithThePid) {
-  TempDir dir;
-  const auto held = RunFolder::open(dir / "run", OpenMode::New);
-  // Another process (flock locks belong to open files, so a fork's own open is a second holder).
+// Whether another process (flock locks belong to open files, so a fork's own
+// open is a second holder) opening `run` in each of `modes` is refused with
+// this process's PID.
+bool refused_with_our_pid(const fs::path& run, const std::vector<OpenMode>& modes) {
   const pid_t child = fork();
-  ASSERT_GE(child, 0);
+  if (child < 0) return false;
   if (child == 0) {
-    const std::string message = testing::error_of([&] { RunFolder::open(dir / "run", OpenMode::ExistOk); });
-    const bool named = message.find("in use by PID " + std::to_string(getppid())) != std::string::npos;
-    _exit(named ? 0 : 1);
+    bool all_named = true;
+    for (const OpenMode mode : modes) {
+      const std::string message = testing::error_of([&] { RunFolder::open(run, mode); });
+      all_named = all_named && message.find("in use by PID " + std::to_string(getppid())) != std::string::npos;
+    }
+    _exit(all_named ? 0 : 1);
   }
   int status = 0;
   waitpid(child, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child was not refused with the holder's PID";
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST(RunFolder, ASecondHolderIsRefusedWithThePid) {
+  TempDir dir;
+  const auto held = RunFolder::open(dir / "run", OpenMode::New);
+  EXPECT_TRUE(refused_with_our_pid(dir / "run", {OpenMode::ExistOk}))
+      << "the child was not refused with the holder's PID";
 }
 
 // Issue 22, item 17: a live run before its first epoch ends is "in use",
@@ -64,19 +75,8 @@ TEST(RunFolder, ResumingALiveRunBeforeItsFirstEpochNamesItsPid) {
   TempDir dir;
   const auto held = RunFolder::open(dir / "run", OpenMode::New);
   held.write_settings({{"epochs", 3}});
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    bool all_named = true;
-    for (const OpenMode mode : {OpenMode::Resume, OpenMode::New, OpenMode::ExistOk}) {
-      const std::string message = testing::error_of([&] { RunFolder::open(dir / "run", mode); });
-      all_named = all_named && message.find("in use by PID " + std::to_string(getppid())) != std::string::npos;
-    }
-    _exit(all_named ? 0 : 1);
-  }
-  int status = 0;
-  waitpid(child, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a mode did not name the holder's PID";
+  EXPECT_TRUE(refused_with_our_pid(dir / "run", {OpenMode::Resume, OpenMode::New, OpenMode::ExistOk}))
+      << "a mode did not name the holder's PID";
 }
 
 // Issue 22, item 9: a run folder never records a value its reader refuses.
