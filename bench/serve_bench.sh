@@ -5,7 +5,8 @@
 # Same LibTorch thread count for both. For scratch and mobilenetv2; catdog's checkpoints:
 # $SCRATCH_CKPT / $MOBILENET_CKPT, else trained here for 1 epoch on 100 + 100 images of DATA
 # (the reference has random weights of the same architecture: the work is the same).
-# usage: [MODELS=scratch] [SECONDS_PER_RUN=10] bench/serve_bench.sh [DATA] [THREADS]
+# usage: [MODELS=scratch] [SECONDS_PER_RUN=10] [REFERENCE=0] bench/serve_bench.sh [DATA] [THREADS]
+#        (REFERENCE=0: catdog alone, e.g. two builds side by side through CATDOG=...)
 #        (from the repository root, after cmake --build build --target catdog; needs wrk)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -63,6 +64,7 @@ for model in $MODELS; do
   measure "catdog $model" 8089 "$SERVER"
   kill -INT "$SERVER"; wait "$SERVER" || true; SERVER=
 
+  [ "${REFERENCE:-1}" = 0 ] && continue
   $PY bench/serve_reference.py --model "$model" --threads "$THREADS" --port 8090 >"$OUT/reference.log" 2>&1 &
   SERVER=$!
   wait_healthy 8090

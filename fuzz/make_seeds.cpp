@@ -3,12 +3,17 @@
 // OUT_DIR/load_checkpoint/ (a small archive with the format marker, complete
 // metadata and one tensor: a real model's checkpoint is megabytes, too large
 // to mutate quickly), OUT_DIR/read_checkpoint_meta/ (that archive's metadata
-// text) and OUT_DIR/read_keras_h5/ (a small Keras file).
+// text), OUT_DIR/read_keras_h5/ (a small Keras file) and OUT_DIR/serve_request/
+// (what clients send `catdog serve`: every route and method, raw, multipart and
+// chunked uploads of those images, queries, pipelined requests).
 #include <hdf5.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <string>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -68,6 +73,48 @@ void write_keras_file(const fs::path& file) {
   H5Fclose(h5);
 }
 
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_requests(const fs::path& dir, const fs::path& images) {
+  const std::string jpeg = read_file(images / "color.jpg"), png = read_file(images / "alpha.png");
+  const std::string host = "Host: localhost\r\n";
+  const auto post = [&](const std::string& target, const std::string& headers, const std::string& body) {
+    return "POST " + target + " HTTP/1.1\r\n" + host + headers + "Content-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body;
+  };
+  const std::string boundary = "catdogBoundary7MA4YWxk";
+  const std::string form = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--" +
+                           boundary +
+                           "\r\nContent-Disposition: form-data; name=\"image\"; filename=\"../pet.png\"\r\n" +
+                           "Content-Type: image/png\r\n\r\n" + png + "\r\n--" + boundary + "--\r\n";
+  std::string chunked = "POST /api/predict?heatmap=0 HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n";
+  for (size_t at = 0; at < jpeg.size(); at += 256) {
+    const std::string chunk = jpeg.substr(at, 256);
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", chunk.size());
+    chunked += size + std::string("\r\n") + chunk + "\r\n";
+  }
+  chunked += "0\r\n\r\n";
+  const std::pair<const char*, std::string> requests[] = {
+      {"healthz", "GET /healthz HTTP/1.1\r\n" + host + "\r\n"},
+      {"page", "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: text/html\r\nConnection: close\r\n\r\n"},
+      {"asset_head", "HEAD /app.js HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"},
+      {"model", "GET /api/model HTTP/1.0\r\n" + host + "\r\n"},
+      {"options", "OPTIONS /api/predict HTTP/1.1\r\n" + host + "Origin: http://localhost\r\n\r\n"},
+      {"raw_jpeg", post("/api/predict", "Content-Type: image/jpeg\r\n", jpeg)},
+      {"form_png_face", post("/api/predict?crop=face&heatmap=1",
+                             "Content-Type: multipart/form-data; boundary=" + boundary + "\r\n", form)},
+      {"chunked_jpeg", chunked},
+      {"pipelined", "GET /healthz HTTP/1.1\r\n" + host + "\r\n" +
+                        post("/api/predict?heatmap=0", "Content-Type: application/x-www-form-urlencoded\r\n", png) +
+                        "GET /api/model HTTP/1.1\r\n" + host + "Connection: close\r\n\r\n"}};
+  for (const auto& [name, request] : requests)
+    std::ofstream(dir / (std::string(name) + ".http"), std::ios::binary) << request;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -76,11 +123,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* target : {"decode_image", "load_checkpoint", "read_checkpoint_meta", "read_keras_h5"})
+  for (const char* target :
+       {"decode_image", "load_checkpoint", "read_checkpoint_meta", "read_keras_h5", "serve_request"})
     fs::create_directories(out / target);
   write_images(out / "decode_image");
   write_checkpoint(out / "load_checkpoint");
   std::ofstream(out / "read_checkpoint_meta" / "meta.json") << kMeta;
   write_keras_file(out / "read_keras_h5" / "dense.h5");
+  write_requests(out / "serve_request", out / "decode_image");
   return 0;
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds and runs one libFuzzer target for a given time, one process at a time.
 #   scripts/fuzz.sh TARGET SECONDS   TARGET: decode_image | load_checkpoint | read_checkpoint_meta | read_keras_h5
+#                                            | serve_request
 #   scripts/fuzz.sh all SECONDS      each target in turn, SECONDS each
 # Needs clang with libFuzzer (scripts/install_deps.sh --fuzz). Builds into
-# build-fuzz/ (ASan-instrumented catdog_core; the normal build/ is untouched),
+# build-fuzz/ (the layers the target links, ASan-instrumented; the normal build/
+# is untouched),
 # keeps the growing corpus in build-fuzz/corpus/TARGET (seeded with tiny files
 # of every kind plus two real photos from ../shared when present) and writes
 # each crashing input to build-fuzz/findings/TARGET/. A crash does not stop the
@@ -11,7 +13,7 @@
 # crashing input as a regression test in tests/fuzz_regressions/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(decode_image load_checkpoint read_checkpoint_meta read_keras_h5)
+targets=(decode_image load_checkpoint read_checkpoint_meta read_keras_h5 serve_request)
 if [ $# -ne 2 ] || ! [[ "$2" =~ ^[0-9]+$ ]]; then
   echo "usage: scripts/fuzz.sh ${targets[*]// /|}|all SECONDS" >&2
   exit 2

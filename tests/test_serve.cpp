@@ -522,6 +522,16 @@ class RawConnection {
       text.append(buffer, static_cast<size_t>(n));
     }
   }
+  // Everything the server sends until it closes, once this side has sent all it will.
+  std::string all_answers(std::chrono::seconds limit = std::chrono::seconds(60)) {
+    ::shutdown(fd_, SHUT_WR);
+    timeval timeout{static_cast<time_t>(limit.count()), 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    std::string text;
+    char buffer[4096];
+    for (ssize_t n; (n = recv(fd_, buffer, sizeof buffer, 0)) > 0;) text.append(buffer, static_cast<size_t>(n));
+    return text;
+  }
   // Whether an answer (or the connection's end) is waiting, without blocking.
   bool answered() {
     char byte;
@@ -845,6 +855,76 @@ TEST_F(Serve, OptionsNamesTheMethodsAndThinImagesAreClassified) {
   std::ostringstream out, err;
   EXPECT_EQ(run_predict(predict, fp32_runtime(), out, err), 0) << err.str();
   EXPECT_TRUE(json::parse(out.str()).contains("dog")) << out.str();
+}
+
+// A client's bytes quoted in a message (here the form's file name) that are
+// not UTF-8 once made the JSON writer throw: 500 "internal error".
+TEST_F(Serve, AFileNameThatIsNotUtf8IsQuotedInAValidAnswer) {
+  RunningServer server(options());
+  const std::string boundary = "b0undary";
+  const std::string cut_short_png = png_bytes(8, 8).substr(0, 12);  // the signature, no header
+  const std::string form = "--" + boundary +
+                           "\r\nContent-Disposition: form-data; name=\"image\"; filename=\"\xd2\xd0pet.png\"\r\n" +
+                           "Content-Type: image/png\r\n\r\n" + cut_short_png + "\r\n--" + boundary + "--\r\n";
+  RawConnection connection(server.port());
+  connection.send("POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=" +
+                  boundary + "\r\nContent-Length: " + std::to_string(form.size()) + "\r\n\r\n" + form);
+  const std::string answer = connection.answer();
+  ASSERT_EQ(status_of(answer), 422) << answer;
+  const auto error = json::parse(body_of(answer))["error"].get<std::string>();
+  EXPECT_EQ(error, "\xef\xbf\xbd\xef\xbf\xbdpet.png: PNG header cut short or malformed")
+      << "each byte that is not UTF-8 becomes U+FFFD";
+}
+
+// Inputs the serve_request fuzzer found (tests/fuzz_regressions/serve_request/,
+// replayed with the fuzzer's own server options): each connection gets HTTP
+// answers, none of them a 500, and the server goes on answering.
+TEST_F(Serve, FuzzFindingsGetAnswersThatAreNotInternalErrors) {
+  ServeOptions fuzzed = options();
+  fuzzed.max_upload = 2048;
+  fuzzed.request_timeout = std::chrono::seconds(5);
+  fuzzed.workers = 1;
+  fuzzed.queue = 1;
+  RunningServer server(fuzzed);
+  const auto inputs = testing::fuzz_regressions("serve_request");
+  ASSERT_GE(inputs.size(), 1u);
+  for (const auto& input : inputs) {
+    if (input.extension() != ".http") continue;
+    RawConnection connection(server.port());
+    connection.send(read_bytes(input));
+    const std::string answers = connection.all_answers();
+    EXPECT_EQ(answers.rfind("HTTP/1.1 ", 0), 0u) << input << ": " << answers.substr(0, 200);
+    EXPECT_EQ(answers.find("HTTP/1.1 500"), std::string::npos) << input << ": " << answers;
+  }
+  const auto health = server.client().Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+size_t threads_of_this_process() {
+  return static_cast<size_t>(std::distance(fs::directory_iterator("/proc/self/task"), fs::directory_iterator{}));
+}
+
+// Each request computes with its worker's share of the threads: OpenMP's
+// count is per thread, and httplib's threads once started with one per core,
+// each growing a team of OpenMP threads of its own.
+TEST_F(Serve, WorkersComputeWithTheirShareOfTheThreads) {
+  ServeOptions two_workers = options();
+  two_workers.workers = 2;
+  RunningServer server(two_workers);  // Runtime{}: one thread, the share of each worker
+  const std::string photo = png_bytes(200, 150);
+  ASSERT_EQ(server.client().Post("/api/predict", photo, "image/png")->status, 200);  // OpenCV's pools start
+  const size_t threads_before = threads_of_this_process();
+  std::vector<std::thread> clients;
+  for (int client = 0; client < 4; ++client)
+    clients.emplace_back([&] {
+      for (int request = 0; request < 4; ++request) {
+        const auto result = server.client().Post("/api/predict", photo, "image/png");
+        EXPECT_TRUE(result && result->status == 200);
+      }
+    });
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(threads_of_this_process(), threads_before) << "requests on httplib's threads started threads of their own";
 }
 
 TEST(RequestGate, AdmitsTheWorkersQueuesTheRestAndRefusesBeyond) {

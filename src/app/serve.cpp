@@ -132,7 +132,7 @@ class FaceFinderPool {
 
 void send_json(httplib::Response& response, int status, const nlohmann::json& body) {
   response.status = status;
-  response.set_content(body.dump(), "application/json");
+  response.set_content(answer_json(body), "application/json");
 }
 
 // The methods a path answers ("" for no such path): OPTIONS, 405 and the head
@@ -358,6 +358,7 @@ class ImageServer::Impl {
   // out: an API client that wants the verdict alone skips a pass with gradients).
   nlohmann::json classify(const Upload& upload, bool face_crop, bool with_heat_map) {
     const auto received = std::chrono::steady_clock::now();
+    use_threads_in_this_thread(runtime_);  // httplib's thread: its share of the cores, not all of them
     DecodedImage image;
     try {
       image =

@@ -91,6 +91,10 @@ void ConnectionLimits::close(const std::string& client) {
   if (--by_client_[client] <= 0) by_client_.erase(client);
 }
 
+std::string answer_json(const nlohmann::json& answer) {
+  return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 const httplib::Headers& security_headers() {
   static const httplib::Headers headers = {
       {"X-Content-Type-Options", "nosniff"},
@@ -128,10 +132,7 @@ const char* reason(int status) {
 
 // A whole HTTP/1.1 answer that closes the connection.
 std::string closing_answer(const EarlyAnswer& answer) {
-  // The message may quote the client's bytes: invalid UTF-8 is replaced, not thrown.
-  const std::string body = answer.status == 204 ? ""
-                                                : nlohmann::json{{"error", answer.message}}.dump(
-                                                      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string body = answer.status == 204 ? "" : answer_json({{"error", answer.message}});
   std::string text = "HTTP/1.1 " + std::to_string(answer.status) + " " + reason(answer.status) + "\r\n";
   for (const auto& [name, value] : security_headers()) text += name + ": " + value + "\r\n";
   if (!answer.allow.empty()) text += "Allow: " + answer.allow + "\r\n";

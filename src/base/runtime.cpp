@@ -45,11 +45,15 @@ torch::Device pick_device(DeviceChoice choice, uint64_t seed) {
 
 int threads_per_share(int threads, int shares) { return std::max(1, threads / std::max(1, shares)); }
 
+void use_threads_in_this_thread(const Runtime& runtime) {
+  torch::set_num_threads(runtime.threads);
+  set_blas_threads(runtime.threads);
+}
+
 Runtime share_threads(const Runtime& runtime, int shares) {
   Runtime shared = runtime;
   shared.threads = threads_per_share(runtime.threads, shares);
-  torch::set_num_threads(shared.threads);
-  set_blas_threads(shared.threads);
+  use_threads_in_this_thread(shared);
   return shared;
 }
 
@@ -63,8 +67,7 @@ Runtime configure_runtime(const RuntimeOptions& options) {
   runtime.seed = options.seed;
   runtime.precision = options.precision;
   runtime.decode_limits = options.decode_limits;
-  torch::set_num_threads(runtime.threads);
-  set_blas_threads(runtime.threads);
+  use_threads_in_this_thread(runtime);
   torch::manual_seed(options.seed);
   runtime.device = pick_device(options.device, options.seed);
   if (bf16_emulated(runtime.precision, runtime.device))

@@ -15,6 +15,7 @@
 #include <string>
 
 #include <httplib.h>
+#include <nlohmann/json_fwd.hpp>
 
 namespace catdog::app {
 
@@ -106,6 +107,10 @@ struct ConnectionPolicy {
   std::chrono::milliseconds keep_alive{30000};        // idle time between requests
   size_t max_requests_per_connection = 1000;
 };
+
+// The text of every JSON answer. Messages quote a client's bytes (a file
+// name, a Host header): invalid UTF-8 in them is replaced, never thrown.
+std::string answer_json(const nlohmann::json& answer);
 
 // Headers on every answer, httplib's and the connection layer's alike.
 const httplib::Headers& security_headers();

@@ -49,6 +49,10 @@ Runtime configure_runtime(const RuntimeOptions& options);
 // once (serve's workers): threads / shares each, at least 1, applied to
 // LibTorch's and BLAS's pools (more threads than cores spin against each other).
 Runtime share_threads(const Runtime& runtime, int shares);
+// Gives the calling thread `runtime.threads` for LibTorch's and BLAS's work.
+// OpenMP keeps the count per thread: a thread catdog did not set up this way
+// (a server's worker) computes with one per core, whatever was set elsewhere.
+void use_threads_in_this_thread(const Runtime& runtime);
 // The threads each of `shares` processes gets of `threads` (--nproc's ranks).
 int threads_per_share(int threads, int shares);
 
