@@ -3,6 +3,7 @@
 #include <sstream>
 #include <vector>
 
+#include "catdog/app/commands.h"
 #include "catdog/base/error.h"
 #include "catdog/base/text.h"
 
@@ -130,8 +131,8 @@ std::string CompactFormatter::make_option_opts(const CLI::Option* option) const 
   // get_type_name(): "INT:INT in [1 - 4]", "TEXT:{auto,cpu,cuda}", "FLOAT:FINITE > 0".
   const std::string type = option->get_type_name();
   const size_t open = type.find('{'), close = type.find('}');
-  std::string text = " " + (open != std::string::npos && close != std::string::npos ? type.substr(open, close - open + 1)
-                                                                                      : type.substr(0, type.find(':')));
+  const bool choices = open != std::string::npos && close != std::string::npos;
+  std::string text = " " + (choices ? type.substr(open, close - open + 1) : type.substr(0, type.find(':')));
   if (!option->get_default_str().empty()) text += "=" + option->get_default_str();
   if (option->get_expected_max() > 1) text += " ...";
   if (option->get_required()) text += " (required)";
@@ -154,7 +155,7 @@ std::optional<int> answer_before_parsing(const CLI::App& cli, int argc, char** a
                                          std::ostream& err) {
   if (argc == 1) {
     out << cli.help();
-    return 0;
+    return app::kExitOk;
   }
   std::string first_word;
   const std::string subcommand = named_subcommand(cli, argc, argv, &first_word);
@@ -163,19 +164,19 @@ std::optional<int> answer_before_parsing(const CLI::App& cli, int argc, char** a
     const std::string topic = argc > 2 && std::string(argv[1]) == "help" ? argv[2] : "";
     if (topic.empty()) {
       out << cli.help();
-      return 0;
+      return app::kExitOk;
     }
     for (const auto* candidate : cli.get_subcommands({}))
       if (candidate->get_name() == topic) {
         out << candidate->help("catdog");
-        return 0;
+        return app::kExitOk;
       }
     err << "catdog: error: " << unknown_subcommand(cli, topic) << "\n";
-    return 2;
+    return app::kExitUsage;
   }
   if (!first_word.empty() && subcommand.empty()) {
     err << "catdog: error: " << unknown_subcommand(cli, first_word) << "\n";
-    return 2;
+    return app::kExitUsage;
   }
   return std::nullopt;
 }

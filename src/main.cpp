@@ -60,6 +60,7 @@ CLI::Validator finite_number(double min, double max, bool above_min = false) {
 // Every whole-number flag: decimal digits in [min, max]. CLI::Range calls
 // 2.5, 1e9 and 99999999999 all "not in range"; the first two are no whole
 // numbers, the last one too large. `max_why` says where `max` comes from.
+// A transform, not a check: CLI11 keeps what a check does to the text.
 CLI::Validator whole_number(int64_t min, int64_t max, const std::string& max_why = "") {
   return CLI::Validator(
       [=](std::string& text) -> std::string {
@@ -80,11 +81,11 @@ void add_global_flags(CLI::App& app, GlobalFlags& flags) {
       ->capture_default_str();
   app.add_option("--threads", flags.runtime.threads,
                  "CPU threads for LibTorch and every decoding pool (default: all cores)")
-      ->check(whole_number(1, catdog::max_threads(),
+      ->transform(whole_number(1, catdog::max_threads(),
                            " (twice the " + std::to_string(catdog::available_cores()) + " cores here)"));
   app.add_option("--max-pixels", flags.runtime.decode_limits.max_pixels,
                  "largest image (width x height, read from its header) catdog decodes; larger ones are skipped")
-      ->check(whole_number(1, int64_t{1} << 40))
+      ->transform(whole_number(1, int64_t{1} << 40))
       ->capture_default_str();
   flags.runtime.decode_limits.how_to_raise = "raise --max-pixels";
   app.add_flag("-v,--verbose", flags.verbose, "debug logging (e.g. names of skipped files)");
@@ -109,7 +110,9 @@ void add_data_flag(CLI::App& command, std::string& data) {
 
 // train and data: the same subset of classes, so that data shows the split train will use.
 void add_classes_flag(CLI::App& command, std::vector<std::string>& classes, const std::string& verb) {
-  command.add_option("--classes", classes, verb + " these classes of the dataset alone, comma-separated (two or more; default: all)")
+  command
+      .add_option("--classes", classes,
+                  verb + " these classes of the dataset alone, comma-separated (two or more; default: all)")
       ->delimiter(',')
       ->expected(1, -1);
 }
@@ -121,7 +124,7 @@ void add_checkpoint_flag(CLI::App& command, std::string& checkpoint) {
 
 CLI::Option* add_batch_size_flag(CLI::App& command, int& batch_size) {
   return command.add_option("--batch-size", batch_size, "images per batch")
-      ->check(whole_number(1, 1 << 16))
+      ->transform(whole_number(1, 1 << 16))
       ->capture_default_str();
 }
 
@@ -141,13 +144,13 @@ CLI::Option* add_image_size_flag(CLI::App& command, int& image_size, const std::
                   "input side in px, " + catdog::image_size_rule() + " (default " +
                       std::to_string(catdog::kDefaultImageSize) + ", the tutorial's; the weights' own: " + native +
                       "); " + purpose)
-      ->check(CLI::Validator(
+      ->transform(CLI::Validator(
           [](std::string& text) -> std::string {
-            int side = 0;
-            std::istringstream in(text);
-            in >> side;
-            if (in.fail() || !in.eof() || !catdog::is_valid_image_size(side))
+            const auto side = catdog::parse_whole_number(text);
+            if (!side || *side < catdog::kMinImageSize || *side > catdog::kMaxImageSize ||
+                !catdog::is_valid_image_size(static_cast<int>(*side)))
               return "must be " + catdog::image_size_rule() + ", not " + text;
+            text = std::to_string(*side);  // CLI11 reads "0160" as octal: hand it plain digits
             return "";
           },
           "SIZE"));
@@ -231,7 +234,7 @@ int main(int argc, char** argv) {
   summary->add_flag("--fine-tune", summary_command.fine_tune, "count as trainable what fine-tuning trains");
   auto* summary_unfreeze_option = add_unfreeze_flag(*summary, summary_command.unfreeze_from);
   summary->add_option("--num-classes", summary_command.num_classes, "outputs of the head: the dataset's classes")
-      ->check(whole_number(2, 100000))
+      ->transform(whole_number(2, 100000))
       ->capture_default_str();
   add_image_size_flag(*summary, summary_command.image_size, "scratch's parameter count depends on it");
 
@@ -246,7 +249,7 @@ int main(int argc, char** argv) {
       *train, image_size,
       "recorded in the checkpoint, which eval, predict, serve and export follow; --resume keeps the run's");
   auto* epochs_option = train->add_option("--epochs", epochs, epochs_help())
-                            ->check(whole_number(1, kMaxCount));
+                            ->transform(whole_number(1, kMaxCount));
   add_batch_size_flag(*train, train_command.batch_size);
   train->add_option("--lr", train_command.learning_rate, "RMSprop learning rate")
       ->check(finite_number(0, std::numeric_limits<double>::max(), true))
@@ -271,7 +274,7 @@ int main(int argc, char** argv) {
   int fine_tune_epochs = 0;
   auto* fine_tune_epochs_option =
       train->add_option("--fine-tune-epochs", fine_tune_epochs, "fine-tuning's second stage (default " + std::to_string(catdog::recipe::kFineTuneEpochs) + ")")
-          ->check(whole_number(1, kMaxCount));
+          ->transform(whole_number(1, kMaxCount));
   auto* unfreeze_option = add_unfreeze_flag(*train, train_command.unfreeze_from);
   auto* fine_tune_lr_factor_option = train->add_option("--fine-tune-lr-factor", train_command.fine_tune_lr_factor,
                     "fine-tuning's second stage runs at --lr times this")
@@ -286,7 +289,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train->add_option("--patience", train_command.patience,
                     "stop when val_loss has not improved for N epochs (0: never; fine-tuning: in stage 2)")
-      ->check(whole_number(0, kMaxCount))
+      ->transform(whole_number(0, kMaxCount))
       ->capture_default_str();
   train->add_option("--label-smoothing", train_command.label_smoothing, "of the training loss, 0 to 0.5")
       ->check(finite_number(0.0, 0.5))
@@ -297,7 +300,7 @@ int main(int argc, char** argv) {
   int nproc = 1;
   train->add_option("--nproc", nproc,
                     "data-parallel on this machine: start N ranks of this training, batch size and --threads per rank")
-      ->check(whole_number(1, catdog::available_cores(),
+      ->transform(whole_number(1, catdog::available_cores(),
                            " (the cores here: each rank needs one of its own; more only contend)"));
   add_precision_flag(*train, flags);
   add_classes_flag(*train, train_command.classes, "train on");
@@ -329,7 +332,7 @@ int main(int argc, char** argv) {
                       "write each image with its Grad-CAM heat map (what made it say dog or cat) into this folder");
   add_tta_flag(*predict, predict_command.tta);
   predict->add_option("--top-k", predict_command.top_k, "classes named in the sentence when there are more than two")
-      ->check(whole_number(1, 100000))
+      ->transform(whole_number(1, 100000))
       ->capture_default_str();
   add_batch_size_flag(*predict, predict_command.batch_size);
   add_precision_flag(*predict, flags);
@@ -357,20 +360,20 @@ int main(int argc, char** argv) {
   serve->add_option("--host", serve_options.host, "address to listen on (not 127.0.0.1: reachable from other machines)")
       ->capture_default_str();
   serve->add_option("--port", serve_options.port, "port (0: any free one)")
-      ->check(whole_number(0, 65535))
+      ->transform(whole_number(0, 65535))
       ->capture_default_str();
   serve->add_option("--max-upload", max_upload_mb, "largest upload, MB")
       ->check(finite_number(0.001, 1024.0))
       ->capture_default_str();
   serve->add_option("--workers", serve_options.workers, "requests processed at once (they share --threads)")
-      ->check(whole_number(1, 256))
+      ->transform(whole_number(1, 256))
       ->capture_default_str();
   serve->add_option("--queue", serve_options.queue, "requests waiting beyond those; more get 503")
-      ->check(whole_number(0, 4096))
+      ->transform(whole_number(0, 4096))
       ->capture_default_str();
   serve->add_option("--timeout", timeout_seconds,
                     "seconds a request's head and body may take to arrive, and to wait for a worker")
-      ->check(whole_number(1, 3600))
+      ->transform(whole_number(1, 3600))
       ->capture_default_str();
   serve->add_option("--allow-host", serve_options.allowed_hosts,
                     "answer requests for this host name too (repeatable; default: localhost and this machine's "
@@ -378,11 +381,11 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   serve->add_option("--max-connections", serve_options.max_connections,
                     "connections open at once, a thread each; more get 503")
-      ->check(whole_number(1, 1024))
+      ->transform(whole_number(1, 1024))
       ->capture_default_str();
   serve->add_option("--max-connections-per-client", serve_options.max_connections_per_client,
                     "connections open at once from one address; more get 503")
-      ->check(whole_number(1, 1024))
+      ->transform(whole_number(1, 1024))
       ->capture_default_str();
   serve->add_option("--save-dir", serve_options.save_dir, "keep every upload in this folder (default: nothing is written)");
   serve->add_flag("--json", serve_options.json_logs,

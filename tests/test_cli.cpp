@@ -747,6 +747,13 @@ TEST_F(Cli, SummaryCountsScratchAtTheImageSizeAsked) {
   ASSERT_EQ(mobilenet.code, 0) << mobilenet.err;
   EXPECT_EQ(nlohmann::json::parse(mobilenet.out)["native_image_size"], 224);
   EXPECT_EQ(nlohmann::json::parse(mobilenet.out)["image_size"], 160);
+  // A leading zero is decimal, as in every whole-number flag (CLI11 alone reads 0224 as octal 148).
+  const CommandResult zero = run("summary --json --model scratch --image-size 0224");
+  ASSERT_EQ(zero.code, 0) << zero.err;
+  EXPECT_EQ(nlohmann::json::parse(zero.out)["image_size"], 224);
+  const CommandResult ten = run("summary --json --model scratch --num-classes 010");
+  ASSERT_EQ(ten.code, 0) << ten.err;
+  EXPECT_EQ(nlohmann::json::parse(ten.out)["layers"].back()["output_shape"], "(None, 10)");
 }
 
 TEST_F(Cli, ACheckpointOnADatasetOfOtherClassesIsOneErrorNamingBoth) {

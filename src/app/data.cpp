@@ -11,8 +11,8 @@
 namespace catdog::app {
 
 int run_data(const DataCommand& command, const Runtime& runtime, std::ostream& out) {
-  const auto report = report_dataset(dataset_folder(command.data), command.split_seed, runtime.threads, runtime.decode_limits,
-                                     command.classes);
+  const auto report = report_dataset(dataset_folder(command.data), command.split_seed, runtime.threads,
+                                     runtime.decode_limits, command.classes);
   if (!command.grid_png.empty()) write_sample_grid(report, command.grid_png);
   if (command.json) {
     auto json = dataset_report_to_json(report);

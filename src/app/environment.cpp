@@ -10,6 +10,7 @@
 
 #include "catdog/base/error.h"
 #include "catdog/base/progress.h"
+#include "catdog/base/text.h"
 #include "catdog/data/dataset.h"
 #include "catdog/infer/face.h"
 
@@ -80,10 +81,8 @@ fs::path onnxruntime_web_folder() {
 }
 
 int terminal_columns(int fd) {
-  const std::string from_environment = environment("COLUMNS");
-  char* end = nullptr;
-  const long columns = std::strtol(from_environment.c_str(), &end, 10);
-  if (!from_environment.empty() && *end == '\0' && columns > 0 && columns < 100000) return static_cast<int>(columns);
+  const auto columns = parse_whole_number(environment("COLUMNS"));
+  if (columns && *columns > 0 && *columns < 100000) return static_cast<int>(*columns);
   winsize size{};
   if (ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
   return ProgressBar::kDefaultColumns;

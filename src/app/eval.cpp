@@ -47,8 +47,9 @@ int run_eval(const EvalCommand& command, const Runtime& runtime, std::ostream& o
   if (!command.grid_png.empty()) require_output_folder(command.grid_png.parent_path(), "--grid");
   const fs::path checkpoint_file = resolve_checkpoint(command.checkpoint);
   Checkpoint checkpoint = load_run_checkpoint(checkpoint_file, runtime.device);
-  const DatasetIndex data = scan_dataset(dataset_folder(command.data, recorded_data_dir(checkpoint.meta.settings)), /*decode_all=*/false, runtime.threads,
-                                         runtime.decode_limits, trained_subset(checkpoint.meta));
+  const fs::path data_dir = dataset_folder(command.data, recorded_data_dir(checkpoint.meta.settings));
+  const DatasetIndex data = scan_dataset(data_dir, /*decode_all=*/false, runtime.threads, runtime.decode_limits,
+                                         trained_subset(checkpoint.meta));
   require_classes(checkpoint.meta.class_names, data);  // before the warning: other classes are the whole story
   warn_if_other_dataset(checkpoint.meta, data, command.split);
 

@@ -292,7 +292,8 @@ nlohmann::json read_settings(const fs::path& file) {
   if (!in) throw Error("cannot read " + file.string() + ": pass a run's " + kSettingsFile);
   const nlohmann::json settings = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (!settings.is_object())
-    throw Error(file.string() + " is not a JSON object: pass a run's " + kSettingsFile + " (written by `catdog train`)");
+    throw Error(file.string() + " is not a JSON object: pass a run's " + kSettingsFile +
+                " (written by `catdog train`)");
   return settings;
 }
 

@@ -390,9 +390,9 @@ class ImageServer::Impl {
     result.probabilities.assign(probabilities.data_ptr<double>(),
                                 probabilities.data_ptr<double>() + probabilities.numel());
     const auto classified = std::chrono::steady_clock::now();
-    const auto explanation = with_heat_map
-                                 ? std::optional(explain(checkpoint_.model, rgb(region), -1, heat_map_size(region.size())))
-                                 : std::nullopt;
+    const auto explanation =
+        with_heat_map ? std::optional(explain(checkpoint_.model, rgb(region), -1, heat_map_size(region.size())))
+                      : std::nullopt;
     const auto done = std::chrono::steady_clock::now();
     const auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
     spdlog::debug("{}x{} image: decode {:.1f} ms, face {:.1f} ms, model {:.1f} ms, Grad-CAM {:.1f} ms", rgb.cols,
@@ -503,8 +503,9 @@ int run_serve(const ServeOptions& options, const Runtime& runtime) {
   const Runtime per_worker = share_threads(runtime, options.workers);
   spdlog::info("{} workers, {} LibTorch threads each", options.workers, per_worker.threads);
   ImageServer server(options, per_worker);
-  say(spdlog::level::info, "serving on http://" + (options.host == "0.0.0.0" ? std::string("127.0.0.1") : options.host) +
-                               ":" + std::to_string(server.port()) + "/ (Ctrl+C stops)");
+  const std::string shown_host = options.host == "0.0.0.0" ? std::string("127.0.0.1") : options.host;
+  say(spdlog::level::info,
+      "serving on http://" + shown_host + ":" + std::to_string(server.port()) + "/ (Ctrl+C stops)");
 
   std::thread signal_waiter([&] {
     int signal = 0;

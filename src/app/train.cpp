@@ -67,7 +67,8 @@ const RecipeFlag kRecipeFlags[] = {
     {"--fine-tune-lr-factor", "fine_tune_lr_factor",
      [](const TrainCommand& c, const Runtime&) { return nlohmann::json(c.fine_tune_lr_factor); },
      [](const nlohmann::json& v, TrainCommand& c, Runtime&) { c.fine_tune_lr_factor = v.get<double>(); }},
-    {"--schedule", "schedule", [](const TrainCommand& c, const Runtime&) { return nlohmann::json(to_string(c.schedule)); },
+    {"--schedule", "schedule",
+     [](const TrainCommand& c, const Runtime&) { return nlohmann::json(to_string(c.schedule)); },
      [](const nlohmann::json& v, TrainCommand& c, Runtime&) { c.schedule = parse_schedule(v.get<std::string>()); }},
     {"--label-smoothing", "label_smoothing",
      [](const TrainCommand& c, const Runtime&) { return nlohmann::json(c.label_smoothing); },
@@ -85,7 +86,9 @@ const RecipeFlag kRecipeFlags[] = {
     {"--weights", "weights", [](const TrainCommand& c, const Runtime&) { return nlohmann::json(c.weights); },
      [](const nlohmann::json& v, TrainCommand& c, Runtime&) { c.weights = v.get<std::string>(); }},
     {"--image-size", "image_size",
-     [](const TrainCommand& c, const Runtime&) { return c.image_size ? nlohmann::json(*c.image_size) : nlohmann::json(); },
+     [](const TrainCommand& c, const Runtime&) {
+       return c.image_size ? nlohmann::json(*c.image_size) : nlohmann::json();
+     },
      [](const nlohmann::json& v, TrainCommand& c, Runtime&) {
        check_image_size(v.get<int>());
        c.image_size = v.get<int>();
@@ -173,7 +176,8 @@ void adopt_run_settings(const CheckpointMeta& meta, const TrainCommand& command,
   const bool fine_tunes = !options.fine_tune.unfreeze_from.empty();
   if (command.epochs && !fine_tunes) options.epochs = *command.epochs;
   if (command.fine_tune_epochs && !fine_tunes)
-    throw Error("--fine-tune-epochs: run " + command.out + " has no fine-tuning stage; give --epochs N for more epochs");
+    throw Error("--fine-tune-epochs: run " + command.out +
+                " has no fine-tuning stage; give --epochs N for more epochs");
   if (command.fine_tune_epochs) options.epochs = options.fine_tune.head_epochs + *command.fine_tune_epochs;
 }
 

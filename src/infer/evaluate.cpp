@@ -61,7 +61,8 @@ EvalReport evaluate(Checkpoint& checkpoint, const DatasetIndex& data, const Eval
   const auto start = std::chrono::steady_clock::now();
   checkpoint.model->eval();
   const auto dtype = inference_dtype(runtime.precision, runtime.device);
-  InferenceEngine logits(checkpoint.model, GraphOutput::Logits, runtime, frozen_graph_pays_off(checkpoint.model->kind(), samples.size()));
+  InferenceEngine logits(checkpoint.model, GraphOutput::Logits, runtime,
+                         frozen_graph_pays_off(checkpoint.model->kind(), samples.size()));
   run_inference(
       images, [&](const torch::Tensor& inputs) { return class_log_probabilities(std::ref(logits), inputs, options.tta); },
       [&](const torch::Tensor& log_probabilities, const torch::Tensor& labels, const std::vector<size_t>& indices) {

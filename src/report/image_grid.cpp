@@ -163,7 +163,8 @@ cv::Mat draw_explanation(const cv::Mat& rgb, const cv::Mat& heat, const std::str
     cv::Mat ramp(1, width, CV_32F);
     for (int x = 0; x < width; ++x) ramp.at<float>(0, x) = static_cast<float>(x) / static_cast<float>(width - 1);
     const cv::Mat bar = gradcam_overlay(cv::Mat(height, width, CV_8UC3, kWhite), ramp, 1.0);
-    bar.copyTo(picture(cv::Rect(static_cast<int>(bar_left), explained.rows + (key_height - height) / 2, width, height)));
+    const cv::Rect bar_box(static_cast<int>(bar_left), explained.rows + (key_height - height) / 2, width, height);
+    bar.copyTo(picture(bar_box));
   }
   return picture;
 }

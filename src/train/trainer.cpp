@@ -413,7 +413,8 @@ TrainResult train(const DatasetIndex& data, const TrainOptions& options, const R
   Runtime validation_runtime = runtime;
   validation_runtime.precision = Precision::Fp32;
   InferenceEngine validation_logits(model, GraphOutput::Logits, validation_runtime,
-                                    frozen_graph_pays_off(model->kind(), split.validation.size() / static_cast<size_t>(ranks)));
+                                    frozen_graph_pays_off(model->kind(),
+                                                          split.validation.size() / static_cast<size_t>(ranks)));
   const Stage& first = stage_of(stages, std::min(epochs_done + 1, options.epochs));
   enter_stage(first, resume && epochs_done + 1 > first.first_epoch);
 
